@@ -1,0 +1,63 @@
+"""``fedgossip bench``: measured figures saved as JSON under results/bench/."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+__all__ = ["bench"]
+
+_DEFAULT_DIR = Path("results") / "bench"
+
+
+@click.group()
+def bench() -> None:
+    """Run benchmarks; each compares against a reference measured in the same run.
+
+    \b
+    Example:
+      fedgossip bench partition --nodes 1000 --samples 60000
+    """
+
+
+@bench.command("partition")
+@click.option("--scheme", default="dirichlet:alpha=0.01,min_size=10", show_default=True)
+@click.option("--nodes", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option("--samples", type=click.IntRange(min=1), default=60_000, show_default=True)
+@click.option("--classes", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option(
+    "--out", type=click.Path(path_type=Path, file_okay=False), default=_DEFAULT_DIR, show_default=True
+)
+def partition_bench(scheme: str, nodes: int, samples: int, classes: int, repeats: int, out: Path) -> None:
+    """Time a partitioner on many labels, beside the iid split of the same labels.
+
+    \b
+    Example:
+      fedgossip bench partition --scheme dirichlet:alpha=0.01 --nodes 1000 --samples 60000
+    """
+    from fedgossip.bench.partition import bench_partition
+    from fedgossip.report.console import stdout
+
+    result = bench_partition(scheme, nodes, samples, classes, repeats)
+    path = save_result(out, "partition", result)
+    seconds, reference = result["seconds"], result["reference_seconds"]
+    stdout.print(
+        f"{result['scheme']}: {seconds * 1e3:.1f} ms for {samples:,} labels × {nodes:,} nodes "
+        f"(iid reference {reference * 1e3:.1f} ms, ratio {result['ratio_to_reference']:.1f}×)"
+    )
+    stdout.print(f"saved {path}")
+
+
+def save_result(directory: Path, name: str, result: dict) -> Path:
+    """Write ``result`` as ``directory/name.json`` (replacing the previous figure atomically)."""
+    from fedgossip import __version__
+
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.json"
+    staging = path.with_suffix(".json.partial")
+    staging.write_text(json.dumps({**result, "fedgossip": __version__}, indent=2) + "\n")
+    staging.replace(path)
+    return path

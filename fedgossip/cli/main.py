@@ -1,0 +1,64 @@
+"""The root ``fedgossip`` group: version, ``--debug``, and how errors reach the user."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import click
+
+from fedgossip import __version__
+from fedgossip.cli.bench import bench
+from fedgossip.cli.data import data
+from fedgossip.cli.partition import partition
+from fedgossip.errors import FedGossipError
+
+__all__ = ["main", "cli"]
+
+
+class FedGossipGroup(click.Group):
+    """A click group that turns a ``FedGossipError`` into one red line and exit code 1.
+
+    Anything else is a bug and keeps its traceback. ``--debug`` (or
+    ``FEDGOSSIP_DEBUG=1``) shows the traceback of user errors too.
+    """
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except FedGossipError as exc:
+            if _debug_enabled(ctx):
+                raise
+            from fedgossip.report.console import print_error
+
+            print_error(str(exc))
+            ctx.exit(1)
+
+
+def _debug_enabled(ctx: click.Context) -> bool:
+    return bool(ctx.params.get("debug")) or os.environ.get("FEDGOSSIP_DEBUG", "") not in ("", "0")
+
+
+@click.group(cls=FedGossipGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="fedgossip")
+@click.option("--debug", is_flag=True, help="Show full tracebacks and debug logs.")
+def cli(debug: bool) -> None:
+    """Federated and decentralized learning over MPI, with quantized gossip.
+
+    \b
+    Examples:
+      fedgossip data list
+      fedgossip partition create digits --nodes 64 --scheme dirichlet:alpha=0.1 --out datasets/digits-64
+      fedgossip partition show datasets/digits-64
+    """
+    logging.basicConfig(level=logging.DEBUG if debug else logging.INFO, format="%(message)s", force=debug)
+
+
+cli.add_command(data)
+cli.add_command(partition)
+cli.add_command(bench)
+
+
+def main() -> None:
+    """Run the CLI (the ``fedgossip`` console script)."""
+    cli(prog_name="fedgossip")

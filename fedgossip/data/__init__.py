@@ -1,0 +1,1 @@
+"""Datasets, partitions into per-node shards, and their statistics."""

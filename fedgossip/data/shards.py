@@ -1,0 +1,164 @@
+"""The partition directory: write it atomically, read shards back with their checksums verified.
+
+Layout (DESIGN §6)::
+
+    partition.json        the manifest (fedgossip.data.manifest)
+    shard-00000.h5 ...    one per node: datasets x (float32), y (int64), index (int64)
+    test.h5               datasets x, y
+
+``index`` gives each sample's position in the source's training split, so a
+partition can be checked against its source (every sample exactly once).
+
+Everything is written into a hidden temporary directory beside the target and
+renamed into place at the end, so a failed or interrupted run leaves nothing
+behind, and ``--force`` replaces an old partition only once the new one is whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from fedgossip.data.manifest import MANIFEST_NAME, TEST_NAME, Manifest, shard_name
+from fedgossip.errors import DataError
+
+__all__ = ["ShardData", "Partition", "write_partition", "file_sha256"]
+
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class ShardData:
+    """The samples of one shard (or of the test set, where ``index`` is ``None``)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    index: np.ndarray | None = None
+
+
+def file_sha256(path: Path) -> str:
+    """Return the SHA-256 of a file's bytes, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(_CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_partition(
+    out: Path,
+    manifest: Manifest,
+    shards: list[ShardData],
+    test: ShardData,
+    force: bool = False,
+    on_file: Callable[[str], None] | None = None,
+) -> Manifest:
+    """Write a whole partition directory atomically and return the manifest with file hashes.
+
+    ``manifest.files`` is ignored and recomputed from the bytes written. ``on_file``
+    is called with each file name once it is written (for progress display).
+    """
+    out = Path(out)
+    refuse_existing(out, force)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        files = {}
+        for node, shard in enumerate(shards):
+            files[shard_name(node)] = _write_arrays(staging / shard_name(node), shard, node=node)
+            if on_file:
+                on_file(shard_name(node))
+        files[TEST_NAME] = _write_arrays(staging / TEST_NAME, test, node=-1)
+        complete = replace(manifest, files=files)
+        (staging / MANIFEST_NAME).write_text(complete.to_json())
+        _move_into_place(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return complete
+
+
+def refuse_existing(out: Path, force: bool) -> None:
+    """Raise unless ``out`` is free, or ``force`` allows replacing it."""
+    if out.exists() and not force:
+        raise DataError(f"{out} already exists; choose another --out or pass --force to replace it")
+    if out.exists() and not (out / MANIFEST_NAME).is_file():
+        # --force replaces partitions, never an unrelated directory a typo pointed at.
+        raise DataError(f"{out} exists and is not a partition directory; refusing to replace it")
+
+
+def _write_arrays(path: Path, data: ShardData, node: int) -> str:
+    with h5py.File(path, "w") as handle:
+        # No timestamps: the same seed must give byte-identical files.
+        handle.create_dataset("x", data=data.x.astype(np.float32, copy=False), track_times=False)
+        handle.create_dataset("y", data=data.y.astype(np.int64, copy=False), track_times=False)
+        if data.index is not None:
+            handle.create_dataset("index", data=data.index.astype(np.int64, copy=False), track_times=False)
+        handle.attrs["node"] = node
+    return file_sha256(path)
+
+
+def _move_into_place(staging: Path, out: Path) -> None:
+    if not out.exists():
+        staging.rename(out)
+        return
+    retired = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+    retired.rmdir()
+    out.rename(retired)
+    staging.rename(out)
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+class Partition:
+    """A partition directory opened for reading; the manifest is checked on open."""
+
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+        self.manifest = Manifest.read(self.directory)
+
+    def shard_path(self, node: int) -> Path:
+        if not 0 <= node < self.manifest.nodes:
+            raise DataError(f"node {node} is not in this partition of {self.manifest.nodes} nodes")
+        return self.directory / shard_name(node)
+
+    def read_shard(self, node: int, verify: bool = True) -> ShardData:
+        """Read node ``node``'s shard, checking its SHA-256 against the manifest first."""
+        return self._read(self.shard_path(node), verify, expect_index=True)
+
+    def read_test(self, verify: bool = True) -> ShardData:
+        """Read the test set, checking its SHA-256 against the manifest first."""
+        return self._read(self.directory / TEST_NAME, verify, expect_index=False)
+
+    def verify(self) -> None:
+        """Check every file's SHA-256; raise one DataError naming all missing or corrupted files."""
+        problems = [p for name in self.manifest.files if (p := self._file_problem(self.directory / name))]
+        if problems:
+            raise DataError(f"partition {self.directory} is damaged: " + "; ".join(problems))
+
+    def _file_problem(self, path: Path) -> str | None:
+        if not path.is_file():
+            return f"{path.name} is missing"
+        if file_sha256(path) != self.manifest.files[path.name]:
+            return f"{path.name} is corrupted (its SHA-256 differs from partition.json)"
+        return None
+
+    def _read(self, path: Path, verify: bool, expect_index: bool) -> ShardData:
+        if verify and (problem := self._file_problem(path)):
+            raise DataError(f"{problem} in {self.directory}; recreate the partition")
+        try:
+            with h5py.File(path, "r") as handle:
+                x = np.asarray(handle["x"][...], dtype=np.float32)
+                y = np.asarray(handle["y"][...], dtype=np.int64)
+                index = np.asarray(handle["index"][...], dtype=np.int64) if expect_index else None
+        except (OSError, KeyError) as exc:
+            raise DataError(f"cannot read {path} ({exc}); recreate the partition") from exc
+        if len(x) != len(y) or list(x.shape[1:]) != list(self.manifest.input_shape):
+            raise DataError(f"{path} holds arrays of unexpected shapes; recreate the partition")
+        return ShardData(x, y, index)

@@ -1,0 +1,156 @@
+"""Plugin registries, one per family, filled from entry points.
+
+Every family (``datasets``, ``partitioners``, ...) has an abstract base deriving
+from :class:`Plugin` and a :class:`Registry`. Built-ins are registered through
+the entry-point group ``fedgossip.<family>`` exactly like third-party packages,
+so an installed plugin is a first-class citizen. Entry points are read lazily,
+on the first lookup.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+from typing import Any, ClassVar, Generic, TypeVar
+
+from fedgossip.errors import ConfigError
+from fedgossip.specs import Param, Spec, bind, format_spec, parse_spec
+
+__all__ = ["Plugin", "Registry"]
+
+
+class Plugin:
+    """Base of every plugin: a name and the parameters its spec accepts.
+
+    Subclasses set ``params`` and take exactly those names as keyword arguments
+    in their constructor, which validates anything that depends on several of them.
+    """
+
+    name: ClassVar[str] = ""
+    params: ClassVar[tuple[Param, ...]] = ()
+    spec: str = ""  # canonical spec this instance was built from, set by Registry.create
+
+    @classmethod
+    def summary(cls) -> str:
+        """Return the first line of the class docstring."""
+        return (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+
+
+P = TypeVar("P", bound=Plugin)
+
+
+class Registry(Generic[P]):
+    """Named plugins of one family.
+
+    ``register`` refuses a name taken by another provider; ``get`` and
+    ``create`` name the known entries when asked for an unknown one.
+    """
+
+    def __init__(self, family: str, base: type[P]):
+        self.family = family
+        self.group = f"fedgossip.{family}"
+        self._base = base
+        self._plugins: dict[str, type[P]] = {}
+        self._providers: dict[str, str] = {}
+        # Entry points that failed to load or clash: an error only when that name is asked for,
+        # so one broken third-party package does not take the whole family down.
+        self._broken: dict[str, str] = {}
+        self._loaded = False
+
+    def register(self, name: str, plugin: type[P], provider: str = "runtime") -> None:
+        """Add ``plugin`` under ``name``; a name held by a different class is an error."""
+        self._load_entry_points()
+        self._add(name, plugin, provider)
+
+    def available(self) -> dict[str, type[P]]:
+        """Return every registered plugin by name, sorted."""
+        self._load_entry_points()
+        return dict(sorted(self._plugins.items()))
+
+    def describe(self) -> list[dict[str, Any]]:
+        """Return every plugin as plain data: name, summary, provider and parameters."""
+        return [
+            {
+                "name": name,
+                "summary": plugin.summary(),
+                "provider": self._providers[name],
+                "params": [_describe_param(p) for p in plugin.params],
+            }
+            for name, plugin in self.available().items()
+        ]
+
+    def provider(self, name: str) -> str:
+        """Return the distribution that provides ``name``."""
+        self.get(name)
+        return self._providers[name]
+
+    def get(self, name: str) -> type[P]:
+        """Return the plugin class called ``name``."""
+        self._load_entry_points()
+        if name in self._broken:
+            raise ConfigError(self._broken[name])
+        try:
+            return self._plugins[name]
+        except KeyError:
+            known = ", ".join(sorted(self._plugins)) or "none installed"
+            raise ConfigError(f"unknown {self._singular()} {name!r}; known: {known}") from None
+
+    def create(self, spec: str | Spec, **context: Any) -> P:
+        """Build a plugin from a spec string such as ``dirichlet:alpha=0.1``.
+
+        ``context`` passes run-time arguments that are not user parameters.
+        """
+        parsed = parse_spec(spec) if isinstance(spec, str) else spec
+        plugin = self.get(parsed.name)
+        values = bind(parsed, plugin.params)
+        instance = plugin(**values, **context)
+        instance.spec = format_spec(parsed.name, values)
+        return instance
+
+    def _singular(self) -> str:
+        return {"datasets": "dataset", "privacy": "privacy mechanism"}.get(self.family, self.family[:-1])
+
+    def _add(self, name: str, plugin: type[P], provider: str) -> None:
+        if not (isinstance(plugin, type) and issubclass(plugin, self._base)):
+            raise ConfigError(
+                f"{provider} registers {name!r} in {self.group}, but {plugin!r} is not a "
+                f"subclass of {self._base.__name__}; fix the entry point"
+            )
+        existing = self._plugins.get(name)
+        if existing is not None and existing is not plugin:
+            raise ConfigError(
+                f"two {self.family} are called {name!r}: one from {self._providers[name]}, "
+                f"one from {provider}; uninstall or rename one of them"
+            )
+        plugin.name = name
+        self._plugins[name] = plugin
+        self._providers[name] = provider
+
+    def _load_entry_points(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        for point in entry_points(group=self.group):
+            provider = point.dist.name if point.dist is not None else point.value
+            try:
+                self._add(point.name, point.load(), provider)
+            except ConfigError as exc:  # a clash or a class of the wrong family
+                self._broken[point.name] = str(exc)
+            except Exception as exc:
+                self._broken[point.name] = (
+                    f"cannot load {self._singular()} {point.name!r} from {provider} ({point.value}): "
+                    f"{exc}; reinstall or uninstall {provider}"
+                )
+        for name in self._broken:
+            self._plugins.pop(name, None)
+
+
+def _describe_param(param: Param) -> dict[str, Any]:
+    kind = param.type.__name__ if isinstance(param.type, type) else getattr(param.type, "__name__", "value")
+    return {
+        "name": param.name,
+        "type": kind,
+        "default": None if param.required else param.default,
+        "required": param.required,
+        "allowed": param.describe_range(),
+        "help": param.help,
+    }
