@@ -28,6 +28,7 @@ def bench_partition(
     """Time ``scheme`` and ``iid`` on ``samples`` uniformly drawn labels; return the best of ``repeats``."""
     labels = np.random.default_rng(seed).integers(0, classes, size=samples).astype(np.int64)
     data = Samples(y=labels, num_classes=classes)
+    scheme = PARTITIONERS.create(scheme).spec  # canonical, with every default spelled out
     timings = {name: _best_time(name, data, nodes, repeats, seed) for name in (scheme, "iid")}
     return {
         "benchmark": "partition",

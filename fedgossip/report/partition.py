@@ -107,12 +107,15 @@ def _heatmap(histograms: np.ndarray, classes: list[str]) -> Group:
     binned = np.stack([histograms[b].sum(axis=0) for b in bins])  # [columns, classes]
     shares = binned / np.maximum(binned.sum(axis=1, keepdims=True), 1)
     levels = np.searchsorted(_SHADE_EDGES, shares, side="left")  # 0 only for an exact 0
-    per_column = "1 node" if nodes <= _HEAT_COLUMNS else f"~{nodes / len(bins):.1f} nodes"
-    title = Text(f"label mix per node (one column = {per_column}; darker = larger share)", style="bold")
+    span = f"nodes 0–{nodes - 1} left to right"
+    if nodes > _HEAT_COLUMNS:
+        span += f", each column ~{nodes / len(bins):.1f} nodes"
+    title = Text(f"label mix per node ({span}; darker = larger share)", style="bold")
     lines = [title]
+    cell_width = min(4, _HEAT_COLUMNS // len(bins))  # few nodes: wider cells, easier to read
     for c, name in enumerate(classes):
         label = name[:_LABEL_WIDTH].rjust(_LABEL_WIDTH)
-        cells = "".join(_SHADES[level] for level in levels[:, c])
+        cells = "".join(_SHADES[level] * cell_width for level in levels[:, c])
         lines.append(Text(f"{label} │{cells}│"))
     legend = "  ".join(f"{_SHADES[i]}≥{_SHADE_EDGES[i - 1]:.0%}" for i in range(2, len(_SHADES)))
     lines.append(Text(f"{'':>{_LABEL_WIDTH}}  {_SHADES[1]}>0  {legend}", style="dim"))
