@@ -107,7 +107,9 @@ class Registry(Generic[P]):
         return instance
 
     def _singular(self) -> str:
-        return {"datasets": "dataset", "privacy": "privacy mechanism"}.get(self.family, self.family[:-1])
+        return {"datasets": "dataset", "privacy": "privacy mechanism", "topologies": "topology"}.get(
+            self.family, self.family[:-1]
+        )
 
     def _add(self, name: str, plugin: type[P], provider: str) -> None:
         if not (isinstance(plugin, type) and issubclass(plugin, self._base)):

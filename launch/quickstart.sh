@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Install fedgossip into .venv and run the embedded default: split scikit-learn's
-# digits across 8 nodes (Dirichlet α=0.5) and show the partition.
+# Install fedgossip into .venv and run the embedded default on 8 ranks: scikit-learn's
+# digits split across the ranks (Dirichlet α=0.5), D-PSGD on a ring, then the summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=launch/env.sh
 source launch/env.sh
 
-fedgossip partition create digits --nodes 8 --scheme dirichlet:alpha=0.5 --out datasets/digits-8 --force
+RANKS=${FEDGOSSIP_RANKS:-8}
+mpiexec -n "$RANKS" fedgossip train
 echo
-echo "Next: fedgossip partition show datasets/digits-8 --json"
+echo "Next: fedgossip runs · fedgossip partition show datasets/digits-$RANKS · fedgossip summary results/<run>"

@@ -51,6 +51,47 @@ def partition_bench(scheme: str, nodes: int, samples: int, classes: int, repeats
     stdout.print(f"saved {path}")
 
 
+@bench.command("ddp")
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Partition with one shard per rank [default: the embedded digits partition].",
+)
+@click.option("--model", default="mlp", show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--steps", type=click.IntRange(min=1), default=300, show_default=True)
+@click.option(
+    "--out", type=click.Path(path_type=Path, file_okay=False), default=_DEFAULT_DIR, show_default=True
+)
+def ddp_bench(data: Path | None, model: str, batch_size: int, steps: int, out: Path) -> None:
+    """Time allreduce with one local step per round beside torch DDP (gloo), in one MPI job.
+
+    \b
+    Example:
+      mpiexec -n 4 fedgossip bench ddp --steps 300
+    """
+    from mpi4py import MPI
+
+    from fedgossip.bench.ddp import bench_ddp
+    from fedgossip.report.console import stdout
+    from fedgossip.train.collective import agree
+    from fedgossip.train.default_data import default_partition
+
+    comm = MPI.COMM_WORLD
+    if data is None:
+        data = Path(agree(comm, lambda: str(default_partition(comm.Get_size())), root_only=True))
+    result = bench_ddp(comm, data, model, batch_size, steps)
+    if result is None:
+        return
+    path = save_result(out, "ddp", result)
+    ours, theirs = result["seconds_per_round"], result["reference_seconds_per_round"]
+    stdout.print(
+        f"{comm.Get_size()} ranks, {model}, batch {batch_size}: allreduce H=1 {ours * 1e3:.2f} ms/round, "
+        f"torch DDP (gloo) {theirs * 1e3:.2f} ms/round, ratio {result['ratio_to_reference']:.2f}×"
+    )
+    stdout.print(f"saved {path}")
+
+
 def save_result(directory: Path, name: str, result: dict) -> Path:
     """Write ``result`` as ``directory/name.json`` (replacing the previous figure atomically)."""
     from fedgossip import __version__

@@ -11,6 +11,9 @@ from fedgossip import __version__
 from fedgossip.cli.bench import bench
 from fedgossip.cli.data import data
 from fedgossip.cli.partition import partition
+from fedgossip.cli.summary import compare, runs, summary
+from fedgossip.cli.topology import topology
+from fedgossip.cli.train import train
 from fedgossip.errors import FedGossipError
 
 __all__ = ["main", "cli"]
@@ -50,12 +53,19 @@ def cli(debug: bool) -> None:
       fedgossip data list
       fedgossip partition create digits --nodes 64 --scheme dirichlet:alpha=0.1 --out datasets/digits-64
       fedgossip partition show datasets/digits-64
+      mpirun -n 64 fedgossip train --data datasets/digits-64 --algorithm swarm
+      fedgossip summary results/<run>
     """
     logging.basicConfig(level=logging.DEBUG if debug else logging.INFO, format="%(message)s", force=debug)
 
 
 cli.add_command(data)
 cli.add_command(partition)
+cli.add_command(topology)
+cli.add_command(train)
+cli.add_command(summary)
+cli.add_command(runs)
+cli.add_command(compare)
 cli.add_command(bench)
 
 

@@ -24,6 +24,9 @@ def test_version(run_cli):
         ["partition", "show"],
         ["bench"],
         ["bench", "partition"],
+        ["topology"],
+        ["topology", "show"],
+        ["train"],
     ],
 )
 def test_every_command_has_help_with_an_example(run_cli, command):

@@ -1,0 +1,5 @@
+"""Communication algorithms: how a round's models are mixed across ranks. One per file."""
+
+from fedgossip.algorithms.base import ALGORITHMS, Algorithm, GossipContext
+
+__all__ = ["ALGORITHMS", "Algorithm", "GossipContext"]

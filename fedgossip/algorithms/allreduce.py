@@ -1,0 +1,35 @@
+"""``allreduce``: local SGD with exact averaging by ``Allreduce`` every round.
+
+With one local step per round this is synchronous data-parallel SGD, the
+baseline a user would otherwise get from torch DDP.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from mpi4py import MPI
+
+from fedgossip.algorithms.base import Algorithm, GossipContext
+
+__all__ = ["AllReduce"]
+
+
+class AllReduce(Algorithm):
+    """Replace every model by the exact average of all models."""
+
+    def setup(self, ctx: GossipContext, flat: torch.Tensor) -> None:
+        super().setup(ctx, flat)
+        self._host = np.empty(flat.numel(), dtype=np.float32)
+
+    def communicate(self, flat: torch.Tensor, round_index: int) -> None:
+        host = flat.detach().cpu().numpy() if flat.device.type == "cpu" else self._host
+        if flat.device.type != "cpu":
+            host[:] = flat.detach().cpu().numpy()
+        with self.ctx.traffic.timed():
+            self.ctx.comm.Allreduce(MPI.IN_PLACE, [host, MPI.FLOAT], op=MPI.SUM)
+        # A collective has no single destination: count the buffer posted, once.
+        self.ctx.traffic.record_collective(host.nbytes, host.size)
+        if flat.device.type != "cpu":
+            flat.copy_(torch.from_numpy(host).to(flat.device))
+        flat.div_(self.ctx.size)

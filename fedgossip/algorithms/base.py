@@ -1,0 +1,90 @@
+"""The algorithm contract: what the training loop calls once per round, and what it may use."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from mpi4py import MPI
+
+from fedgossip.comm.codec import Codec
+from fedgossip.comm.exchange import PeerExchange
+from fedgossip.comm.traffic import Traffic
+from fedgossip.registry import Plugin, Registry
+from fedgossip.topology.base import Topology
+
+__all__ = ["GossipContext", "Algorithm", "ALGORITHMS", "round_rng"]
+
+
+@dataclass
+class GossipContext:
+    """Everything an algorithm may use; built once per run by the training loop."""
+
+    comm: MPI.Intracomm
+    topology: Topology
+    codec: Codec
+    traffic: Traffic
+    seed: int  # the run seed: draws that must agree across ranks derive from it (see round_rng)
+    sample_counts: np.ndarray  # training samples held by each rank (0 for a server)
+    client_fraction: float = 1.0  # fedavg: share of clients sampled per round
+
+    @property
+    def rank(self) -> int:
+        return self.comm.Get_rank()
+
+    @property
+    def size(self) -> int:
+        return self.comm.Get_size()
+
+    def exchange(self) -> PeerExchange:
+        return PeerExchange(self.comm, self.traffic, max_bytes=self.codec.max_packet)
+
+
+def round_rng(seed: int, round_index: int, stream: int) -> np.random.Generator:
+    """Return a generator every rank builds identically for ``round_index``.
+
+    Used for draws all ranks must agree on without communicating (matchings,
+    client sampling); ``stream`` keeps different uses independent.
+    """
+    return np.random.default_rng([seed, round_index, stream])
+
+
+class Algorithm(Plugin, ABC):
+    """Mix the ranks' models once per round.
+
+    The training loop calls ``setup`` once, then each round runs local steps
+    on the ranks where ``trains`` is true and calls ``communicate`` on every
+    rank with the model's flat parameter vector, which it updates in place.
+    """
+
+    server: int | None = None  # rank that holds no shard and only aggregates (fedavg)
+
+    def shard_of(self, rank: int) -> int | None:
+        """Return the partition shard rank ``rank`` trains on (``None``: it holds none)."""
+        if self.server is None:
+            return rank
+        return None if rank == self.server else rank - (rank > self.server)
+
+    def shards_needed(self, world_size: int) -> int:
+        return world_size - (self.server is not None)
+
+    def setup(self, ctx: GossipContext, flat: torch.Tensor) -> None:
+        """Prepare per-run state (weights, references); called once on every rank.
+
+        Must not communicate: it runs inside ``agree``, which only stays
+        deadlock-free if a rank that fails here leaves no peer waiting.
+        """
+        self.ctx = ctx
+
+    def trains(self, rank: int, round_index: int) -> bool:
+        """Return whether ``rank`` runs local steps in ``round_index``."""
+        return rank != self.server
+
+    @abstractmethod
+    def communicate(self, flat: torch.Tensor, round_index: int) -> None:
+        """Exchange with peers and update ``flat`` in place."""
+
+
+ALGORITHMS: Registry[Algorithm] = Registry("algorithms", Algorithm)

@@ -1,0 +1,119 @@
+"""The packet format on the wire: a fixed header, then the compressor's payload.
+
+Header (little-endian, 44 bytes)::
+
+    magic      4s  b"FGSP"
+    version    B   WIRE_VERSION
+    reserved   B   0
+    compressor H   compressor_id(name)
+    count      Q   float32 values the payload decodes to
+    block      I   block size of block-wise codes (0: none)
+    sender     I   rank that framed the packet
+    sequence   Q   per-edge sequence number (0 where unused)
+    length     Q   payload length in bytes
+    crc32      I   CRC32 of the payload
+
+The whole packet is one uint8 array sent with uppercase MPI calls: nothing is
+pickled. A receiver checks every header field against what it expects before
+touching the payload, so a malformed packet is a ``WireError`` naming the
+sender, never a crash, a hang or an oversized allocation.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from fedgossip.compress.base import Packet
+from fedgossip.errors import WireError
+
+__all__ = ["WIRE_VERSION", "HEADER_SIZE", "Header", "frame", "unframe"]
+
+WIRE_VERSION = 1
+_MAGIC = b"FGSP"
+_HEADER = struct.Struct("<4sBBHQIIQQI")
+HEADER_SIZE = _HEADER.size
+
+
+@dataclass(frozen=True)
+class Header:
+    """The decoded header of a received packet."""
+
+    compressor: int
+    count: int
+    block: int
+    sender: int
+    sequence: int
+    length: int
+    crc32: int
+
+
+def frame(packet: Packet, compressor: int, sender: int, sequence: int = 0) -> np.ndarray:
+    """Return header and payload as one contiguous uint8 array, ready for ``Isend``."""
+    payload = np.ascontiguousarray(packet.payload, dtype=np.uint8).ravel()
+    header = _HEADER.pack(
+        _MAGIC,
+        WIRE_VERSION,
+        0,
+        compressor,
+        packet.count,
+        packet.block,
+        sender,
+        sequence,
+        payload.size,
+        zlib.crc32(payload),
+    )
+    buffer = np.empty(HEADER_SIZE + payload.size, dtype=np.uint8)
+    buffer[:HEADER_SIZE] = np.frombuffer(header, dtype=np.uint8)
+    buffer[HEADER_SIZE:] = payload
+    return buffer
+
+
+def unframe(
+    buffer: np.ndarray,
+    source: int,
+    compressor: int,
+    count: int,
+    max_payload: int,
+    sequence: int | None = None,
+) -> tuple[Header, Packet]:
+    """Check a received buffer against what the receiver expects and return its packet.
+
+    ``source`` is the rank MPI says sent it; ``count`` the number of values
+    expected; ``max_payload`` the largest payload the compressor can produce for
+    ``count`` values; ``sequence`` the expected sequence number, if any.
+    """
+    raw = np.asarray(buffer, dtype=np.uint8).ravel()
+    if raw.size < HEADER_SIZE:
+        raise WireError(
+            f"packet from rank {source} is {raw.size} bytes, shorter than the {HEADER_SIZE}-byte header"
+        )
+    fields = _HEADER.unpack(raw[:HEADER_SIZE].tobytes())
+    magic, version, _, wire_compressor, wire_count, block, sender, wire_sequence, length, crc = fields
+    problems = []
+    if magic != _MAGIC:
+        problems.append(f"bad magic {magic!r}")
+    if version != WIRE_VERSION:
+        problems.append(f"wire version {version}, expected {WIRE_VERSION} (mixed fedgossip versions?)")
+    if wire_compressor != compressor:
+        problems.append(f"compressor id {wire_compressor}, expected {compressor} (one --compressor for all?)")
+    if sender != source:
+        problems.append(f"header names sender {sender}")
+    if wire_count != count:
+        problems.append(f"{wire_count} values, expected {count}")
+    if length != raw.size - HEADER_SIZE:
+        problems.append(f"header says {length} payload bytes, {raw.size - HEADER_SIZE} arrived")
+    if length > max_payload:
+        problems.append(f"payload of {length} bytes exceeds the {max_payload} allowed for {count} values")
+    if sequence is not None and wire_sequence != sequence:
+        problems.append(f"sequence number {wire_sequence}, expected {sequence}")
+    if problems:
+        raise WireError(f"malformed packet from rank {source}: " + "; ".join(problems))
+    payload = raw[HEADER_SIZE:]
+    if zlib.crc32(payload) != crc:
+        raise WireError(f"packet from rank {source} failed its CRC32 check (corrupted in transit)")
+    header = Header(wire_compressor, wire_count, block, sender, wire_sequence, length, crc)
+    return header, Packet(count=wire_count, payload=payload, block=block)

@@ -1,0 +1,127 @@
+"""Run settings: a frozen ``TrainConfig`` built from CLI options and an optional TOML file.
+
+Precedence: an option given on the command line beats the TOML file, which beats
+the default. The merged config is saved in ``run.json`` so a run can be repeated.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from fedgossip.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+__all__ = ["TrainConfig", "load_toml", "merge_config"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run depends on. Every rank builds the same one."""
+
+    # What to train on, and how.
+    data: str | None = None  # partition directory; None: the embedded digits default
+    model: str = "mlp"  # model spec (fedgossip.train.models)
+    algorithm: str = "dpsgd"  # algorithm spec (fedgossip.algorithms)
+    topology: str = "ring"  # topology spec (fedgossip.topology)
+    topology_seed: int | None = None  # seed of random graphs; None: --seed
+    compressor: str = "none"  # compressor spec (fedgossip.compress)
+    # Local work per round: exactly one of local_steps / local_epochs.
+    rounds: int = 60
+    local_steps: int | None = None  # None with local_epochs None: 10
+    local_epochs: int | None = None
+    batch_size: int = 32
+    # The local optimizer.
+    optimizer: str = "sgd"
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    lr_schedule: str = "cosine"
+    # Algorithm options.
+    client_fraction: float = 1.0  # fedavg: share of clients per round
+    # Evaluation, records, reproducibility.
+    eval_every: int = 5
+    seed: int = 0  # model init and shared draws agree across ranks; data order and noise add the rank
+    device: str = "auto"
+    out: str = "results"
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        problems = _problems(self)
+        if problems:
+            raise ConfigError("invalid settings: " + "; ".join(problems))
+
+    @property
+    def steps_per_round(self) -> int | None:
+        """Return local steps per round, or None when the round is counted in epochs."""
+        if self.local_epochs is not None:
+            return None
+        return 10 if self.local_steps is None else self.local_steps
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _problems(config: TrainConfig) -> list[str]:
+    problems = []
+    positive = ("rounds", "batch_size", "eval_every")
+    for name in positive:
+        value = getattr(config, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            problems.append(f"{name.replace('_', '-')} must be a positive integer, got {value!r}")
+    for name in ("local_steps", "local_epochs"):
+        value = getattr(config, name)
+        if value is not None and (not isinstance(value, int) or value < 1):
+            problems.append(f"{name.replace('_', '-')} must be a positive integer, got {value!r}")
+    if config.local_steps is not None and config.local_epochs is not None:
+        problems.append("give either --local-steps or --local-epochs, not both")
+    for name in ("lr", "momentum", "weight_decay"):
+        value = getattr(config, name)
+        if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            problems.append(f"{name.replace('_', '-')} must be a finite number ≥ 0, got {value!r}")
+    if isinstance(config.momentum, (int, float)) and config.momentum >= 1:
+        problems.append(f"momentum must be below 1, got {config.momentum}")
+    if not (isinstance(config.client_fraction, (int, float)) and 0 < config.client_fraction <= 1):
+        problems.append(f"client-fraction must lie in (0, 1], got {config.client_fraction!r}")
+    choices = {
+        "optimizer": ("sgd", "adam", "amsgrad"),
+        "lr_schedule": ("constant", "cosine"),
+        "device": ("auto", "cpu", "cuda"),
+    }
+    for name, allowed in choices.items():
+        if getattr(config, name) not in allowed:
+            problems.append(
+                f"{name.replace('_', '-')} must be one of {', '.join(allowed)}, got {getattr(config, name)!r}"
+            )
+    return problems
+
+
+_FIELDS = {f.name for f in fields(TrainConfig)}
+
+
+def load_toml(path: Path) -> dict[str, Any]:
+    """Read a TOML run file; keys are option names with '-' or '_'."""
+    try:
+        raw = tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"--config {path} does not exist") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"--config {path} is not valid TOML: {exc}") from exc
+    values = {key.replace("-", "_"): value for key, value in raw.items()}
+    unknown = sorted(set(values) - _FIELDS)
+    if unknown:
+        known = ", ".join(sorted(name.replace("_", "-") for name in _FIELDS))
+        raise ConfigError(f"--config {path} has unknown settings {', '.join(unknown)}; known: {known}")
+    return values
+
+
+def merge_config(command_line: dict[str, Any], toml_values: dict[str, Any]) -> TrainConfig:
+    """Build a ``TrainConfig``: command-line values over TOML values over defaults."""
+    return TrainConfig(**{**toml_values, **command_line})

@@ -1,0 +1,241 @@
+"""``summary.json``: the figures a user compares runs by, computed only from a run's files.
+
+Everything comes from ``run.json`` and ``metrics.h5``, so a summary can be
+recomputed at any time (``fedgossip summary`` does when ``summary.json`` is
+missing, stale or incomplete). A figure whose metric was never recorded is
+``None`` (JSON ``null``), never an error: a run that failed before its first
+evaluation still has a summary.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fedgossip.records.jsonfile import jsonable, write_json_atomic
+from fedgossip.records.metrics import read_metrics
+from fedgossip.records.run import read_run_json
+
+__all__ = [
+    "SUMMARY_NAME",
+    "SUMMARY_FORMAT_VERSION",
+    "REQUIRED_KEYS",
+    "summarize",
+    "write_summary",
+    "load_summary",
+]
+
+SUMMARY_NAME = "summary.json"
+SUMMARY_FORMAT_VERSION = 1
+# Dotted paths every summary has (values may be null); a summary.json missing one is recomputed.
+REQUIRED_KEYS = (
+    "format_version",
+    "status",
+    "name",
+    "algorithm",
+    "topology.spec",
+    "topology.spectral_gap",
+    "ranks",
+    "partition.path",
+    "partition.scheme",
+    "partition.label_tv_distance_mean",
+    "compressor",
+    "final.round",
+    "final.test_accuracy.mean",
+    "final.test_accuracy.min",
+    "final.test_accuracy.max",
+    "final.test_loss.mean",
+    "final.avg_model_accuracy",
+    "final.consensus_distance",
+    "communication.bytes_sent_total",
+    "communication.bytes_sent_per_rank_mean",
+    "communication.bytes_sent_per_rank_max",
+    "communication.fp32_equivalent_bytes",
+    "communication.compression_ratio",
+    "time.wall_s",
+    "time.compute_s",
+    "time.comm_s",
+    "curve.round",
+    "curve.avg_model_accuracy",
+    "curve.test_accuracy_mean",
+    "curve.mb_sent_total",
+)
+
+
+def summarize(run_dir: Path) -> dict[str, Any]:
+    """Compute the summary of a run from ``run.json`` and ``metrics.h5``."""
+    record = read_run_json(run_dir)
+    metrics = read_metrics(run_dir)
+    config = record.get("config") or {}
+    topology = record.get("topology") or {}
+    partition = record.get("partition") or {}
+    heterogeneity = partition.get("stats") or {}
+    rounds = metrics.get("round")
+    last = len(rounds) - 1 if rounds is not None and len(rounds) else None
+    return jsonable(
+        {
+            "format_version": SUMMARY_FORMAT_VERSION,
+            "name": record.get("name"),
+            "status": record.get("status"),
+            "error": record.get("error"),
+            "failed_round": record.get("failed_round"),
+            "started_at": record.get("started_at"),
+            "ended_at": record.get("ended_at"),
+            "algorithm": config.get("algorithm"),
+            "compressor": config.get("compressor"),
+            "model": config.get("model"),
+            "ranks": record.get("world_size"),
+            "topology": {
+                **topology,
+                "spec": topology.get("spec") or config.get("topology"),
+                "spectral_gap": topology.get("spectral_gap"),
+            },
+            "partition": {
+                "path": partition.get("path"),
+                "source": partition.get("source"),
+                "scheme": partition.get("scheme"),
+                "nodes": partition.get("nodes"),
+                "label_tv_distance_mean": heterogeneity.get("label_tv_distance_mean"),
+                "label_tv_distance_max": heterogeneity.get("label_tv_distance_max"),
+            },
+            "evals": 0 if last is None else last + 1,
+            "final": _final(metrics, last),
+            "communication": _communication(metrics, last),
+            "time": _time(metrics, last, record),
+            "curve": _curve(metrics),
+        }
+    )
+
+
+def _final(metrics: dict[str, np.ndarray], last: int | None) -> dict[str, Any]:
+    accuracy = _at(metrics, "test_accuracy", last)
+    return {
+        "round": _at(metrics, "round", last),
+        "test_accuracy": {
+            "mean": _mean(accuracy),
+            "min": _reduce(np.nanmin, accuracy),
+            "max": _reduce(np.nanmax, accuracy),
+        },
+        "test_loss": {"mean": _mean(_at(metrics, "test_loss", last))},
+        "train_loss": {"mean": _mean(_at(metrics, "train_loss", last))},
+        "avg_model_accuracy": _at(metrics, "avg_model_accuracy", last),
+        "avg_model_loss": _at(metrics, "avg_model_loss", last),
+        "consensus_distance": _at(metrics, "consensus_distance", last),
+    }
+
+
+def _communication(metrics: dict[str, np.ndarray], last: int | None) -> dict[str, Any]:
+    # Byte counters are cumulative, so the last evaluation holds each rank's total.
+    sent = _at(metrics, "bytes_sent", last)
+    fp32 = _at(metrics, "fp32_bytes_sent", last)
+    received = _at(metrics, "bytes_received", last)
+    total = _count(_reduce(np.nansum, sent))
+    fp32_total = _count(_reduce(np.nansum, fp32))
+    return {
+        "bytes_sent_total": total,
+        "bytes_sent_per_rank_mean": _mean(sent),
+        "bytes_sent_per_rank_max": _count(_reduce(np.nanmax, sent)),
+        "bytes_received_total": _count(_reduce(np.nansum, received)),
+        "fp32_equivalent_bytes": fp32_total,
+        # None when nothing was sent: a ratio of 0/0 means nothing.
+        "compression_ratio": fp32_total / total if total and fp32_total is not None else None,
+    }
+
+
+def _time(metrics: dict[str, np.ndarray], last: int | None, record: dict[str, Any]) -> dict[str, Any]:
+    # The last evaluation's wall time matches the compute and comm totals taken at that moment;
+    # the timestamps of run.json are the fallback for a run that never evaluated.
+    wall = _at(metrics, "wall_time", last)
+    if wall is None:
+        wall = _elapsed(record.get("started_at"), record.get("ended_at"))
+    return {
+        "wall_s": wall,
+        "compute_s": _mean(_at(metrics, "compute_s", last)),
+        "comm_s": _mean(_at(metrics, "comm_s", last)),
+    }
+
+
+def _curve(metrics: dict[str, np.ndarray]) -> dict[str, Any]:
+    sent = metrics.get("bytes_sent")
+    accuracy = metrics.get("test_accuracy")
+    return {
+        "round": metrics.get("round"),
+        "avg_model_accuracy": metrics.get("avg_model_accuracy"),
+        "test_accuracy_mean": None if accuracy is None else [_mean(row) for row in accuracy],
+        "mb_sent_total": None if sent is None else [_megabytes(_reduce(np.nansum, row)) for row in sent],
+    }
+
+
+def _at(metrics: dict[str, np.ndarray], name: str, index: int | None) -> Any:
+    values = metrics.get(name)
+    if values is None or index is None:
+        return None
+    value = values[index]
+    return value if value.ndim else value.item()
+
+
+def _reduce(reduce, values: np.ndarray | None) -> float | None:
+    """Apply a NaN-ignoring reduction; ``None`` if no value was recorded (all NaN)."""
+    if values is None or not np.isfinite(values).any():
+        return None
+    return float(reduce(values))
+
+
+def _count(value: float | None) -> int | None:
+    """Return a byte count as an integer (metrics.h5 stores every metric as float64)."""
+    return None if value is None else round(value)
+
+
+def _megabytes(value: float | None) -> float | None:
+    return None if value is None else value / 1e6
+
+
+def _mean(values: np.ndarray | None) -> float | None:
+    return _reduce(np.nanmean, values)
+
+
+def _elapsed(started: str | None, ended: str | None) -> float | None:
+    try:
+        start, end = (datetime.fromisoformat(t.replace("Z", "+00:00")).astimezone() for t in (started, ended))
+    except (TypeError, ValueError, AttributeError):
+        return None
+    return (end - start).total_seconds()
+
+
+def write_summary(run_dir: Path, summary: dict[str, Any]) -> Path:
+    """Write ``summary`` as ``run_dir/summary.json`` atomically and return its path."""
+    path = Path(run_dir) / SUMMARY_NAME
+    write_json_atomic(path, summary)
+    return path
+
+
+def load_summary(run_dir: Path) -> dict[str, Any]:
+    """Return the run's summary: ``summary.json`` when present, complete and current, else computed.
+
+    ``summary.json`` is current when its status is the one ``run.json`` has now
+    (a resumed run may have left one from an earlier attempt).
+    """
+    record = read_run_json(run_dir)
+    try:
+        saved = json.loads((Path(run_dir) / SUMMARY_NAME).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        saved = None
+    if _complete(saved) and saved["status"] == record["status"] and saved["name"] == record["name"]:
+        return saved
+    return summarize(run_dir)
+
+
+def _complete(summary: Any) -> bool:
+    if not isinstance(summary, dict) or summary.get("format_version") != SUMMARY_FORMAT_VERSION:
+        return False
+    for key in REQUIRED_KEYS:
+        node = summary
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return False
+            node = node[part]
+    return True

@@ -1,0 +1,191 @@
+"""Draw one run's summary and the list of runs; everything fits an 80-column terminal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from fedgossip.report.chart import COLOURS, MARKERS, Series, line_chart
+from fedgossip.report.figures import MISSING, number, ratio, seconds, size
+
+__all__ = ["render_summary", "render_runs", "status_markup"]
+
+_CHART_WIDTH, _CHART_HEIGHT = 60, 10
+_BAR_WIDTH = 40
+_STATUS_STYLES = {
+    "completed": "[green]✔ completed[/]",
+    "running": "[yellow]… running[/]",
+    "failed": "[red]✘ failed[/]",
+    "budget-exhausted": "[yellow]■ budget-exhausted[/]",
+    "preempted": "[yellow]■ preempted[/]",
+}
+
+
+def status_markup(status: str | None) -> str:
+    """Return a run status with a symbol and colour, as rich markup."""
+    return _STATUS_STYLES.get(status or "", escape(str(status or MISSING)))
+
+
+def render_summary(summary: dict[str, Any], console: Console, path: Path | None = None) -> None:
+    """Print a run's summary: header, final accuracy, traffic, time split and accuracy charts."""
+    for section in (
+        _header(summary, path),
+        _final(summary),
+        _traffic(summary["communication"]),
+        _time(summary["time"]),
+        *_charts(summary),
+    ):
+        console.print(section)
+        console.print()
+
+
+def _header(summary: dict[str, Any], path: Path | None) -> Table:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    status = status_markup(summary["status"])
+    if summary.get("failed_round") is not None:
+        status += f" at round {summary['failed_round']}"
+    if summary.get("error"):
+        status += f": [red]{escape(str(summary['error']))}[/]"
+    topology = summary["topology"]
+    partition = summary["partition"]
+    tv = partition.get("label_tv_distance_mean")
+    heterogeneity = MISSING if tv is None else f"label TV distance {tv:.3f} (0 = IID, 1 = disjoint)"
+    rows = [
+        ("run", escape(str(summary.get("name") or MISSING))),
+        ("status", status),
+        ("algorithm", escape(str(summary["algorithm"] or MISSING))),
+        ("compressor", escape(str(summary["compressor"] or MISSING))),
+        (
+            "topology",
+            f"{escape(str(topology.get('spec') or MISSING))}, spectral gap "
+            f"{number(topology.get('spectral_gap'))}",
+        ),
+        ("ranks", str(summary["ranks"] if summary["ranks"] is not None else MISSING)),
+        ("partition", escape(" · ".join(str(p) for p in (partition["path"], partition["scheme"]) if p))),
+        ("heterogeneity", heterogeneity),
+    ]
+    if path is not None:
+        rows.insert(1, ("directory", escape(str(path))))
+    for key, value in rows:
+        table.add_row(key, value or MISSING)
+    return table
+
+
+def _final(summary: dict[str, Any]) -> Table:
+    final = summary["final"]
+    when = "none yet" if final["round"] is None else f"round {final['round']}"
+    title = f"final evaluation ({when})"
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, header_style="bold")
+    table.add_column("metric")
+    for column in ("mean", "min", "max"):
+        table.add_column(f"{column} over ranks" if column == "mean" else column, justify="right")
+    accuracy = final["test_accuracy"]
+    table.add_row("test accuracy", *(number(accuracy[k]) for k in ("mean", "min", "max")))
+    table.add_row("test loss", number(final["test_loss"]["mean"]), "", "")
+    table.add_row("average model accuracy", number(final["avg_model_accuracy"]), "", "")
+    table.add_row("consensus distance", number(final["consensus_distance"]), "", "")
+    return table
+
+
+def _traffic(communication: dict[str, Any]) -> Table:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    table.add_row("traffic", "")
+    mean, peak = communication["bytes_sent_per_rank_mean"], communication["bytes_sent_per_rank_max"]
+    table.add_row("  sent per rank", f"{size(mean)} mean · {size(peak)} max")
+    table.add_row("  sent in total", size(communication["bytes_sent_total"]))
+    table.add_row("  fp32 equivalent", f"{size(communication['fp32_equivalent_bytes'])} (as float32 models)")
+    table.add_row("  compression", f"{ratio(communication['compression_ratio'])} (fp32 equivalent ÷ sent)")
+    return table
+
+
+def _time(time: dict[str, Any]) -> Table:
+    wall, compute, comm = time["wall_s"], time["compute_s"], time["comm_s"]
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    table.add_row("time", "[dim]compute and communication: mean over ranks[/]")
+    table.add_row("  compute", _share(compute, wall))
+    table.add_row("  communication", _share(comm, wall))
+    table.add_row("  wall", seconds(wall))
+    if wall and compute is not None and comm is not None:
+        table.add_row("", _time_bar(compute / wall, comm / wall))
+    return table
+
+
+def _share(value: float | None, wall: float | None) -> str:
+    if value is None or not wall:
+        return seconds(value)
+    return f"{seconds(value)} ({value / wall:.0%} of wall)"
+
+
+def _time_bar(compute: float, comm: float) -> Text:
+    filled = min(_BAR_WIDTH, round(compute * _BAR_WIDTH))
+    talking = min(_BAR_WIDTH - filled, round(comm * _BAR_WIDTH))
+    bar = Text()
+    bar.append("█" * filled, style=COLOURS[0])
+    bar.append("█" * talking, style=COLOURS[1])
+    bar.append("·" * (_BAR_WIDTH - filled - talking), style="dim")
+    bar.append("  compute", style=COLOURS[0])
+    bar.append(" comm", style=COLOURS[1])
+    bar.append(" other", style="dim")
+    return bar
+
+
+def _charts(summary: dict[str, Any]) -> list[Text]:
+    curve = summary["curve"]
+    series = [
+        ("average model", curve["avg_model_accuracy"]),
+        ("mean over ranks", curve["test_accuracy_mean"]),
+    ]
+    charts = []
+    for x, x_label in ((curve["round"], "round"), (curve["mb_sent_total"], "MB sent, all ranks")):
+        lines = [
+            Series(label, x or [], y, marker=MARKERS[i], style=COLOURS[i])
+            for i, (label, y) in enumerate(series)
+            if y is not None
+        ]
+        title = f"test accuracy vs {x_label.split(',')[0]}"
+        charts.append(
+            line_chart(lines, width=_CHART_WIDTH, height=_CHART_HEIGHT, title=title, x_label=x_label)
+        )
+    return charts
+
+
+def render_runs(rows: list[dict[str, Any]], directory: Path, console: Console) -> None:
+    """Print two lines per run of ``directory``: its name and status, then its figures.
+
+    A run name is what the next command needs (``fedgossip summary DIR/NAME``), so
+    it gets a line of its own and is never cut, whatever the terminal width.
+    """
+    if not rows:
+        console.print(f"no runs in {escape(str(directory))}; start one with `mpirun -n 8 fedgossip train`")
+        return
+    console.print(f"[bold]runs in {escape(str(directory))}[/] ({len(rows)})")
+    for row in rows:
+        status = "[red]✘ unreadable[/]" if row["note"] else status_markup(row["status"])
+        console.print(f"[bold]{escape(row['name'])}[/]  {status}")
+        if row["note"]:
+            console.print(Text(f"  {row['note']}", style="red"))
+            continue
+        ranks = MISSING if row["ranks"] is None else str(row["ranks"])
+        sent = None if row["mb_sent"] is None else row["mb_sent"] * 1e6
+        console.print(
+            f"  [dim]{escape(str(row['algorithm'] or MISSING)):<10} {ranks:>5} {_plural(ranks, 'rank')}  "
+            f"avg model[/] {number(row['avg_model_accuracy'], 3):>5}  "
+            f"[dim]mean[/] {number(row['test_accuracy_mean'], 3):>5}  "
+            f"[dim]sent[/] {size(sent):>8}"
+        )
+
+
+def _plural(count: str, noun: str) -> str:
+    return noun if count == "1" else noun + "s"

@@ -1,0 +1,48 @@
+"""Progress of a training run on rank 0: a live bar on a terminal, one line per evaluation in logs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from fedgossip.report.console import is_terminal, stdout
+
+__all__ = ["training_progress"]
+
+
+@contextmanager
+def training_progress(enabled: bool = True) -> Iterator[Callable]:
+    """Yield the ``on_round(info)`` callback the training loop calls on rank 0."""
+    if not enabled:
+        yield lambda info: None
+        return
+    if not is_terminal():
+        yield _plain_line
+        return
+    columns = (
+        TextColumn("round"),
+        MofNCompleteColumn(),
+        BarColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=stdout, transient=True) as bar:
+        task = bar.add_task("training", total=None, status="")
+
+        def update(info) -> None:
+            status = _status(info) if info.mean_accuracy is not None else bar.tasks[0].fields["status"]
+            bar.update(task, completed=info.round, total=info.rounds, status=status)
+
+        yield update
+
+
+def _status(info) -> str:
+    accuracy = f"acc {info.mean_accuracy:.1%} · avg model {info.avg_model_accuracy:.1%}"
+    return f"{accuracy} · {info.mb_sent:,.1f} MB sent"
+
+
+def _plain_line(info) -> None:
+    if info.mean_accuracy is not None:
+        stdout.print(f"round {info.round}/{info.rounds}: {_status(info)}")

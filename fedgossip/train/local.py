@@ -1,0 +1,128 @@
+"""The local step loop: H optimizer steps on a node's own shard, between two communication rounds."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn.functional import cross_entropy
+from torch.optim import Optimizer
+
+from fedgossip.errors import FedGossipError
+from fedgossip.train.batches import BatchStream
+from fedgossip.train.flat import FlatParameters
+from fedgossip.train.optim import Schedule
+
+__all__ = ["TrainingDiverged", "LocalStats", "LocalTrainer"]
+
+
+class TrainingDiverged(FedGossipError):
+    """The training loss became NaN or infinite; ``step`` is the 1-based local step where it first did."""
+
+    def __init__(self, step: int):
+        super().__init__(f"loss became NaN/Inf at local step {step}; lower --lr or check the data")
+        self.step = step
+
+
+@dataclass(frozen=True)
+class LocalStats:
+    """What one call of :meth:`LocalTrainer.run` did.
+
+    ``loss_sum`` is summed over samples (each batch's mean loss times its size), so
+    stats of several calls can be added up and divided by their total ``samples``.
+    ``seconds`` is compute time only: forward, backward and optimizer steps.
+    """
+
+    steps: int
+    samples: int
+    loss_sum: float
+    seconds: float
+
+    @property
+    def mean_loss(self) -> float:
+        """Return the mean training loss per sample, NaN when no step was taken."""
+        return self.loss_sum / self.samples if self.samples else math.nan
+
+
+class LocalTrainer:
+    """Run local optimizer steps on one node's model.
+
+    Parameters
+    ----------
+    model
+        The module whose parameters ``flat`` holds.
+    flat
+        The model's parameters as one vector; its :meth:`FlatParameters.zero_grad` is used
+        instead of the optimizer's, which would detach the gradients from ``flat_grad``.
+    optimizer
+        An optimizer over ``model``'s parameters (see :func:`fedgossip.train.optim.make_optimizer`).
+    schedule
+        Stepped once per optimizer step, or ``None`` for a constant learning rate.
+    stream
+        The shard's batches.
+    loss_fn
+        ``loss_fn(logits, labels)`` returning the batch's mean loss.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        flat: FlatParameters,
+        optimizer: Optimizer,
+        schedule: Schedule | None,
+        stream: BatchStream,
+        loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = cross_entropy,
+    ):
+        self.model = model
+        self.flat = flat
+        self.optimizer = optimizer
+        self.schedule = schedule
+        self.stream = stream
+        self.loss_fn = loss_fn
+
+    def run(self, steps: int) -> LocalStats:
+        """Take ``steps`` optimizer steps and return what they did.
+
+        Raises :class:`TrainingDiverged` if any step's loss is NaN or infinite. The check
+        happens once, after the last step: reading each loss back to the host would stall
+        a GPU after every step. The model is unusable after a divergence either way.
+        """
+        if steps < 0:
+            raise ValueError(f"the number of local steps must be >= 0, got {steps}")
+        self.flat.check()
+        self.model.train()
+        losses = torch.zeros(steps, dtype=torch.float64, device=self.flat.device)
+        sizes = torch.zeros(steps, dtype=torch.float64, device=self.flat.device)
+        start = time.perf_counter()
+        for step in range(steps):
+            xb, yb = self.stream.next_batch()
+            self.flat.zero_grad()
+            loss = self.loss_fn(self.model(xb), yb)
+            loss.backward()
+            self.optimizer.step()
+            if self.schedule is not None:
+                self.schedule.step()
+            losses[step] = loss.detach()
+            sizes[step] = len(yb)
+        # moving the losses to the host waits for the device, so the clock stops after the work
+        losses, sizes = losses.cpu(), sizes.cpu()
+        seconds = time.perf_counter() - start
+        bad = torch.nonzero(~torch.isfinite(losses))
+        if len(bad):
+            raise TrainingDiverged(int(bad[0, 0]) + 1)
+        return LocalStats(
+            steps=steps,
+            samples=int(sizes.sum()),
+            loss_sum=float((losses * sizes).sum()),
+            seconds=seconds,
+        )
+
+    def run_epochs(self, epochs: int) -> LocalStats:
+        """Take ``epochs × steps_per_epoch`` steps (passes over the shard, not aligned to epoch starts)."""
+        if epochs < 0:
+            raise ValueError(f"the number of local epochs must be >= 0, got {epochs}")
+        return self.run(epochs * self.stream.steps_per_epoch)

@@ -1,0 +1,240 @@
+"""The round loop of a run: local steps, the algorithm's exchange, periodic evaluation and records."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from mpi4py import MPI
+
+from fedgossip.algorithms.base import GossipContext
+from fedgossip.comm.codec import Codec
+from fedgossip.comm.traffic import Traffic
+from fedgossip.config import TrainConfig
+from fedgossip.data.shards import ShardData
+from fedgossip.records import MetricsWriter, summarize, update_run_status, write_summary
+from fedgossip.train.batches import BatchStream
+from fedgossip.train.collective import agree, is_collective
+from fedgossip.train.device import node_local_rank, select_device
+from fedgossip.train.evaluate import evaluate
+from fedgossip.train.flat import FlatParameters
+from fedgossip.train.local import LocalTrainer, TrainingDiverged
+from fedgossip.train.models.base import build_model
+from fedgossip.train.optim import make_lr_schedule, make_optimizer
+from fedgossip.train.setup import (
+    RunPlan,
+    load_local_data,
+    plan_run,
+    sample_counts,
+    start_records,
+)
+
+__all__ = ["RoundInfo", "run_training"]
+
+# Per-rank values gathered at every evaluation, in this order.
+_PER_RANK = (
+    "test_accuracy",
+    "test_loss",
+    "train_loss",
+    "bytes_sent",
+    "bytes_received",
+    "fp32_bytes_sent",
+    "compute_s",
+    "comm_s",
+    "codec_s",
+)
+
+
+@dataclass
+class RoundInfo:
+    """What rank 0 tells the progress display after each round."""
+
+    round: int
+    rounds: int
+    mean_accuracy: float | None = None
+    avg_model_accuracy: float | None = None
+    mb_sent: float = 0.0
+    run_dir: Path | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def run_training(
+    config: TrainConfig, comm: MPI.Intracomm, on_round: Callable[[RoundInfo], None] | None = None
+) -> dict | None:
+    """Train as configured on every rank of ``comm``; return the summary on rank 0 (None elsewhere)."""
+    rank = comm.Get_rank()
+    plan = plan_run(config, comm)
+    shard, test = load_local_data(plan, comm)
+    local_rank = node_local_rank(comm)
+    _share_cores(comm)
+    device = agree(comm, lambda: select_device(config.device, local_rank))
+    counts = sample_counts(shard, comm)
+    run_dir = start_records(config, plan, comm)
+    round_index = 0
+    try:
+        # Building a rank's state involves no communication, so agree() cannot leave a rank waiting.
+        node = agree(comm, lambda: _RankState(config, plan, shard, test, device, comm, counts))
+        writer = MetricsWriter(run_dir, comm.Get_size()) if rank == 0 else None
+        started = time.perf_counter()
+        for round_index in range(1, config.rounds + 1):
+            node.round(round_index)
+            info = RoundInfo(round_index, config.rounds, run_dir=run_dir)
+            if round_index % config.eval_every == 0 or round_index == config.rounds:
+                _evaluate(node, round_index, time.perf_counter() - started, writer, info)
+            if on_round and rank == 0:
+                on_round(info)
+    except KeyboardInterrupt:
+        _record_failure(run_dir, rank, "interrupted", round_index, everywhere=True)
+        raise
+    except TrainingDiverged as exc:
+        exc.args = (f"{exc} (round {round_index} on rank {rank})",)
+        _record_failure(run_dir, rank, str(exc), round_index, everywhere=False)
+        raise
+    except BaseException as exc:
+        _record_failure(
+            run_dir, rank, str(exc) or type(exc).__name__, round_index, everywhere=is_collective(exc)
+        )
+        raise
+    if rank != 0:
+        return None
+    update_run_status(run_dir, "completed")
+    summary = summarize(run_dir)
+    write_summary(run_dir, summary)
+    return summary
+
+
+def _record_failure(run_dir: Path, rank: int, error: str, round_index: int, everywhere: bool) -> None:
+    """Mark the run failed in run.json, from rank 0 or, for a failure of one rank, from that rank.
+
+    A failing rank other than 0 is about to abort the job, rank 0 included, so
+    it writes the record itself where it can see the run directory (a shared
+    file system). Recording must never hide the error being reported.
+    """
+    if rank != 0 and (everywhere or not run_dir.is_dir()):
+        return
+    try:
+        update_run_status(run_dir, "failed", error=error, failed_round=round_index)
+    except Exception as exc:  # the original error matters more than its record
+        logging.getLogger(__name__).warning(
+            "[rank %d] could not record the failure in %s: %s", rank, run_dir, exc
+        )
+
+
+def _share_cores(comm: MPI.Intracomm) -> None:
+    """Give each rank an equal share of its host's cores, so oversubscribed ranks don't thrash."""
+    host = comm.Split_type(MPI.COMM_TYPE_SHARED)
+    ranks_here = host.Get_size()
+    host.Free()
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // ranks_here))
+
+
+class _RankState:
+    """One rank's model, optimizer, data stream and algorithm state for a run."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        plan: RunPlan,
+        shard: ShardData | None,
+        test: ShardData,
+        device,
+        comm,
+        counts: np.ndarray,
+    ):
+        self.comm, self.rank, self.config = comm, comm.Get_rank(), config
+        manifest = plan.manifest
+        # Same seed on every rank: all models start identical, as decentralized SGD assumes.
+        self.model = build_model(
+            config.model, tuple(manifest.input_shape), len(manifest.classes), config.seed
+        )
+        self.model.to(device)
+        self.params = FlatParameters(self.model)
+        self.test_x = torch.from_numpy(test.x).to(device)
+        self.test_y = torch.from_numpy(test.y).to(device)
+        self.trainer = None
+        if shard is not None:
+            # Data order must differ across ranks: the rank enters the seed.
+            seed = [config.seed, self.rank]
+            stream = BatchStream(shard.x, shard.y, config.batch_size, seed=seed, device=device)
+            self.steps = config.steps_per_round or config.local_epochs * stream.steps_per_epoch
+            # Adam's first moment is fixed at β1 = 0.9: --momentum is SGD's alone.
+            momentum = config.momentum if config.optimizer == "sgd" else 0.0
+            optimizer = make_optimizer(
+                config.optimizer, self.model.parameters(), config.lr, momentum, config.weight_decay
+            )
+            schedule = make_lr_schedule(config.lr_schedule, optimizer, config.rounds * self.steps)
+            self.trainer = LocalTrainer(self.model, self.params, optimizer, schedule, stream)
+        self.traffic = Traffic(comm.Get_size())
+        self.codec = Codec(plan.compressor, self.rank, self.params.numel)
+        self.algorithm = plan.algorithm
+        context = GossipContext(
+            comm, plan.topology, self.codec, self.traffic, config.seed, counts, config.client_fraction
+        )
+        self.algorithm.setup(context, self.params.flat)
+        self.compute_s = 0.0
+        self.loss_sum, self.loss_samples = 0.0, 0
+
+    def round(self, round_index: int) -> None:
+        if self.trainer is not None and self.algorithm.trains(self.rank, round_index):
+            stats = self.trainer.run(self.steps)
+            self.compute_s += stats.seconds
+            self.loss_sum += stats.loss_sum
+            self.loss_samples += stats.samples
+        self.algorithm.communicate(self.params.flat, round_index)
+
+    def per_rank_values(self, accuracy: float, loss: float) -> np.ndarray:
+        train_loss = self.loss_sum / self.loss_samples if self.loss_samples else float("nan")
+        self.loss_sum, self.loss_samples = 0.0, 0
+        totals = self.traffic.totals()
+        return np.array(
+            [
+                accuracy,
+                loss,
+                train_loss,
+                totals["bytes_sent"],
+                totals["bytes_received"],
+                totals["fp32_bytes_sent"],
+                self.compute_s,
+                totals["comm_s"],
+                self.codec.seconds,
+            ],
+            dtype=np.float64,
+        )
+
+
+def _evaluate(
+    node: _RankState, round_index: int, wall: float, writer: MetricsWriter | None, info: RoundInfo
+) -> None:
+    """Evaluate every rank's model and the average model; rank 0 records (not counted as traffic)."""
+    own = evaluate(node.model, node.test_x, node.test_y)
+    flat = node.params.flat
+    average = flat.detach().cpu().numpy().astype(np.float64)
+    node.comm.Allreduce(MPI.IN_PLACE, average, op=MPI.SUM)
+    average /= node.comm.Get_size()
+    distance = float(np.sum((flat.detach().cpu().numpy() - average) ** 2))
+    consensus = node.comm.allreduce(distance, op=MPI.SUM) / node.comm.Get_size()
+    gathered = np.empty((node.comm.Get_size(), len(_PER_RANK)), dtype=np.float64) if node.rank == 0 else None
+    node.comm.Gather(node.per_rank_values(own.accuracy, own.loss), gathered, root=0)
+    if node.rank != 0:
+        return
+    saved = flat.detach().clone()
+    flat.copy_(torch.from_numpy(average.astype(np.float32)))
+    avg_eval = evaluate(node.model, node.test_x, node.test_y)
+    flat.copy_(saved)
+    per_rank = {name: gathered[:, i] for i, name in enumerate(_PER_RANK)}
+    scalars = {
+        "avg_model_accuracy": avg_eval.accuracy,
+        "avg_model_loss": avg_eval.loss,
+        "consensus_distance": consensus,
+    }
+    writer.append(round_index, wall, per_rank, scalars)
+    info.mean_accuracy = float(np.mean(per_rank["test_accuracy"]))
+    info.avg_model_accuracy = avg_eval.accuracy
+    info.mb_sent = float(per_rank["bytes_sent"].sum()) / 1e6

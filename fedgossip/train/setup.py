@@ -1,0 +1,148 @@
+"""Build everything a rank needs for a run, failing on every rank alike when anything is wrong.
+
+Each step runs under :func:`~fedgossip.train.collective.agree`, so a bad
+partition, spec or topology stops all ranks with one message instead of
+leaving some of them waiting in MPI for a peer that already exited.
+"""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import mpi4py
+import numpy as np
+import torch
+from mpi4py import MPI
+
+from fedgossip import __version__
+from fedgossip.algorithms.base import ALGORITHMS, Algorithm
+from fedgossip.compress.base import COMPRESSORS, Compressor
+from fedgossip.config import TrainConfig
+from fedgossip.data.manifest import Manifest
+from fedgossip.data.shards import Partition, ShardData
+from fedgossip.errors import ConfigError, DataError
+from fedgossip.records import create_run_dir, default_run_name, write_run_json
+from fedgossip.topology.base import Topology, make_topology
+from fedgossip.train.collective import agree
+from fedgossip.train.default_data import default_partition
+
+__all__ = ["RunPlan", "plan_run", "load_local_data", "start_records"]
+
+
+@dataclass
+class RunPlan:
+    """What every rank agreed on before training."""
+
+    data_dir: Path
+    manifest: Manifest
+    algorithm: Algorithm
+    compressor: Compressor
+    topology: Topology
+
+
+def plan_run(config: TrainConfig, comm: MPI.Intracomm) -> RunPlan:
+    """Resolve the plugins, the partition and the graph; raise the same error on every rank."""
+    size = comm.Get_size()
+    algorithm = agree(comm, lambda: ALGORITHMS.create(config.algorithm))
+    compressor = agree(comm, lambda: COMPRESSORS.create(config.compressor))
+    if config.data is None:
+        data_dir = Path(
+            agree(comm, lambda: str(default_partition(algorithm.shards_needed(size))), root_only=True)
+        )
+    else:
+        data_dir = Path(config.data)
+    manifest = agree(comm, lambda: _check_partition(data_dir, algorithm, size))
+    # A server-based algorithm talks over a star whatever --topology says; record what really runs.
+    spec = "star" if algorithm.server is not None else config.topology
+    graph_seed = config.seed if config.topology_seed is None else config.topology_seed
+    topology = agree(comm, lambda: make_topology(spec, size, graph_seed))
+    return RunPlan(data_dir, manifest, algorithm, compressor, topology)
+
+
+def _check_partition(data_dir: Path, algorithm: Algorithm, size: int) -> Manifest:
+    manifest = Partition(data_dir).manifest
+    needed = algorithm.shards_needed(size)
+    if manifest.nodes != needed:
+        server = " (rank 0 is the server and holds no shard)" if algorithm.server is not None else ""
+        raise ConfigError(
+            f"{data_dir} has {manifest.nodes} shards but {size} ranks of {algorithm.name} "
+            f"need {needed}{server}; start {manifest.nodes + size - needed} ranks "
+            f"or make a partition with --nodes {needed}"
+        )
+    return manifest
+
+
+def load_local_data(plan: RunPlan, comm: MPI.Intracomm) -> tuple[ShardData | None, ShardData]:
+    """Read this rank's shard (checksum verified) and the test set."""
+
+    def read() -> tuple[ShardData | None, ShardData]:
+        partition = Partition(plan.data_dir)
+        shard_index = plan.algorithm.shard_of(comm.Get_rank())
+        shard = None if shard_index is None else partition.read_shard(shard_index)
+        if shard is not None and len(shard.y) == 0:
+            raise DataError(f"shard {shard_index} of {plan.data_dir} is empty; recreate the partition")
+        return shard, partition.read_test()
+
+    return agree(comm, read)
+
+
+def start_records(config: TrainConfig, plan: RunPlan, comm: MPI.Intracomm) -> Path:
+    """Create the run directory and run.json on rank 0; return its path on every rank."""
+    hosts = comm.gather(MPI.Get_processor_name(), root=0)
+
+    def create() -> str:
+        now = datetime.now(timezone.utc)
+        name = config.name or default_run_name(plan.algorithm.name, plan.data_dir.name, now)
+        run_dir = create_run_dir(Path(config.out), name)
+        write_run_json(run_dir, _run_record(config, plan, comm.Get_size(), hosts, name, now))
+        return str(run_dir)
+
+    return Path(agree(comm, create, root_only=True))
+
+
+def _run_record(config: TrainConfig, plan: RunPlan, size: int, hosts: list[str], name: str, now) -> dict:
+    manifest = plan.manifest
+    return {
+        "format_version": 1,
+        "name": name,
+        "status": "running",
+        "error": None,
+        "failed_round": None,
+        "started_at": now.isoformat(),
+        "ended_at": None,
+        "config": {
+            **config.to_dict(),
+            "algorithm": plan.algorithm.spec,
+            "compressor": plan.compressor.spec,
+            "topology": plan.topology.name,
+            "data": str(plan.data_dir),
+        },
+        "versions": {
+            "fedgossip": __version__,
+            "torch": torch.__version__,
+            "mpi4py": mpi4py.__version__,
+            "mpi_library": MPI.Get_library_version().splitlines()[0].strip(),
+            "python": platform.python_version(),
+        },
+        "world_size": size,
+        "hosts": sorted(set(hosts)),
+        "topology": plan.topology.stats(),
+        "partition": {
+            "path": str(plan.data_dir),
+            "source": manifest.source,
+            "scheme": manifest.scheme,
+            "nodes": manifest.nodes,
+            "stats": manifest.stats,
+        },
+    }
+
+
+def sample_counts(shard: ShardData | None, comm: MPI.Intracomm) -> np.ndarray:
+    """Return every rank's number of training samples (0 for a rank without a shard)."""
+    mine = np.array([0 if shard is None else len(shard.y)], dtype=np.int64)
+    counts = np.empty(comm.Get_size(), dtype=np.int64)
+    comm.Allgather(mine, counts)
+    return counts

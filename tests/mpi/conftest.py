@@ -1,0 +1,65 @@
+"""Run scripts and commands under a real ``mpiexec`` with several ranks, always with a timeout."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+SCRIPTS = Path(__file__).parent / "scripts"
+
+
+def _mpiexec() -> str:
+    # The mpich extra installs mpiexec beside this Python, which need not be on PATH.
+    found = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or shutil.which("mpiexec")
+    if not found:
+        pytest.fail("mpiexec not found: install the mpich extra (pip install -e .[mpich]) or a system MPI")
+    return found
+
+
+@dataclass
+class Finished:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+@pytest.fixture
+def mpirun(tmp_path):
+    """Return ``run(ranks, *argv, timeout=...)`` executing ``mpiexec -n ranks argv`` in ``tmp_path``."""
+
+    def run(ranks: int, *argv: str, timeout: float = 300, cwd: Path | None = None) -> Finished:
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "COLUMNS": "80"}
+        command = [_mpiexec(), "-n", str(ranks), *[str(a) for a in argv]]
+        try:
+            done = subprocess.run(
+                command, cwd=cwd or tmp_path, env=env, capture_output=True, text=True, timeout=timeout
+            )
+        except subprocess.TimeoutExpired as exc:
+            pytest.fail(
+                f"{' '.join(command)} hung for {timeout} s; output so far:\n{exc.stdout}\n{exc.stderr}"
+            )
+        return Finished(done.returncode, done.stdout, done.stderr)
+
+    return run
+
+
+@pytest.fixture
+def script():
+    """Return ``[python, path-of-script]`` for a script in tests/mpi/scripts."""
+    return lambda name: [sys.executable, str(SCRIPTS / name)]
+
+
+@pytest.fixture
+def fedgossip():
+    """Return the command that runs the CLI in a rank."""
+    return [sys.executable, "-m", "fedgossip"]

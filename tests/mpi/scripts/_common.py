@@ -1,0 +1,51 @@
+"""Shared set-up for the MPI test scripts: a gossip context over random models."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import torch
+from mpi4py import MPI
+
+from fedgossip.algorithms import ALGORITHMS, GossipContext
+from fedgossip.comm.codec import Codec
+from fedgossip.comm.traffic import Traffic
+from fedgossip.compress import COMPRESSORS
+from fedgossip.topology.base import make_topology
+
+comm = MPI.COMM_WORLD
+rank, size = comm.Get_rank(), comm.Get_size()
+
+
+def context(
+    algorithm: str, topology: str = "ring", count: int = 1000, seed: int = 3, compressor: str = "none"
+):
+    """Return (algorithm, context, flat) with a different random model on every rank."""
+    torch.set_num_threads(1)
+    flat = torch.from_numpy(np.random.default_rng([seed, rank]).normal(size=count).astype(np.float32))
+    traffic = Traffic(size)
+    codec = Codec(COMPRESSORS.create(compressor), rank, count)
+    counts = np.full(size, 100, dtype=np.int64)
+    ctx = GossipContext(comm, make_topology(topology, size, seed), codec, traffic, seed, counts)
+    made = ALGORITHMS.create(algorithm)
+    made.setup(ctx, flat)
+    return made, ctx, flat
+
+
+def mean_of(flat: torch.Tensor) -> np.ndarray:
+    total = flat.numpy().astype(np.float64)
+    comm.Allreduce(MPI.IN_PLACE, total, op=MPI.SUM)
+    return total / size
+
+
+def consensus_distance(flat: torch.Tensor) -> float:
+    mean = mean_of(flat)
+    return comm.allreduce(float(np.sum((flat.numpy() - mean) ** 2)), op=MPI.SUM) / size
+
+
+def check(condition: bool, message: str) -> None:
+    """Fail this rank (and so the job) with ``message``; mpiexec reports a non-zero exit."""
+    if not condition:
+        print(f"[rank {rank}] FAILED: {message}", file=sys.stderr, flush=True)
+        comm.Abort(3)

@@ -1,0 +1,61 @@
+"""allreduce with one local step per round equals single-process SGD on the concatenated batch.
+
+Every rank draws its own mini-batches; the reference model, run on every rank,
+takes one step per round on all ranks' batches of that step put together.
+"""
+
+import numpy as np
+import torch
+from _common import check, comm, context, rank, size
+from mpi4py import MPI
+
+from fedgossip.train.batches import BatchStream
+from fedgossip.train.flat import FlatParameters
+from fedgossip.train.local import LocalTrainer
+from fedgossip.train.models.base import build_model
+from fedgossip.train.optim import make_lr_schedule, make_optimizer
+
+FEATURES, CLASSES, BATCH, STEPS = 20, 4, 16, 30
+rng = np.random.default_rng([7, rank])  # every rank holds different data
+x = rng.normal(size=(4 * BATCH, FEATURES)).astype(np.float32)
+y = rng.integers(0, CLASSES, size=4 * BATCH).astype(np.int64)
+
+
+def node(model_seed: int):
+    model = build_model("mlp:hidden=16", (FEATURES,), CLASSES, model_seed)
+    params = FlatParameters(model)
+    optimizer = make_optimizer("sgd", model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-3)
+    return model, params, optimizer, make_lr_schedule("cosine", optimizer, STEPS)
+
+
+model, params, optimizer, schedule = node(0)
+stream = BatchStream(x, y, BATCH, seed=[1, rank])
+seen = []
+draw = stream.next_batch
+stream.next_batch = lambda: seen.append(draw()) or seen[-1]  # record what each step trained on
+trainer = LocalTrainer(model, params, optimizer, schedule, stream)
+algorithm, ctx, _ = context("allreduce", count=params.numel)
+algorithm.setup(ctx, params.flat)
+
+ref_model, ref_params, ref_optimizer, ref_schedule = node(0)
+for step in range(1, STEPS + 1):
+    trainer.run(1)
+    algorithm.communicate(params.flat, step)
+    xb, yb = (t.numpy() for t in seen[-1])
+    all_x = np.empty((size * BATCH, FEATURES), dtype=np.float32)
+    all_y = np.empty(size * BATCH, dtype=np.int64)
+    comm.Allgather(np.ascontiguousarray(xb), all_x)
+    comm.Allgather(np.ascontiguousarray(yb), all_y)
+    ref_params.zero_grad()
+    loss = torch.nn.functional.cross_entropy(ref_model(torch.from_numpy(all_x)), torch.from_numpy(all_y))
+    loss.backward()
+    ref_optimizer.step()
+    ref_schedule.step()
+
+difference = float((params.flat - ref_params.flat).abs().max())
+check(difference < 1e-5, f"allreduce H=1 differs from large-batch SGD by {difference:.3g}")
+moved = float((ref_params.flat - node(0)[1].flat).abs().max())
+check(moved > 1e-3, f"the models barely moved ({moved:.3g}): the comparison would prove nothing")
+difference = comm.allreduce(difference, op=MPI.MAX)
+if rank == 0:
+    print(f"ok max difference {difference:.3g}")

@@ -1,0 +1,67 @@
+"""evaluate: accuracy and per-sample mean loss, batched, without changing the model's mode."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from fedgossip.errors import DataError
+from fedgossip.train.evaluate import evaluate
+
+torch.set_num_threads(1)
+
+
+def _identity_model() -> nn.Linear:
+    """Return logits = x for 2-D inputs: the predicted class is the larger coordinate."""
+    model = nn.Linear(2, 2)
+    with torch.no_grad():
+        model.weight.copy_(torch.eye(2))
+        model.bias.zero_()
+    return model
+
+
+X = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]], dtype=np.float32)
+Y = np.array([0, 1, 1])
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 1024])
+def test_accuracy_and_mean_loss_over_all_samples(batch_size):
+    result = evaluate(_identity_model(), X, Y, batch_size=batch_size)
+    assert result.accuracy == pytest.approx(2 / 3)
+    # right with margin 1: log(1 + e^-1); wrong with margin 1: log(1 + e)
+    expected = (2 * math.log1p(math.exp(-1)) + math.log1p(math.e)) / 3
+    assert result.loss == pytest.approx(expected, rel=1e-6)
+
+
+def test_tensors_are_accepted_as_well_as_arrays():
+    result = evaluate(_identity_model(), torch.from_numpy(X), torch.from_numpy(Y))
+    assert result.accuracy == pytest.approx(2 / 3)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_the_previous_mode_is_restored(training):
+    model = nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.5))
+    model.train(training)
+    evaluate(model, X, Y)
+    assert model.training is training
+
+
+def test_evaluation_runs_in_eval_mode_without_gradients():
+    seen = {}
+
+    class Spy(nn.Linear):
+        def forward(self, x):
+            seen["training"], seen["grad"] = self.training, torch.is_grad_enabled()
+            return super().forward(x)
+
+    evaluate(Spy(2, 2), X, Y)
+    assert seen == {"training": False, "grad": False}
+
+
+def test_an_empty_set_is_refused():
+    with pytest.raises(DataError, match="cannot evaluate on 0 samples"):
+        evaluate(_identity_model(), X[:0], Y[:0])

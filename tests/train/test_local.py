@@ -1,0 +1,116 @@
+"""LocalTrainer: loss goes down, losses are weighted by batch size, divergence is caught."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch.nn.functional import cross_entropy
+
+from fedgossip.errors import FedGossipError
+from fedgossip.train.batches import BatchStream
+from fedgossip.train.evaluate import evaluate
+from fedgossip.train.flat import FlatParameters
+from fedgossip.train.local import LocalTrainer, TrainingDiverged
+from fedgossip.train.models import build_model
+from fedgossip.train.optim import make_lr_schedule, make_optimizer
+
+torch.set_num_threads(1)
+
+
+def _blobs(n: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    """Return two Gaussian blobs at (−2, −2) and (2, 2) with σ = 0.5: separable by a wide margin."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, n)
+    x = rng.normal(0.0, 0.5, (n, 2)) + np.where(y[:, None] == 1, 2.0, -2.0)
+    return x.astype(np.float32), y.astype(np.int64)
+
+
+def _trainer(
+    x: np.ndarray, y: np.ndarray, batch_size: int, lr: float, schedule: str = "constant", total: int = 1, **kw
+) -> LocalTrainer:
+    model = build_model("logreg", x.shape[1:], 2, seed=0)
+    flat = FlatParameters(model)
+    optimizer = make_optimizer("sgd", model.parameters(), lr=lr)
+    stream = BatchStream(x, y, batch_size=batch_size, seed=0)
+    return LocalTrainer(model, flat, optimizer, make_lr_schedule(schedule, optimizer, total), stream, **kw)
+
+
+def test_loss_decreases_on_a_separable_problem():
+    x, y = _blobs()
+    trainer = _trainer(x, y, batch_size=16, lr=0.5)
+    before = evaluate(trainer.model, x, y)
+    first = trainer.run(20)
+    second = trainer.run(20)
+    after = evaluate(trainer.model, x, y)
+    assert second.mean_loss < first.mean_loss
+    assert after.loss < before.loss / 2
+    assert after.accuracy == 1.0
+
+
+def test_stats_count_samples_and_weight_losses_by_batch_size():
+    x, y = _blobs(10)
+    trainer = _trainer(x, y, batch_size=4, lr=0.0)  # lr = 0: every batch sees the same model
+    stats = trainer.run(3)  # batches of 4, 4 and 2: one epoch
+    assert (stats.steps, stats.samples) == (3, 10)
+    # a sample-weighted sum over one epoch is the loss over the whole shard, which a plain mean
+    # of the three batch means would not be (the last batch is half as large)
+    assert stats.loss_sum == pytest.approx(10 * evaluate(trainer.model, x, y).loss, rel=1e-6)
+    assert stats.mean_loss == pytest.approx(stats.loss_sum / 10)
+    assert stats.seconds > 0
+
+
+def test_gradients_stay_in_the_flat_vector():
+    x, y = _blobs(10)
+    trainer = _trainer(x, y, batch_size=4, lr=0.1)
+    trainer.run(2)
+    assert trainer.flat.is_bound()
+    assert torch.count_nonzero(trainer.flat.flat_grad) > 0
+
+
+def test_run_epochs_takes_whole_passes():
+    x, y = _blobs(10)
+    trainer = _trainer(x, y, batch_size=4, lr=0.1)
+    stats = trainer.run_epochs(2)
+    assert (stats.steps, stats.samples, trainer.stream.epoch) == (6, 20, 2)
+
+
+def test_zero_steps_do_nothing():
+    x, y = _blobs(10)
+    trainer = _trainer(x, y, batch_size=4, lr=0.1)
+    before = trainer.flat.flat.clone()
+    stats = trainer.run(0)
+    assert (stats.steps, stats.samples) == (0, 0) and math.isnan(stats.mean_loss)
+    assert torch.equal(trainer.flat.flat, before)
+
+
+def test_the_schedule_is_stepped_once_per_step():
+    x, y = _blobs(10)
+    trainer = _trainer(x, y, batch_size=4, lr=0.1, schedule="cosine", total=4)
+    trainer.run(4)
+    assert trainer.optimizer.param_groups[0]["lr"] == 0.0
+
+
+def test_a_nan_loss_raises_and_names_the_step():
+    calls = []
+
+    def poisoned(logits, labels):
+        calls.append(1)
+        loss = cross_entropy(logits, labels)
+        return loss * math.nan if len(calls) == 3 else loss
+
+    x, y = _blobs(20)
+    trainer = _trainer(x, y, batch_size=4, lr=0.1, loss_fn=poisoned)
+    with pytest.raises(TrainingDiverged, match="NaN/Inf at local step 3; lower --lr") as caught:
+        trainer.run(5)
+    assert caught.value.step == 3
+    assert isinstance(caught.value, FedGossipError)
+
+
+def test_an_infinite_input_raises():
+    x, y = _blobs(8)
+    x[:] = np.inf
+    with pytest.raises(TrainingDiverged, match="local step 1"):
+        _trainer(x, y, batch_size=4, lr=0.1).run(2)
