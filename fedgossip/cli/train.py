@@ -101,6 +101,7 @@ def train(config_file: Path | None, **options) -> None:
     """
     from mpi4py import MPI
 
+    from fedgossip.cli.options import interrupt_on_sigterm
     from fedgossip.config import load_toml, merge_config
     from fedgossip.errors import FedGossipError
     from fedgossip.report.console import print_error
@@ -112,7 +113,14 @@ def train(config_file: Path | None, **options) -> None:
     try:
         # Parsed alike on every rank, so an error here is the same everywhere.
         config = merge_config(given, load_toml(config_file) if config_file else {})
-        summary = _run(config, comm)
+        with interrupt_on_sigterm():
+            summary = _run(config, comm)
+    except KeyboardInterrupt:
+        # Ctrl-C or SIGTERM may reach only some ranks while others wait in MPI: end the whole job.
+        print_error(f"[rank {comm.Get_rank()}] interrupted; the run is marked failed")
+        if comm.Get_size() > 1:
+            comm.Abort(130)
+        sys.exit(130)
     except FedGossipError as exc:
         if debug:
             raise

@@ -91,7 +91,8 @@ def run_training(
             if on_round and rank == 0:
                 on_round(info)
     except KeyboardInterrupt:
-        _record_failure(run_dir, rank, "interrupted", round_index, everywhere=True)
+        # The signal may reach only some ranks (the others wait inside MPI), so each one records it.
+        _record_failure(run_dir, rank, "interrupted", round_index, everywhere=False)
         raise
     except TrainingDiverged as exc:
         exc.args = (f"{exc} (round {round_index} on rank {rank})",)

@@ -25,6 +25,7 @@ from fedgossip.data.manifest import Manifest
 from fedgossip.data.shards import Partition, ShardData
 from fedgossip.errors import ConfigError, DataError
 from fedgossip.records import create_run_dir, default_run_name, write_run_json
+from fedgossip.records.guardian import start_guardian
 from fedgossip.topology.base import Topology, make_topology
 from fedgossip.train.collective import agree
 from fedgossip.train.default_data import default_partition
@@ -98,6 +99,7 @@ def start_records(config: TrainConfig, plan: RunPlan, comm: MPI.Intracomm) -> Pa
         name = config.name or default_run_name(plan.algorithm.name, plan.data_dir.name, now)
         run_dir = create_run_dir(Path(config.out), name)
         write_run_json(run_dir, _run_record(config, plan, comm.Get_size(), hosts, name, now))
+        start_guardian(run_dir)  # records a failure even if every rank is killed
         return str(run_dir)
 
     return Path(agree(comm, create, root_only=True))

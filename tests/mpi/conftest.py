@@ -14,8 +14,8 @@ import pytest
 SCRIPTS = Path(__file__).parent / "scripts"
 
 
-def _mpiexec() -> str:
-    # The mpich extra installs mpiexec beside this Python, which need not be on PATH.
+def mpiexec_path() -> str:
+    """Return the mpiexec to use: the mpich extra installs it beside this Python, maybe not on PATH."""
     found = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or shutil.which("mpiexec")
     if not found:
         pytest.fail("mpiexec not found: install the mpich extra (pip install -e .[mpich]) or a system MPI")
@@ -39,7 +39,7 @@ def mpirun(tmp_path):
 
     def run(ranks: int, *argv: str, timeout: float = 300, cwd: Path | None = None) -> Finished:
         env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "COLUMNS": "80"}
-        command = [_mpiexec(), "-n", str(ranks), *[str(a) for a in argv]]
+        command = [mpiexec_path(), "-n", str(ranks), *[str(a) for a in argv]]
         try:
             done = subprocess.run(
                 command, cwd=cwd or tmp_path, env=env, capture_output=True, text=True, timeout=timeout
