@@ -1,0 +1,48 @@
+"""TrainConfig: command line over TOML over defaults, and every problem reported at once."""
+
+import pytest
+
+from fedgossip.config import TrainConfig, load_toml, merge_config
+from fedgossip.errors import ConfigError
+
+
+def test_command_line_beats_toml_beats_defaults(tmp_path):
+    path = tmp_path / "run.toml"
+    path.write_text('rounds = 4\nlr = 0.05\nlocal-steps = 3\nalgorithm = "swarm"\n')
+    config = merge_config({"rounds": 9}, load_toml(path))
+    assert (config.rounds, config.lr, config.local_steps, config.algorithm) == (9, 0.05, 3, "swarm")
+    assert config.batch_size == TrainConfig().batch_size
+
+
+def test_unknown_toml_setting_lists_the_known_ones(tmp_path):
+    path = tmp_path / "run.toml"
+    path.write_text("learning_rate = 0.1\n")
+    with pytest.raises(ConfigError, match=r"unknown settings learning_rate; known: .*lr"):
+        load_toml(path)
+
+
+def test_malformed_toml_is_a_config_error(tmp_path):
+    path = tmp_path / "run.toml"
+    path.write_text("rounds = = 3\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_toml(path)
+
+
+def test_every_problem_is_reported():
+    with pytest.raises(ConfigError) as info:
+        TrainConfig(rounds=0, lr=-1.0, local_steps=2, local_epochs=1, optimizer="lion", client_fraction=0)
+    message = str(info.value)
+    for fragment in (
+        "rounds must be",
+        "lr must be",
+        "not both",
+        "optimizer must be one of",
+        "client-fraction",
+    ):
+        assert fragment in message
+
+
+def test_steps_per_round_defaults_to_ten_and_epochs_replace_steps():
+    assert TrainConfig().steps_per_round == 10
+    assert TrainConfig(local_steps=3).steps_per_round == 3
+    assert TrainConfig(local_epochs=2).steps_per_round is None
