@@ -12,6 +12,7 @@ from mpi4py import MPI
 from fedgossip.comm.codec import Codec
 from fedgossip.comm.exchange import PeerExchange
 from fedgossip.comm.traffic import Traffic
+from fedgossip.errors import ConfigError
 from fedgossip.registry import Plugin, Registry
 from fedgossip.topology.base import Topology
 
@@ -77,6 +78,14 @@ class Algorithm(Plugin, ABC):
         deadlock-free if a rank that fails here leaves no peer waiting.
         """
         self.ctx = ctx
+
+    def require_lossless(self, ctx: GossipContext, missing: str) -> None:
+        """Refuse a lossy compressor in an algorithm that exchanges whole models, naming what it lacks."""
+        if not ctx.codec.compressor.lossless:
+            raise ConfigError(
+                f"{self.name} with the lossy --compressor {ctx.codec.compressor.name} needs {missing}; "
+                "use --compressor none"
+            )
 
     def trains(self, rank: int, round_index: int) -> bool:
         """Return whether ``rank`` runs local steps in ``round_index``."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import torch
 
 from fedgossip.algorithms.base import Algorithm, GossipContext
-from fedgossip.errors import ConfigError
 from fedgossip.topology.mixing import metropolis_row
 
 __all__ = ["DPSGD"]
@@ -16,11 +15,7 @@ class DPSGD(Algorithm):
 
     def setup(self, ctx: GossipContext, flat: torch.Tensor) -> None:
         super().setup(ctx, flat)
-        if not ctx.codec.compressor.lossless:
-            raise ConfigError(
-                f"dpsgd exchanges whole models here; --compressor {ctx.codec.compressor.name} is lossy and "
-                "needs CHOCO public copies; use --compressor none"
-            )
+        self.require_lossless(ctx, "CHOCO public copies")
         row = metropolis_row(ctx.topology, ctx.rank)  # this rank's row only: no n×n matrix per rank
         self._neighbors = ctx.topology.neighbors(ctx.rank)
         self._self_weight = row[ctx.rank]

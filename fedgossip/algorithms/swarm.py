@@ -10,7 +10,6 @@ from __future__ import annotations
 import torch
 
 from fedgossip.algorithms.base import Algorithm, GossipContext, round_rng
-from fedgossip.errors import ConfigError
 from fedgossip.topology.matching import partner_of, random_matching
 
 __all__ = ["Swarm"]
@@ -23,11 +22,7 @@ class Swarm(Algorithm):
 
     def setup(self, ctx: GossipContext, flat: torch.Tensor) -> None:
         super().setup(ctx, flat)
-        if not ctx.codec.compressor.lossless:
-            raise ConfigError(
-                f"swarm with --compressor {ctx.codec.compressor.name} needs per-edge references; "
-                "use --compressor none"
-            )
+        self.require_lossless(ctx, "per-edge references")
         self._exchange = ctx.exchange()
 
     def communicate(self, flat: torch.Tensor, round_index: int) -> None:

@@ -111,8 +111,15 @@ def train(config_file: Path | None, **options) -> None:
     debug = bool(click.get_current_context().find_root().params.get("debug"))
     given = {key: value for key, value in options.items() if value is not None}
     try:
-        # Parsed alike on every rank, so an error here is the same everywhere.
+        # Parsed alike on every rank, so an error here is the same everywhere: rank 0 reports it.
         config = merge_config(given, load_toml(config_file) if config_file else {})
+    except FedGossipError as exc:
+        if debug:
+            raise
+        if comm.Get_rank() == 0:
+            print_error(str(exc))
+        sys.exit(1)
+    try:
         with interrupt_on_sigterm():
             summary = _run(config, comm)
     except KeyboardInterrupt:
@@ -124,7 +131,7 @@ def train(config_file: Path | None, **options) -> None:
     except FedGossipError as exc:
         if debug:
             raise
-        if is_collective(exc) or comm.Get_size() == 1 or "config" not in locals():
+        if is_collective(exc) or comm.Get_size() == 1:
             if comm.Get_rank() == 0:
                 print_error(str(exc))
             sys.exit(1)

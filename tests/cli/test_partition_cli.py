@@ -75,7 +75,7 @@ def test_bad_input_is_one_line_exit_1_and_writes_nothing(run_cli, tmp_path, args
     assert result.exit_code == 1
     assert result.stderr.startswith("error: ")
     assert message in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1 or "\n" not in result.stderr.strip()
+    assert len(result.stderr.strip().splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
 
 
