@@ -98,6 +98,14 @@ def run_training(
         exc.args = (f"{exc} (round {round_index} on rank {rank})",)
         _record_failure(run_dir, rank, str(exc), round_index, everywhere=False)
         raise
+    except MPI.Exception as exc:
+        # Typically a peer died (killed, out of memory): say so before MPI's error stack.
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        message = (
+            f"MPI communication failed in round {round_index} on rank {rank} (did a rank die?): {detail}"
+        )
+        _record_failure(run_dir, rank, message, round_index, everywhere=False)
+        raise
     except BaseException as exc:
         _record_failure(
             run_dir, rank, str(exc) or type(exc).__name__, round_index, everywhere=is_collective(exc)
