@@ -46,6 +46,7 @@ class TrainConfig:
     lr_schedule: str = "cosine"
     # Algorithm options.
     client_fraction: float = 1.0  # fedavg: share of clients per round
+    gamma: float | None = None  # CHOCO-gossip consensus step; None: the compressor's default
     # Evaluation, records, reproducibility.
     eval_every: int = 5
     seed: int = 0  # model init and shared draws agree across ranks; data order and noise add the rank
@@ -88,6 +89,8 @@ def _problems(config: TrainConfig) -> list[str]:
             problems.append(f"{name.replace('_', '-')} must be a finite number ≥ 0, got {value!r}")
     if isinstance(config.momentum, (int, float)) and config.momentum >= 1:
         problems.append(f"momentum must be below 1, got {config.momentum}")
+    if config.gamma is not None and not (isinstance(config.gamma, (int, float)) and 0 < config.gamma <= 1):
+        problems.append(f"gamma must lie in (0, 1], got {config.gamma!r}")
     if not (isinstance(config.client_fraction, (int, float)) and 0 < config.client_fraction <= 1):
         problems.append(f"client-fraction must lie in (0, 1], got {config.client_fraction!r}")
     choices = {

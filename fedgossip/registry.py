@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from fedgossip.errors import ConfigError
 from fedgossip.specs import Param, Spec, bind, format_spec, parse_spec
 
-__all__ = ["Plugin", "Registry"]
+__all__ = ["Plugin", "Registry", "check_params"]
 
 
 class Plugin:
@@ -144,6 +144,24 @@ class Registry(Generic[P]):
                 )
         for name in self._broken:
             self._plugins.pop(name, None)
+
+
+def check_params(plugin: type[Plugin], **values: Any) -> None:
+    """Validate constructor arguments through the plugin's declared ``params``, as a spec would be.
+
+    The registry has already checked values that came from a spec; this repeats the
+    check for code that builds a plugin directly (``Qsgd(bits=0)``), through the same
+    declared ``params``, so the two paths give the same messages and cannot drift apart.
+    """
+    name = plugin.name or plugin.__name__.lower()
+    text = {key: _as_text(value) for key, value in values.items()}
+    bind(Spec(name, text), plugin.params)
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value) if isinstance(value, float) else str(value)
 
 
 def _describe_param(param: Param) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Algorithms that exchange whole models refuse a lossy compressor with a message naming what is missing."""
+"""What each algorithm builds at setup for lossless and lossy compressors, and what it refuses."""
 
 import numpy as np
 import pytest
@@ -7,8 +7,10 @@ from mpi4py import MPI
 
 from fedgossip.algorithms import ALGORITHMS, GossipContext
 from fedgossip.comm.codec import Codec
+from fedgossip.comm.references import EdgeReferences, PublicCopies
 from fedgossip.comm.traffic import Traffic
-from fedgossip.compress.base import Compressor, Packet
+from fedgossip.compress.base import Compressor, Packet, output_tensor
+from fedgossip.compress.none import NoCompression
 from fedgossip.errors import ConfigError
 from fedgossip.topology.base import make_topology
 
@@ -18,24 +20,71 @@ class HalfPrecision(Compressor):
 
     name = "half"
 
-    def encode(self, x):
+    @property
+    def consensus_step(self):
+        return 0.7
+
+    def encode(self, x, key=0):
         return Packet(x.numel(), x.numpy().astype(np.float16).view(np.uint8))
 
-    def decode(self, packet):
-        return torch.from_numpy(packet.payload.view(np.float16).astype(np.float32))
+    def decode(self, packet, out=None):
+        result = output_tensor(packet.count, out)
+        result.numpy()[:] = packet.payload.view(np.float16)
+        return result
 
     def nbytes(self, count):
         return 2 * count
 
 
-@pytest.mark.parametrize(
-    ("algorithm", "missing"), [("dpsgd", "CHOCO public copies"), ("swarm", "per-edge references")]
-)
-def test_lossy_compressor_is_refused(algorithm, missing):
-    flat = torch.zeros(10)
-    comm = MPI.COMM_SELF
-    ctx = GossipContext(
-        comm, make_topology("ring", 1, 0), Codec(HalfPrecision(), 0, 10), Traffic(1), 0, np.ones(1)
+def context(compressor, *, gamma=None, same_start=True, size=3):
+    """A gossip context of rank 0 in a ring of ``size`` (setup never communicates)."""
+    topology = make_topology("ring", size, 0)
+    codec = Codec(compressor, 0, 10)
+    return GossipContext(
+        MPI.COMM_SELF, topology, codec, Traffic(size), 0, np.ones(size), 1.0, gamma, same_start
     )
-    with pytest.raises(ConfigError, match=f"{algorithm} with the lossy --compressor half needs {missing}"):
-        ALGORITHMS.create(algorithm).setup(ctx, flat)
+
+
+def test_allreduce_refuses_a_lossy_compressor():
+    with pytest.raises(ConfigError, match="allreduce cannot use the lossy --compressor half: it averages"):
+        ALGORITHMS.create("allreduce").setup(context(HalfPrecision()), torch.zeros(10))
+
+
+def test_lossy_dpsgd_keeps_public_copies_starting_at_the_shared_model():
+    flat = torch.arange(10, dtype=torch.float32)
+    algorithm = ALGORITHMS.create("dpsgd")
+    algorithm.setup(context(HalfPrecision()), flat)
+    assert isinstance(algorithm.copies, PublicCopies)
+    assert torch.equal(algorithm.copies.own, flat) and torch.equal(algorithm.copies.mixed, flat)
+    assert algorithm.gamma == 0.7  # the compressor's default consensus step
+
+
+def test_public_copies_start_at_zero_when_ranks_start_apart():
+    algorithm = ALGORITHMS.create("dpsgd")
+    algorithm.setup(context(HalfPrecision(), same_start=False), torch.ones(10))
+    assert torch.count_nonzero(algorithm.copies.own) == 0
+
+
+def test_lossless_dpsgd_averages_models_directly():
+    algorithm = ALGORITHMS.create("dpsgd")
+    algorithm.setup(context(NoCompression()), torch.ones(10))
+    assert algorithm.copies is None
+
+
+def test_gamma_overrides_the_compressor_default():
+    algorithm = ALGORITHMS.create("dpsgd")
+    algorithm.setup(context(HalfPrecision(), gamma=0.25), torch.ones(10))
+    assert algorithm.gamma == 0.25
+
+
+@pytest.mark.parametrize("gamma", [-0.5, 1.5])
+def test_gamma_outside_zero_one_is_refused(gamma):
+    with pytest.raises(ConfigError, match=r"--gamma must be in \(0, 1\]"):
+        ALGORITHMS.create("dpsgd").setup(context(HalfPrecision(), gamma=gamma), torch.ones(10))
+
+
+def test_lossy_swarm_keeps_a_reference_per_edge():
+    algorithm = ALGORITHMS.create("swarm")
+    algorithm.setup(context(HalfPrecision(), size=4), torch.ones(10))
+    assert isinstance(algorithm.references, EdgeReferences)
+    assert algorithm.references.neighbors == [1, 3]

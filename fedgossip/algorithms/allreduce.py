@@ -20,6 +20,7 @@ class AllReduce(Algorithm):
 
     def setup(self, ctx: GossipContext, flat: torch.Tensor) -> None:
         super().setup(ctx, flat)
+        self.require_lossless(ctx, "it averages exact float32 models with MPI_Allreduce")
         self._host = np.empty(flat.numel(), dtype=np.float32)
 
     def communicate(self, flat: torch.Tensor, round_index: int) -> None:

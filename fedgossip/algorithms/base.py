@@ -30,6 +30,10 @@ class GossipContext:
     seed: int  # the run seed: draws that must agree across ranks derive from it (see round_rng)
     sample_counts: np.ndarray  # training samples held by each rank (0 for a server)
     client_fraction: float = 1.0  # fedavg: share of clients sampled per round
+    consensus_step: float | None = None  # CHOCO-gossip γ; None: the compressor's default
+    # Every rank starts from the same model (built from the run seed), so public copies and
+    # per-edge references can start as that model without a message; otherwise they start at 0.
+    same_start: bool = True
 
     @property
     def rank(self) -> int:
@@ -41,6 +45,15 @@ class GossipContext:
 
     def exchange(self) -> PeerExchange:
         return PeerExchange(self.comm, self.traffic, max_bytes=self.codec.max_packet)
+
+    @property
+    def compressed(self) -> bool:
+        """Whether packets lose information, so models must travel as deltas against references."""
+        return not self.codec.compressor.lossless
+
+    def initial_reference(self, flat: torch.Tensor) -> torch.Tensor:
+        """Return what every reference to a model starts as: the shared start, or zeros."""
+        return flat.detach().clone() if self.same_start else torch.zeros_like(flat)
 
 
 def round_rng(seed: int, round_index: int, stream: int) -> np.random.Generator:
@@ -61,6 +74,7 @@ class Algorithm(Plugin, ABC):
     """
 
     server: int | None = None  # rank that holds no shard and only aggregates (fedavg)
+    uses_consensus_step: bool = False  # whether --gamma means anything to it (CHOCO-gossip)
 
     def shard_of(self, rank: int) -> int | None:
         """Return the partition shard rank ``rank`` trains on (``None``: it holds none)."""
@@ -79,11 +93,11 @@ class Algorithm(Plugin, ABC):
         """
         self.ctx = ctx
 
-    def require_lossless(self, ctx: GossipContext, missing: str) -> None:
-        """Refuse a lossy compressor in an algorithm that exchanges whole models, naming what it lacks."""
-        if not ctx.codec.compressor.lossless:
+    def require_lossless(self, ctx: GossipContext, reason: str) -> None:
+        """Refuse a lossy compressor in an algorithm that needs exact models, saying why."""
+        if ctx.compressed:
             raise ConfigError(
-                f"{self.name} with the lossy --compressor {ctx.codec.compressor.name} needs {missing}; "
+                f"{self.name} cannot use the lossy --compressor {ctx.codec.compressor.name}: {reason}; "
                 "use --compressor none"
             )
 

@@ -1,30 +1,53 @@
-"""``dpsgd``: synchronous neighbour averaging with Metropolis–Hastings weights (Lian et al. 2017)."""
+"""``dpsgd``: synchronous neighbour averaging (Lian et al. 2017), CHOCO-gossip when compressed.
+
+Uncompressed, each round is x_i ← Σ_j W_ij x_j with Metropolis weights. With a
+lossy compressor, models cannot be averaged directly: every node keeps public
+copies and sends only the compressed change of its own (Koloskova, Stich,
+Jaggi 2019, "Decentralized Stochastic Optimization and Gossip Algorithms with
+Compressed Communication", Algorithm 2, CHOCO-SGD).
+"""
 
 from __future__ import annotations
 
 import torch
 
 from fedgossip.algorithms.base import Algorithm, GossipContext
+from fedgossip.comm.references import PublicCopies
+from fedgossip.errors import ConfigError
 from fedgossip.topology.mixing import metropolis_row
 
 __all__ = ["DPSGD"]
 
 
 class DPSGD(Algorithm):
-    """Average with every neighbour each round: x_i ← Σ_j W_ij x_j (Metropolis weights)."""
+    """Average with every neighbour each round: x_i ← Σ_j W_ij x_j, or CHOCO-gossip with a lossy code."""
+
+    uses_consensus_step = True
 
     def setup(self, ctx: GossipContext, flat: torch.Tensor) -> None:
         super().setup(ctx, flat)
-        self.require_lossless(ctx, "CHOCO public copies")
         row = metropolis_row(ctx.topology, ctx.rank)  # this rank's row only: no n×n matrix per rank
         self._neighbors = ctx.topology.neighbors(ctx.rank)
         self._self_weight = row[ctx.rank]
         self._weights = {j: row[j] for j in self._neighbors}
         self._exchange = ctx.exchange()
+        self.gamma = ctx.consensus_step or ctx.codec.compressor.consensus_step
+        if not 0 < self.gamma <= 1:
+            raise ConfigError(f"the consensus step --gamma must be in (0, 1], got {self.gamma}")
+        self.copies = None
+        if ctx.compressed:
+            self.copies = PublicCopies(ctx.initial_reference(flat), self._self_weight, self._weights)
+            self._decoded = torch.empty(flat.numel(), dtype=torch.float32)  # decode target, reused
 
     def communicate(self, flat: torch.Tensor, round_index: int) -> None:
         if not self._neighbors:
             return
+        if self.copies is None:
+            self._average(flat)
+        else:
+            self._choco(flat, self.copies)
+
+    def _average(self, flat: torch.Tensor) -> None:
         packet = self.ctx.codec.pack(flat)
         received = self._exchange.exchange(dict.fromkeys(self._neighbors, packet), self._neighbors)
         # W is doubly stochastic, so Σ_i x_i is preserved: the mean model never drifts.
@@ -32,3 +55,17 @@ class DPSGD(Algorithm):
         for peer, buffer in received.items():
             mixed.add_(self.ctx.codec.unpack(buffer, peer).to(flat.device), alpha=self._weights[peer])
         flat.copy_(mixed)
+
+    def _choco(self, flat: torch.Tensor, copies: PublicCopies) -> None:
+        codec, sequence = self.ctx.codec, copies.sequence
+        # q_i = Q(x_i − x̂_i): only the change since the last message travels (Algorithm 2, line 4).
+        packet = codec.pack(flat - copies.own, sequence)
+        received = self._exchange.exchange(dict.fromkeys(self._neighbors, packet), self._neighbors)
+        # x̂_j += q_j for j ∈ N(i) ∪ {i} (line 7); this node decodes its own packet exactly as the
+        # neighbours do, so every holder of x̂_i has the same bits.
+        copies.add_own(codec.unpack(packet[0], self.ctx.rank, sequence, out=self._decoded).to(flat.device))
+        for peer, buffer in received.items():
+            copies.add_neighbor(peer, codec.unpack(buffer, peer, sequence, out=self._decoded).to(flat.device))
+        copies.sequence += 1
+        # x_i += γ Σ_j W_ij (x̂_j − x̂_i) = γ (s_i − x̂_i), the rows of W summing to one (line 8).
+        flat.add_(copies.mixed - copies.own, alpha=self.gamma)

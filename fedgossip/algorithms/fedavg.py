@@ -5,7 +5,9 @@ run seed, trains locally and sends its delta against the global model; the
 server averages the deltas weighted by sample count and sends every client the
 change of the global model. Both directions travel as deltas through the
 codec, and server and clients apply the *decoded* global delta to their copy
-of the global model, so all copies stay identical by construction.
+of the global model, so all copies stay identical by construction. With a
+biased compressor (top-k, sign) both directions keep error-feedback residuals:
+each client for its uplink, the server for its broadcast.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import numpy as np
 import torch
 
 from fedgossip.algorithms.base import Algorithm, GossipContext, round_rng
+from fedgossip.compress.feedback import ErrorFeedback
 from fedgossip.errors import ConfigError
 
 __all__ = ["FedAvg"]
@@ -33,6 +36,8 @@ class FedAvg(Algorithm):
         self._clients = np.arange(1, ctx.size)
         self._global = flat.detach().clone()  # every rank's copy of the global model
         self._exchange = ctx.exchange()
+        # One residual per outgoing stream: a client's uplink, or the server's broadcast.
+        self.feedback = ErrorFeedback(flat.numel(), enabled=not ctx.codec.compressor.unbiased)
 
     def selected(self, round_index: int) -> np.ndarray:
         """Return the clients sampled in ``round_index`` (identical on every rank)."""
@@ -45,20 +50,34 @@ class FedAvg(Algorithm):
 
     def communicate(self, flat: torch.Tensor, round_index: int) -> None:
         chosen = [int(c) for c in self.selected(round_index)]
-        codec, rank = self.ctx.codec, self.ctx.rank
-        if rank == self.server:
-            received = self._exchange.exchange({}, chosen)
-            weights = self.ctx.sample_counts[chosen].astype(np.float64)
-            update = torch.zeros_like(flat)
-            for client, weight in zip(chosen, weights / weights.sum(), strict=True):
-                update.add_(codec.unpack(received[client], client).to(flat.device), alpha=float(weight))
-            packet = codec.pack(update)
-            outgoing = dict.fromkeys((int(c) for c in self._clients), packet)
-            self._exchange.exchange(outgoing, [])
-            change = codec.unpack(packet[0], rank)  # apply what the clients will decode, not `update`
+        if self.ctx.rank == self.server:
+            change = self._serve(flat, chosen)
         else:
-            outgoing = {self.server: codec.pack(flat - self._global)} if rank in chosen else {}
-            received = self._exchange.exchange(outgoing, [self.server])
-            change = codec.unpack(received[self.server], self.server)
+            change = self._participate(flat, chosen)
         self._global.add_(change.to(flat.device))
         flat.copy_(self._global)
+
+    def _serve(self, flat: torch.Tensor, chosen: list[int]) -> torch.Tensor:
+        """Average the chosen clients' deltas, broadcast the change, return it as the clients decode it."""
+        codec = self.ctx.codec
+        received = self._exchange.exchange({}, chosen)
+        weights = self.ctx.sample_counts[chosen].astype(np.float64)
+        update = torch.zeros_like(flat)
+        for client, weight in zip(chosen, weights / weights.sum(), strict=True):
+            update.add_(codec.unpack(received[client], client).to(flat.device), alpha=float(weight))
+        sent = self.feedback.corrected(update)
+        packet = codec.pack(sent)
+        self._exchange.exchange(dict.fromkeys((int(c) for c in self._clients), packet), [])
+        change = codec.unpack(packet[0], self.ctx.rank)  # apply what the clients will decode, not `update`
+        self.feedback.absorb(sent, change.to(sent.device))
+        return change
+
+    def _participate(self, flat: torch.Tensor, chosen: list[int]) -> torch.Tensor:
+        """Send this client's delta if it was chosen; return the global change the server broadcast."""
+        codec, outgoing = self.ctx.codec, {}
+        if self.ctx.rank in chosen:
+            sent = self.feedback.corrected(flat - self._global)
+            outgoing[self.server] = packet = codec.pack(sent)
+            self.feedback.absorb(sent, codec.unpack(packet[0], self.ctx.rank).to(sent.device))
+        received = self._exchange.exchange(outgoing, [self.server])
+        return codec.unpack(received[self.server], self.server)

@@ -1,8 +1,10 @@
-"""``swarm``: randomized pairwise gossip (SwarmSGD, Nadiradze et al.), synchronous rounds.
+"""``swarm``: randomized pairwise gossip (SwarmSGD, Nadiradze et al. 2021), synchronous rounds.
 
 Each round every rank draws the same random maximal matching of the graph
-from the run seed, and matched pairs average their models. The asynchronous
-variant, where nobody waits, is its own mode.
+from the run seed, and matched pairs average their models. With a lossy
+compressor each edge keeps references at both ends and only the compressed
+change against the reference travels (DESIGN §4). The asynchronous variant,
+where nobody waits, is its own mode.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import torch
 
 from fedgossip.algorithms.base import Algorithm, GossipContext, round_rng
+from fedgossip.comm.references import EdgeReferences
 from fedgossip.topology.matching import partner_of, random_matching
 
 __all__ = ["Swarm"]
@@ -22,8 +25,12 @@ class Swarm(Algorithm):
 
     def setup(self, ctx: GossipContext, flat: torch.Tensor) -> None:
         super().setup(ctx, flat)
-        self.require_lossless(ctx, "per-edge references")
         self._exchange = ctx.exchange()
+        self.references = None
+        if ctx.compressed:
+            neighbors = ctx.topology.neighbors(ctx.rank)
+            self.references = EdgeReferences(ctx.initial_reference(flat), neighbors)
+            self._decoded = torch.empty(flat.numel(), dtype=torch.float32)  # decode target, reused
 
     def communicate(self, flat: torch.Tensor, round_index: int) -> None:
         # Same seed and round on every rank → the same matching everywhere, with no messages.
@@ -31,7 +38,23 @@ class Swarm(Algorithm):
         partner = int(partner_of(matching, self.ctx.size)[self.ctx.rank])
         if partner < 0:
             return
-        received = self._exchange.exchange({partner: self.ctx.codec.pack(flat)}, [partner])
-        other = self.ctx.codec.unpack(received[partner], partner).to(flat.device)
-        # a + b is commutative in floating point, so both ends compute the identical average.
+        if self.references is None:
+            received = self._exchange.exchange({partner: self.ctx.codec.pack(flat)}, [partner])
+            other = self.ctx.codec.unpack(received[partner], partner).to(flat.device)
+        else:
+            other = self._exchange_delta(flat, partner, self.references)
+        # a + b is commutative in floating point, so uncompressed both ends compute the identical average.
         flat.add_(other).mul_(0.5)
+
+    def _exchange_delta(self, flat: torch.Tensor, partner: int, references: EdgeReferences) -> torch.Tensor:
+        """Send Q(x − ref) to ``partner``, apply both deltas, and return this rank's copy of its model."""
+        codec = self.ctx.codec
+        sent_sequence = references.sent_sequence[partner]
+        packet = codec.pack(references.delta_to(partner, flat), sent_sequence)
+        received = self._exchange.exchange({partner: packet}, [partner])
+        own = codec.unpack(packet[0], self.ctx.rank, sent_sequence, out=self._decoded)
+        references.commit_sent(partner, own.to(flat.device))
+        expected = references.received_sequence[partner]
+        theirs = codec.unpack(received[partner], partner, expected, out=self._decoded)
+        references.commit_received(partner, theirs.to(flat.device))
+        return references.received[partner]

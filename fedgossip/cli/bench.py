@@ -92,6 +92,111 @@ def ddp_bench(data: Path | None, model: str, batch_size: int, steps: int, out: P
     stdout.print(f"saved {path}")
 
 
+class _SizeList(click.ParamType):
+    """Comma-separated positive integers, such as ``1000000,10000000``."""
+
+    name = "N[,N...]"
+
+    def convert(self, value, param, ctx) -> tuple[int, ...]:
+        if isinstance(value, tuple):  # the default, already parsed
+            return value
+        pieces = [piece.strip().replace("_", "") for piece in str(value).split(",")]
+        bad = [piece for piece in pieces if not (piece.isdigit() and int(piece) > 0)]
+        if bad:
+            self.fail(
+                f"{', '.join(map(repr, bad))} in {value!r}: give comma-separated positive integers, "
+                "such as 1000000,10000000",
+                param,
+                ctx,
+            )
+        return tuple(int(piece) for piece in pieces)
+
+
+@bench.command("codecs")
+@click.option(
+    "--sizes",
+    type=_SizeList(),
+    default="1000000,10000000",
+    show_default=True,
+    help="Vector lengths in float32 values, comma-separated.",
+)
+@click.option(
+    "--compressor",
+    "compressors",
+    multiple=True,
+    metavar="SPEC",
+    help="Compressor spec to time; repeat for several [default: none, fp16, bf16, qsgd and "
+    "uniform at 8 and 4 bits, sign, topk and randk at ratio 0.01].",
+)
+@click.option("--repeats", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option(
+    "--out", type=click.Path(path_type=Path, file_okay=False), default=_DEFAULT_DIR, show_default=True
+)
+def codecs_bench(sizes: tuple[int, ...], compressors: tuple[str, ...], repeats: int, out: Path) -> None:
+    """Time encode+decode of compressors on one thread, beside a memory copy of the same vector.
+
+    Throughput is in GB/s of float32 input; "× copy" divides it by np.copyto's
+    GB/s measured in the same run, the figure to compare across machines.
+
+    \b
+    Example:
+      fedgossip bench codecs --sizes 10000000 --compressor uniform:bits=8 --compressor sign
+    """
+    from fedgossip.bench.codecs import DEFAULT_COMPRESSORS, bench_codecs
+    from fedgossip.report.bench import codec_progress, render_codecs
+    from fedgossip.report.console import stdout
+
+    specs = compressors or DEFAULT_COMPRESSORS
+    steps = len(sizes) * (len(specs) + 2)  # the copy, each compressor, the naive torch row
+    with codec_progress(steps) as progress:
+        result = bench_codecs(specs, sizes, repeats, progress=progress)
+    path = save_result(out, "codecs", result)
+    render_codecs(result, stdout)
+    stdout.print(f"saved {path}")
+
+
+@bench.command("gossip")
+@click.option("--ranks", type=click.IntRange(min=2), default=16, show_default=True, help="MPI ranks per job.")
+@click.option("--rounds", type=click.IntRange(min=1), default=60, show_default=True)
+@click.option(
+    "--alpha",
+    type=click.FloatRange(min=0, min_open=True),
+    default=0.1,
+    show_default=True,
+    help="Dirichlet α.",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--work",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=_DEFAULT_DIR / "gossip-runs",
+    show_default=True,
+    help="Where the partition and the runs go (inspect them with fedgossip summary).",
+)
+@click.option(
+    "--out", type=click.Path(path_type=Path, file_okay=False), default=_DEFAULT_DIR, show_default=True
+)
+def gossip_bench(ranks: int, rounds: int, alpha: float, seed: int, work: Path, out: Path) -> None:
+    """Train with fp32, 8-bit, 4-bit and top-1% gossip on one partition: accuracy against bytes.
+
+    Each scenario is a real mpiexec job of --ranks ranks on digits split by
+    Dirichlet(α) over a ring, with the same rounds and seed; every row is
+    compared with the fp32 D-PSGD row of the same run.
+
+    \b
+    Example:
+      fedgossip bench gossip --ranks 16 --rounds 60 --alpha 0.1
+    """
+    from fedgossip.bench.gossip import bench_gossip
+    from fedgossip.report.bench import render_gossip, scenario_line
+    from fedgossip.report.console import stdout
+
+    result = bench_gossip(work, ranks, rounds, alpha, seed, on_scenario=scenario_line)
+    path = save_result(out, "gossip", result)
+    render_gossip(result, stdout)
+    stdout.print(f"saved {path}")
+
+
 def save_result(directory: Path, name: str, result: dict) -> Path:
     """Write ``result`` as ``directory/name.json`` (replacing the previous figure atomically)."""
     from fedgossip import __version__

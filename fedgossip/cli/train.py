@@ -31,7 +31,11 @@ _OPTIONS = [
     click.option(
         "--topology-seed", type=click.IntRange(min=0), help="Seed of random topologies [default: --seed]."
     ),
-    click.option("--compressor", help="Compressor spec for exchanged models [default: none]."),
+    click.option(
+        "--compressor",
+        help="How models travel: none, fp16, bf16, qsgd:bits=4, uniform:bits=8, sign, topk:ratio=0.01, "
+        "randk:ratio=0.01 [default: none].",
+    ),
     click.option("--model", help="logreg, mlp, cnn or resnet8, e.g. mlp:hidden=128 [default: mlp]."),
     click.option("--rounds", type=click.IntRange(min=1), help="Communication rounds [default: 60]."),
     click.option(
@@ -54,6 +58,11 @@ _OPTIONS = [
         "--client-fraction",
         type=click.FloatRange(0, 1, min_open=True),
         help="fedavg: share of clients per round [default: 1].",
+    ),
+    click.option(
+        "--gamma",
+        type=click.FloatRange(0, 1, min_open=True),
+        help="dpsgd with a lossy compressor (CHOCO-gossip): consensus step γ [default: per compressor].",
     ),
     click.option("--eval-every", type=click.IntRange(min=1), help="Evaluate every K rounds [default: 5]."),
     click.option("--seed", type=int, help="Run seed [default: 0]."),

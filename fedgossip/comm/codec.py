@@ -3,43 +3,69 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 import torch
 
 from fedgossip.compress.base import Compressor
 from fedgossip.compress.wire import HEADER_SIZE, frame, unframe
+from fedgossip.errors import WireError
 
 __all__ = ["Codec"]
+
+_KEY_STREAM = 3  # keeps the codec's draws apart from the other generators seeded by (seed, rank)
 
 
 class Codec:
     """Frame what this rank sends and check what it receives, for one compressor.
 
-    Time spent encoding and decoding is accumulated in ``seconds`` (it is
-    neither compute nor MPI time, and the summary shows it apart).
+    Each packet gets a fresh 64-bit key for the compressor's random choices
+    (stochastic rounding, random-k indices), drawn from a generator seeded by
+    the run seed *and the rank*: quantization noise must be independent across
+    ranks, and a run must still be reproducible from its seed. Time spent
+    encoding and decoding is accumulated in ``seconds`` (it is neither compute
+    nor MPI time, and the summary shows it apart).
     """
 
-    def __init__(self, compressor: Compressor, rank: int, count: int):
+    def __init__(self, compressor: Compressor, rank: int, count: int, seed: int = 0):
         self.compressor = compressor
         self.rank = rank
         self.count = count  # values per packet: every rank sends vectors of the model's size
         self.max_packet = HEADER_SIZE + compressor.nbytes(count)
         self.seconds = 0.0
+        self._keys = np.random.default_rng([seed, rank, _KEY_STREAM])
 
     def pack(self, x: torch.Tensor, sequence: int = 0) -> tuple[np.ndarray, int]:
         """Return ``(framed buffer, number of values)`` for ``x``."""
         start = time.perf_counter()
-        buffer = frame(self.compressor.encode(x), self.compressor.wire_id, self.rank, sequence)
+        key = int(self._keys.integers(0, 2**63))
+        buffer = frame(self.compressor.encode(x, key), self.compressor.wire_id, self.rank, sequence)
         self.seconds += time.perf_counter() - start
         return buffer, x.numel()
 
-    def unpack(self, buffer: np.ndarray, source: int, sequence: int | None = None) -> torch.Tensor:
-        """Check ``buffer`` from ``source`` and decode it into a float32 CPU tensor."""
+    def unpack(
+        self,
+        buffer: np.ndarray,
+        source: int,
+        sequence: int | None = None,
+        out: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Check ``buffer`` from ``source`` and decode it into ``out`` or a new float32 CPU tensor."""
         start = time.perf_counter()
         _, packet = unframe(
             buffer, source, self.compressor.wire_id, self.count, self.max_packet - HEADER_SIZE, sequence
         )
-        values = self.compressor.decode(packet)
+        try:
+            values = self.compressor.decode(packet, out)
+        except WireError as exc:
+            raise WireError(f"malformed packet from rank {source}: {exc}") from None
         self.seconds += time.perf_counter() - start
         return values
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return the key generator's state, so a resumed run draws the same keys."""
+        return {"keys": self._keys.bit_generator.state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._keys.bit_generator.state = state["keys"]

@@ -87,6 +87,7 @@ def summarize(run_dir: Path) -> dict[str, Any]:
             "ended_at": record.get("ended_at"),
             "algorithm": config.get("algorithm"),
             "compressor": config.get("compressor"),
+            "consensus_step": record.get("consensus_step"),
             "model": config.get("model"),
             "ranks": record.get("world_size"),
             "topology": {

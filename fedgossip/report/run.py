@@ -62,7 +62,7 @@ def _header(summary: dict[str, Any], path: Path | None) -> Table:
         ("run", escape(str(summary.get("name") or MISSING))),
         ("status", status),
         ("algorithm", escape(str(summary["algorithm"] or MISSING))),
-        ("compressor", escape(str(summary["compressor"] or MISSING))),
+        ("compressor", _compressor(summary)),
         (
             "topology",
             f"{escape(str(topology.get('spec') or MISSING))}, spectral gap "
@@ -93,6 +93,14 @@ def _final(summary: dict[str, Any]) -> Table:
     table.add_row("average model accuracy", number(final["avg_model_accuracy"]), "", "")
     table.add_row("consensus distance", number(final["consensus_distance"]), "", "")
     return table
+
+
+def _compressor(summary: dict[str, Any]) -> str:
+    text = escape(str(summary["compressor"] or MISSING))
+    gamma = summary.get("consensus_step")
+    if gamma is not None:
+        text += f" · CHOCO-gossip, γ = {gamma:.3g}"
+    return text
 
 
 def _traffic(communication: dict[str, Any]) -> Table:

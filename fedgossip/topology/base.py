@@ -15,8 +15,7 @@ from typing import Any
 import numpy as np
 
 from fedgossip.errors import ConfigError, TopologyError
-from fedgossip.registry import Plugin, Registry
-from fedgossip.specs import Spec, bind
+from fedgossip.registry import Plugin, Registry, check_params
 
 __all__ = ["Topology", "TopologyBuilder", "TOPOLOGIES", "make_topology", "check_params"]
 
@@ -188,17 +187,6 @@ class TopologyBuilder(Plugin, ABC):
 
 
 TOPOLOGIES: Registry[TopologyBuilder] = Registry("topologies", TopologyBuilder)
-
-
-def check_params(plugin: type[Plugin], **values: Any) -> None:
-    """Validate constructor arguments through the plugin's declared ``params``, as a spec would be.
-
-    Code that builds a topology directly (``RandomRegular(degree=0)``) gets the
-    same checks and messages as the spec ``random-regular:degree=0``.
-    """
-    name = plugin.name or plugin.__name__.lower()
-    text = {key: repr(v) if isinstance(v, float) else str(v) for key, v in values.items()}
-    bind(Spec(name, text), plugin.params)
 
 
 def make_topology(spec: str, num_nodes: int, seed: int) -> Topology:

@@ -181,10 +181,17 @@ class _RankState:
             schedule = make_lr_schedule(config.lr_schedule, optimizer, config.rounds * self.steps)
             self.trainer = LocalTrainer(self.model, self.params, optimizer, schedule, stream)
         self.traffic = Traffic(comm.Get_size())
-        self.codec = Codec(plan.compressor, self.rank, self.params.numel)
+        self.codec = Codec(plan.compressor, self.rank, self.params.numel, config.seed)
         self.algorithm = plan.algorithm
         context = GossipContext(
-            comm, plan.topology, self.codec, self.traffic, config.seed, counts, config.client_fraction
+            comm,
+            plan.topology,
+            self.codec,
+            self.traffic,
+            config.seed,
+            counts,
+            config.client_fraction,
+            config.gamma,
         )
         self.algorithm.setup(context, self.params.flat)
         self.compute_s = 0.0

@@ -105,6 +105,13 @@ def start_records(config: TrainConfig, plan: RunPlan, comm: MPI.Intracomm) -> Pa
     return Path(agree(comm, create, root_only=True))
 
 
+def _consensus_step(config: TrainConfig, plan: RunPlan) -> float | None:
+    """Return the γ CHOCO-gossip uses: --gamma, else the compressor's default (None: no CHOCO)."""
+    if not plan.algorithm.uses_consensus_step or plan.compressor.lossless:
+        return None
+    return plan.compressor.consensus_step if config.gamma is None else config.gamma
+
+
 def _run_record(config: TrainConfig, plan: RunPlan, size: int, hosts: list[str], name: str, now) -> dict:
     manifest = plan.manifest
     return {
@@ -122,6 +129,7 @@ def _run_record(config: TrainConfig, plan: RunPlan, size: int, hosts: list[str],
             "topology": plan.topology.name,
             "data": str(plan.data_dir),
         },
+        "consensus_step": _consensus_step(config, plan),  # CHOCO-gossip's γ as used; None: no CHOCO
         "versions": {
             "fedgossip": __version__,
             "torch": torch.__version__,

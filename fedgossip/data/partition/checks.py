@@ -7,32 +7,12 @@ the user sees every problem at once instead of fixing them one run at a time.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from fedgossip.errors import ConfigError, DataError
-from fedgossip.specs import Spec, bind
+from fedgossip.registry import check_params
 
 __all__ = ["check_params", "node_problems", "min_size_problems", "refuse", "class_sizes"]
-
-
-def check_params(plugin: type, **values: Any) -> None:
-    """Validate constructor arguments exactly as a spec string would be validated.
-
-    The registry has already checked values that came from a spec; this repeats the
-    check for code that builds a partitioner directly, through the same declared
-    ``params``, so the two paths cannot drift apart.
-    """
-    name = getattr(plugin, "name", "") or plugin.__name__.lower()
-    text = {key: _as_text(value) for key, value in values.items()}
-    bind(Spec(name, text), plugin.params)
-
-
-def _as_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return repr(value) if isinstance(value, float) else str(value)
 
 
 def node_problems(scheme: str, num_samples: int, num_nodes: int) -> list[str]:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from typing import Any
 
 import torch
 from torch import nn
 
 from fedgossip.errors import ConfigError
-from fedgossip.registry import Plugin, Registry
-from fedgossip.specs import Spec, bind
+from fedgossip.registry import Plugin, Registry, check_params
+from fedgossip.specs import Spec
 
 __all__ = ["ModelFactory", "MODELS", "build_model", "check_params", "image_shape", "num_features"]
 
@@ -56,17 +55,6 @@ def build_model(spec: str | Spec, input_shape: tuple[int, ...], num_classes: int
     with torch.random.fork_rng(devices=[]):
         torch.random.default_generator.manual_seed(int(seed))
         return factory.build(input_shape, int(num_classes))
-
-
-def check_params(plugin: type[ModelFactory], **values: Any) -> None:
-    """Validate constructor arguments exactly as a spec string would be validated.
-
-    The registry has already checked values that came from a spec; this repeats the
-    check for code that builds a factory directly, through the same declared ``params``.
-    """
-    name = plugin.name or plugin.__name__.lower()
-    text = {key: repr(value) if isinstance(value, float) else str(value) for key, value in values.items()}
-    bind(Spec(name, text), plugin.params)
 
 
 def num_features(input_shape: tuple[int, ...]) -> int:

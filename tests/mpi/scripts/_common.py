@@ -19,15 +19,23 @@ rank, size = comm.Get_rank(), comm.Get_size()
 
 
 def context(
-    algorithm: str, topology: str = "ring", count: int = 1000, seed: int = 3, compressor: str = "none"
+    algorithm: str,
+    topology: str = "ring",
+    count: int = 1000,
+    seed: int = 3,
+    compressor: str = "none",
+    gamma: float | None = None,
+    same_start: bool = False,
 ):
-    """Return (algorithm, context, flat) with a different random model on every rank."""
+    """Return (algorithm, context, flat) with a different random model on every rank (or the same one)."""
     torch.set_num_threads(1)
-    flat = torch.from_numpy(np.random.default_rng([seed, rank]).normal(size=count).astype(np.float32))
+    model_seed = [seed] if same_start else [seed, rank]
+    flat = torch.from_numpy(np.random.default_rng(model_seed).normal(size=count).astype(np.float32))
     traffic = Traffic(size)
-    codec = Codec(COMPRESSORS.create(compressor), rank, count)
+    codec = Codec(COMPRESSORS.create(compressor), rank, count, seed)
     counts = np.full(size, 100, dtype=np.int64)
-    ctx = GossipContext(comm, make_topology(topology, size, seed), codec, traffic, seed, counts)
+    topo = make_topology(topology, size, seed)
+    ctx = GossipContext(comm, topo, codec, traffic, seed, counts, 1.0, gamma, same_start)
     made = ALGORITHMS.create(algorithm)
     made.setup(ctx, flat)
     return made, ctx, flat

@@ -1,0 +1,176 @@
+"""Corrupted packets: the receiver raises ``WireError`` naming the sender, or decodes harmlessly.
+
+Every installed compressor frames a real packet; hypothesis then damages its
+header, its length or its payload and feeds it to ``Codec.unpack``. Any other
+exception, a hang or an allocation the header talked the receiver into is a bug.
+"""
+
+from __future__ import annotations
+
+import functools
+import struct
+import tracemalloc
+import zlib
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import fedgossip.compress.wire as wire
+from fedgossip.comm.codec import Codec
+from fedgossip.compress import COMPRESSORS
+from fedgossip.compress.wire import HEADER_SIZE
+from fedgossip.errors import WireError
+
+SPECS = [
+    "none",
+    "fp16",
+    "bf16",
+    "qsgd:bits=2,block=64",
+    "qsgd:bits=8",
+    "uniform:bits=3,rounding=stochastic",
+    "sign:block=64",
+    "topk:ratio=0.01",  # positions as a list at COUNT values
+    "topk:ratio=0.1",  # positions as a bitmap at COUNT values
+    "randk:ratio=0.3",
+]
+SENDER, RECEIVER, COUNT, SEQUENCE = 5, 1, 1000, 7
+FUZZ = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+# Header fields as (offset, struct format), after wire.py's "<4sBBHQIIQQI" layout.
+FIELDS = {
+    "version": (4, "<B"),
+    "compressor": (6, "<H"),
+    "count": (8, "<Q"),
+    "block": (16, "<I"),
+    "sender": (20, "<I"),
+    "sequence": (24, "<Q"),
+    "length": (32, "<Q"),
+    "crc32": (40, "<I"),
+}
+_CRC = FIELDS["crc32"]
+
+
+@functools.cache
+def _packet(spec: str) -> tuple[Codec, bytes, np.ndarray]:
+    """Return (receiving codec, framed packet from SENDER, its clean decoding as float32 bits)."""
+    compressor = COMPRESSORS.create(spec)
+    x = torch.from_numpy(np.random.default_rng(0).normal(size=COUNT).astype(np.float32))
+    buffer, _ = Codec(compressor, SENDER, COUNT, seed=1).pack(x, sequence=SEQUENCE)
+    receiver = Codec(compressor, RECEIVER, COUNT)
+    clean = receiver.unpack(buffer, SENDER, SEQUENCE)
+    return receiver, buffer.tobytes(), clean.numpy().view(np.uint32).copy()
+
+
+def _receive(receiver: Codec, packet: bytes | bytearray) -> np.ndarray | None:
+    """Return the decoded bits, or None when the packet is refused with a WireError naming the sender."""
+    try:
+        decoded = receiver.unpack(np.frombuffer(bytes(packet), dtype=np.uint8).copy(), SENDER, SEQUENCE)
+    except WireError as exc:
+        assert f"rank {SENDER}" in str(exc), f"WireError does not name the sender: {exc}"
+        return None
+    assert decoded.dtype == torch.float32 and decoded.shape == (COUNT,)
+    return decoded.numpy().view(np.uint32)
+
+
+def _put(packet: bytearray, field: tuple[int, str], value: int) -> None:
+    offset, fmt = field
+    struct.pack_into(fmt, packet, offset, value % 256 ** struct.calcsize(fmt))
+
+
+def _fix_crc(packet: bytearray) -> None:
+    _put(packet, _CRC, zlib.crc32(packet[HEADER_SIZE:]))
+
+
+def test_every_installed_compressor_is_fuzzed():
+    listed = {spec.partition(":")[0] for spec in SPECS}
+    assert set(COMPRESSORS.available()) <= listed, "add a spec of the new compressor to SPECS"
+
+
+@pytest.mark.parametrize("spec", SPECS)
+@FUZZ
+@given(
+    edits=st.lists(st.tuples(st.integers(0, HEADER_SIZE - 1), st.integers(0, 255)), min_size=1, max_size=6)
+)
+def test_header_with_overwritten_bytes_is_refused_or_harmless(spec, edits):
+    receiver, packet, clean = _packet(spec)
+    damaged = bytearray(packet)
+    for offset, value in edits:
+        damaged[offset] = value
+    decoded = _receive(receiver, damaged)
+    # Only the reserved byte is unchecked: whatever gets through must decode as the original did.
+    assert decoded is None or np.array_equal(decoded, clean)
+
+
+@pytest.mark.parametrize("spec", SPECS)
+@FUZZ
+@given(
+    field=st.sampled_from(sorted(FIELDS)),
+    value=st.one_of(st.integers(0, 2**16), st.sampled_from([2**31, 2**32 - 1, 2**63, 2**64 - 1])),
+)
+def test_header_field_with_another_value_is_refused_or_harmless(spec, field, value):
+    receiver, packet, clean = _packet(spec)
+    damaged = bytearray(packet)
+    _put(damaged, FIELDS[field], value)
+    decoded = _receive(receiver, damaged)
+    assert decoded is None or (damaged == bytearray(packet) and np.array_equal(decoded, clean))
+
+
+@pytest.mark.parametrize("consistent", [False, True], ids=["as-is", "length-and-crc-fixed"])
+@pytest.mark.parametrize("spec", SPECS)
+@FUZZ
+@given(data=st.data())
+def test_truncated_or_extended_packet_is_refused(spec, consistent, data):
+    receiver, packet, _ = _packet(spec)
+    size = data.draw(st.integers(0, len(packet) + 64).filter(lambda s: s != len(packet)), label="size")
+    damaged = bytearray(packet[:size])
+    damaged += data.draw(st.binary(min_size=size - len(damaged), max_size=size - len(damaged)), label="tail")
+    if consistent and size >= HEADER_SIZE:
+        # A header that agrees with the bytes that arrived: the compressor's own size check must catch it.
+        _put(damaged, FIELDS["length"], size - HEADER_SIZE)
+        _fix_crc(damaged)
+    assert _receive(receiver, damaged) is None
+
+
+@pytest.mark.parametrize("spec", SPECS)
+@FUZZ
+@given(data=st.data())
+def test_arbitrary_payload_with_a_valid_crc_is_refused_or_decoded(spec, data):
+    receiver, packet, _ = _packet(spec)
+    length = len(packet) - HEADER_SIZE
+    payload = data.draw(st.binary(min_size=length, max_size=length), label="payload")
+    damaged = bytearray(packet[:HEADER_SIZE]) + payload
+    _fix_crc(damaged)
+    _receive(receiver, damaged)  # asserts: a WireError naming the sender, or COUNT float32 values
+
+
+@pytest.mark.parametrize("claimed", ["huge", "one-too-many"])
+@pytest.mark.parametrize("spec", SPECS)
+def test_payload_beyond_the_limit_is_refused_before_it_is_read(spec, claimed, monkeypatch):
+    compressor = COMPRESSORS.create(spec)
+    receiver = Codec(compressor, RECEIVER, COUNT)
+    packet, _ = Codec(compressor, SENDER, COUNT).pack(torch.ones(COUNT), sequence=SEQUENCE)
+    limit = receiver.max_packet - HEADER_SIZE
+    if claimed == "huge":  # a header that asks for 4 EiB, on a packet of normal size
+        damaged = bytearray(packet.tobytes())
+        _put(damaged, FIELDS["length"], 2**62)
+    else:  # a header that tells the truth about a packet one byte over the limit
+        damaged = bytearray(packet.tobytes()) + bytearray(limit + 1 - (len(packet) - HEADER_SIZE))
+        _put(damaged, FIELDS["length"], limit + 1)
+        _fix_crc(damaged)
+    buffer = np.frombuffer(bytes(damaged), dtype=np.uint8).copy()
+    read = []
+    monkeypatch.setattr(wire, "zlib", SimpleNamespace(crc32=lambda data: read.append(len(data)) or 0))
+    monkeypatch.setattr(compressor, "decode", lambda *args, **kwargs: read.append("decode"))
+    tracemalloc.start()
+    try:
+        with pytest.raises(WireError, match=rf"rank {SENDER}.*exceeds the {limit} allowed"):
+            receiver.unpack(buffer, SENDER, SEQUENCE)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert read == [], "the payload was read before its length was checked"
+    assert peak < 64 * 1024, f"refusing the packet allocated {peak} bytes"
