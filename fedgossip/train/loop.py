@@ -34,6 +34,7 @@ from fedgossip.train.setup import (
     plan_run,
     sample_counts,
     start_records,
+    warm_up_compressor,
 )
 
 __all__ = ["RoundInfo", "run_training"]
@@ -71,6 +72,7 @@ def run_training(
     """Train as configured on every rank of ``comm``; return the summary on rank 0 (None elsewhere)."""
     rank = comm.Get_rank()
     plan = plan_run(config, comm)
+    warm_up_compressor(plan.compressor, comm)
     shard, test = load_local_data(plan, comm)
     local_rank = node_local_rank(comm)
     _share_cores(comm)

@@ -30,7 +30,7 @@ from fedgossip.topology.base import Topology, make_topology
 from fedgossip.train.collective import agree
 from fedgossip.train.default_data import default_partition
 
-__all__ = ["RunPlan", "plan_run", "load_local_data", "start_records"]
+__all__ = ["warm_up_compressor", "RunPlan", "plan_run", "load_local_data", "start_records"]
 
 
 @dataclass
@@ -156,3 +156,22 @@ def sample_counts(shard: ShardData | None, comm: MPI.Intracomm) -> np.ndarray:
     counts = np.empty(comm.Get_size(), dtype=np.int64)
     comm.Allgather(mine, counts)
     return counts
+
+
+def warm_up_compressor(compressor: Compressor, comm: MPI.Intracomm) -> None:
+    """Run the compressor once on one rank per host first, then on every rank.
+
+    Quantizers compile their kernels on first use (numba: seconds of CPU each)
+    and cache them on disk. Sixty-four ranks compiling at once on a few cores
+    would take minutes; loading what one rank compiled takes a moment.
+    """
+    host = comm.Split_type(MPI.COMM_TYPE_SHARED)
+    try:
+        agree(host, lambda: _exercise(compressor), root_only=True)
+    finally:
+        host.Free()
+    _exercise(compressor)
+
+
+def _exercise(compressor: Compressor) -> None:
+    compressor.decode(compressor.encode(torch.linspace(-1.0, 1.0, 100)))
