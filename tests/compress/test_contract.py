@@ -133,3 +133,14 @@ def test_a_packet_with_another_block_size_is_a_wire_error(spec):
     packet = compressor.encode(_vector(1031), key=5)
     with pytest.raises(WireError, match="block size"):
         compressor.decode(Packet(count=1031, payload=packet.payload, block=packet.block + 8))
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_a_read_only_payload_at_an_unaligned_address_decodes_alike(spec):
+    # As if sliced from a received buffer at an odd offset: float32 fields are then unaligned,
+    # and a buffer MPI filled may be read-only.
+    compressor = COMPRESSORS.create(spec)
+    packet = compressor.encode(_vector(1031), key=4)
+    raw = np.frombuffer(b"\0" + packet.payload.tobytes(), dtype=np.uint8)[1:]
+    moved = Packet(count=packet.count, payload=raw, block=packet.block)
+    assert np.array_equal(_bits(compressor.decode(moved)), _bits(compressor.decode(packet)))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -11,15 +10,18 @@ from pathlib import Path
 
 import pytest
 
+from fedgossip.bench.gossip import find_mpiexec
+from fedgossip.errors import ConfigError
+
 SCRIPTS = Path(__file__).parent / "scripts"
 
 
 def mpiexec_path() -> str:
     """Return the mpiexec to use: the mpich extra installs it beside this Python, maybe not on PATH."""
-    found = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or shutil.which("mpiexec")
-    if not found:
-        pytest.fail("mpiexec not found: install the mpich extra (pip install -e .[mpich]) or a system MPI")
-    return found
+    try:
+        return find_mpiexec()
+    except ConfigError as exc:
+        pytest.fail(str(exc))
 
 
 @dataclass
