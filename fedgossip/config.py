@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from fedgossip.errors import ConfigError
+from fedgossip.train.optimizer_spec import parse_optimizer
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -39,7 +40,7 @@ class TrainConfig:
     local_epochs: int | None = None
     batch_size: int = 32
     # The local optimizer.
-    optimizer: str = "sgd"
+    optimizer: str = "sgd"  # sgd, adam or amsgrad, with betas: amsgrad:beta1=0.9,beta2=0.99,eps=1e-8
     lr: float = 0.1
     momentum: float = 0.9
     weight_decay: float = 0.0
@@ -93,8 +94,14 @@ def _problems(config: TrainConfig) -> list[str]:
         problems.append(f"gamma must lie in (0, 1], got {config.gamma!r}")
     if not (isinstance(config.client_fraction, (int, float)) and 0 < config.client_fraction <= 1):
         problems.append(f"client-fraction must lie in (0, 1], got {config.client_fraction!r}")
+    if not isinstance(config.optimizer, str):
+        problems.append(f"optimizer must be a spec such as amsgrad:beta2=0.99, got {config.optimizer!r}")
+    else:
+        try:
+            parse_optimizer(config.optimizer)
+        except ConfigError as exc:
+            problems.append(str(exc))
     choices = {
-        "optimizer": ("sgd", "adam", "amsgrad"),
         "lr_schedule": ("constant", "cosine"),
         "device": ("auto", "cpu", "cuda"),
     }
@@ -125,6 +132,11 @@ def load_toml(path: Path) -> dict[str, Any]:
     return values
 
 
-def merge_config(command_line: dict[str, Any], toml_values: dict[str, Any]) -> TrainConfig:
-    """Build a ``TrainConfig``: command-line values over TOML values over defaults."""
-    return TrainConfig(**{**toml_values, **command_line})
+def merge_config(
+    command_line: dict[str, Any],
+    toml_values: dict[str, Any],
+    algorithm_defaults: dict[str, Any] | None = None,
+) -> TrainConfig:
+    """Build a ``TrainConfig``: command-line values over TOML values over the algorithm's defaults
+    (comp-ams defaults to AMSGrad, see ``Algorithm.config_defaults``) over the field defaults."""
+    return TrainConfig(**{**(algorithm_defaults or {}), **toml_values, **command_line})

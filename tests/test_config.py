@@ -36,7 +36,7 @@ def test_every_problem_is_reported():
         "rounds must be",
         "lr must be",
         "not both",
-        "optimizer must be one of",
+        "unknown optimizer 'lion'",
         "client-fraction",
     ):
         assert fragment in message
@@ -46,3 +46,19 @@ def test_steps_per_round_defaults_to_ten_and_epochs_replace_steps():
     assert TrainConfig().steps_per_round == 10
     assert TrainConfig(local_steps=3).steps_per_round == 3
     assert TrainConfig(local_epochs=2).steps_per_round is None
+
+
+def test_an_algorithms_defaults_sit_below_toml_and_command_line(tmp_path):
+    defaults = {"optimizer": "amsgrad", "lr": 0.001}
+    assert merge_config({"algorithm": "comp-ams"}, {}, defaults).optimizer == "amsgrad"
+    path = tmp_path / "run.toml"
+    path.write_text("lr = 0.01\n")
+    config = merge_config({"optimizer": "amsgrad:beta2=0.99"}, load_toml(path), defaults)
+    assert (config.optimizer, config.lr) == ("amsgrad:beta2=0.99", 0.01)
+
+
+def test_optimizer_spec_parameters_are_checked_with_the_config():
+    with pytest.raises(ConfigError, match=r"beta2='1\.5': must be >= 0 and < 1"):
+        TrainConfig(optimizer="amsgrad:beta2=1.5")
+    with pytest.raises(ConfigError, match=r"unknown parameter 'beta1' \(parameters of sgd: none\)"):
+        TrainConfig(optimizer="sgd:beta1=0.9")

@@ -18,6 +18,8 @@ __all__ = ["AllReduce"]
 class AllReduce(Algorithm):
     """Replace every model by the exact average of all models."""
 
+    graph = "complete"  # every model reaches every rank, whatever --topology says
+
     def setup(self, ctx: GossipContext, flat: torch.Tensor) -> None:
         super().setup(ctx, flat)
         self.require_lossless(ctx, "it averages exact float32 models with MPI_Allreduce")
@@ -29,8 +31,10 @@ class AllReduce(Algorithm):
             host[:] = flat.detach().cpu().numpy()
         with self.ctx.traffic.timed():
             self.ctx.comm.Allreduce(MPI.IN_PLACE, [host, MPI.FLOAT], op=MPI.SUM)
-        # A collective has no single destination: count the buffer posted, once.
-        self.ctx.traffic.record_collective(host.nbytes, host.size)
+        # A collective has no single destination: count what a bandwidth-optimal (ring) allreduce
+        # sends from each rank, 2·(n−1)/n of the buffer (reduce-scatter, then allgather).
+        moved = 2 * (self.ctx.size - 1) * host.size // self.ctx.size
+        self.ctx.traffic.record_collective(4 * moved, moved)
         if flat.device.type != "cpu":
             flat.copy_(torch.from_numpy(host).to(flat.device))
         flat.div_(self.ctx.size)

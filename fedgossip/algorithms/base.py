@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -15,6 +16,9 @@ from fedgossip.comm.traffic import Traffic
 from fedgossip.errors import ConfigError
 from fedgossip.registry import Plugin, Registry
 from fedgossip.topology.base import Topology
+
+if TYPE_CHECKING:
+    from fedgossip.config import TrainConfig
 
 __all__ = ["GossipContext", "Algorithm", "ALGORITHMS", "round_rng"]
 
@@ -75,6 +79,11 @@ class Algorithm(Plugin, ABC):
 
     server: int | None = None  # rank that holds no shard and only aggregates (fedavg)
     uses_consensus_step: bool = False  # whether --gamma means anything to it (CHOCO-gossip)
+    graph: str | None = None  # the topology it always runs on, whatever --topology says (None: --topology)
+    # Whether it exchanges gradients at every local step (reduce_gradient) instead of models per round.
+    exchanges_gradients: bool = False
+    # Settings whose default it changes, e.g. {"optimizer": "amsgrad"}; given options still win.
+    config_defaults: ClassVar[dict[str, Any]] = {}
 
     def shard_of(self, rank: int) -> int | None:
         """Return the partition shard rank ``rank`` trains on (``None``: it holds none)."""
@@ -92,6 +101,17 @@ class Algorithm(Plugin, ABC):
         deadlock-free if a rank that fails here leaves no peer waiting.
         """
         self.ctx = ctx
+
+    def check_config(self, config: TrainConfig) -> None:
+        """Refuse run settings it cannot work with (raise ``ConfigError``); called alike on every rank."""
+
+    def reduce_gradient(self, grad: torch.Tensor) -> None:
+        """Replace this rank's gradient, in place, by the one every rank applies this step.
+
+        Called between backward and the optimizer step when ``exchanges_gradients``
+        is true; every rank calls it the same number of times.
+        """
+        raise NotImplementedError(f"{self.name} exchanges models, not gradients")
 
     def require_lossless(self, ctx: GossipContext, reason: str) -> None:
         """Refuse a lossy compressor in an algorithm that needs exact models, saying why."""

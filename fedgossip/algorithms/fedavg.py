@@ -28,6 +28,7 @@ class FedAvg(Algorithm):
     """Average sampled clients' deltas on a server, weighted by their sample counts."""
 
     server = 0
+    graph = "star"
 
     def setup(self, ctx: GossipContext, flat: torch.Tensor) -> None:
         super().setup(ctx, flat)

@@ -92,20 +92,25 @@ def ddp_bench(data: Path | None, model: str, batch_size: int, steps: int, out: P
     stdout.print(f"saved {path}")
 
 
-class _SizeList(click.ParamType):
-    """Comma-separated positive integers, such as ``1000000,10000000``."""
+class _IntList(click.ParamType):
+    """Comma-separated integers of at least ``minimum``, such as ``1000000,10000000``."""
 
     name = "N[,N...]"
+
+    def __init__(self, minimum: int = 1, example: str = "1000000,10000000"):
+        self.minimum = minimum
+        self.example = example
 
     def convert(self, value, param, ctx) -> tuple[int, ...]:
         if isinstance(value, tuple):  # the default, already parsed
             return value
         pieces = [piece.strip().replace("_", "") for piece in str(value).split(",")]
-        bad = [piece for piece in pieces if not (piece.isdigit() and int(piece) > 0)]
+        bad = [piece for piece in pieces if not (piece.isdigit() and int(piece) >= self.minimum)]
         if bad:
+            kind = "positive integers" if self.minimum == 1 else f"integers of at least {self.minimum}"
             self.fail(
-                f"{', '.join(map(repr, bad))} in {value!r}: give comma-separated positive integers, "
-                "such as 1000000,10000000",
+                f"{', '.join(map(repr, bad))} in {value!r}: give comma-separated {kind}, "
+                f"such as {self.example}",
                 param,
                 ctx,
             )
@@ -115,7 +120,7 @@ class _SizeList(click.ParamType):
 @bench.command("codecs")
 @click.option(
     "--sizes",
-    type=_SizeList(),
+    type=_IntList(),
     default="1000000,10000000",
     show_default=True,
     help="Vector lengths in float32 values, comma-separated.",
@@ -155,27 +160,41 @@ def codecs_bench(sizes: tuple[int, ...], compressors: tuple[str, ...], repeats: 
     stdout.print(f"saved {path}")
 
 
+def _training_job_options(alpha: float, runs: str):
+    """Add the options every training-job benchmark takes: --alpha, --seed, --work and --out."""
+    options = [
+        click.option(
+            "--alpha",
+            type=click.FloatRange(min=0, min_open=True),
+            default=alpha,
+            show_default=True,
+            help="Dirichlet α of the digits partition.",
+        ),
+        click.option("--seed", type=int, default=0, show_default=True),
+        click.option(
+            "--work",
+            type=click.Path(path_type=Path, file_okay=False),
+            default=_DEFAULT_DIR / runs,
+            show_default=True,
+            help="Where the partitions and the runs go (inspect them with fedgossip summary).",
+        ),
+        click.option(
+            "--out", type=click.Path(path_type=Path, file_okay=False), default=_DEFAULT_DIR, show_default=True
+        ),
+    ]
+
+    def decorate(command):
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
 @bench.command("gossip")
 @click.option("--ranks", type=click.IntRange(min=2), default=16, show_default=True, help="MPI ranks per job.")
 @click.option("--rounds", type=click.IntRange(min=1), default=60, show_default=True)
-@click.option(
-    "--alpha",
-    type=click.FloatRange(min=0, min_open=True),
-    default=0.1,
-    show_default=True,
-    help="Dirichlet α.",
-)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option(
-    "--work",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=_DEFAULT_DIR / "gossip-runs",
-    show_default=True,
-    help="Where the partition and the runs go (inspect them with fedgossip summary).",
-)
-@click.option(
-    "--out", type=click.Path(path_type=Path, file_okay=False), default=_DEFAULT_DIR, show_default=True
-)
+@_training_job_options(alpha=0.1, runs="gossip-runs")
 def gossip_bench(ranks: int, rounds: int, alpha: float, seed: int, work: Path, out: Path) -> None:
     """Train with fp32, 8-bit, 4-bit and top-1% gossip on one partition: accuracy against bytes.
 
@@ -194,6 +213,46 @@ def gossip_bench(ranks: int, rounds: int, alpha: float, seed: int, work: Path, o
     result = bench_gossip(work, ranks, rounds, alpha, seed, on_scenario=scenario_line)
     path = save_result(out, "gossip", result)
     render_gossip(result, stdout)
+    stdout.print(f"saved {path}")
+
+
+@bench.command("comp-ams")
+@click.option(
+    "--ranks",
+    type=_IntList(minimum=2, example="8,16"),
+    default="8,16",
+    show_default=True,
+    help="MPI ranks per job, comma-separated; every scenario runs at each.",
+)
+@click.option(
+    "--steps",
+    type=click.IntRange(min=1),
+    default=3000,  # fedgossip.bench.comp_ams.DEFAULT_STEPS; a test keeps the two equal
+    show_default=True,
+    help="Training steps of every job, one per round.",
+)
+@_training_job_options(alpha=0.5, runs="comp-ams-runs")
+def comp_ams_bench(
+    ranks: tuple[int, ...], steps: int, alpha: float, seed: int, work: Path, out: Path
+) -> None:
+    """Train COMP-AMS (top-k 1%, block-sign), AMSGrad fp32 and allreduce SGD: accuracy against bytes.
+
+    Each scenario is a real mpiexec job on digits split by Dirichlet(α), one
+    local step per round and the same steps for all; at each rank count every
+    row is compared with the uncompressed AMSGrad row (comp-ams --compressor
+    none) in final accuracy and bytes sent per worker.
+
+    \b
+    Example:
+      fedgossip bench comp-ams --ranks 8,16 --steps 3000 --alpha 0.5
+    """
+    from fedgossip.bench.comp_ams import bench_comp_ams
+    from fedgossip.report.bench import render_comp_ams, scenario_line
+    from fedgossip.report.console import stdout
+
+    result = bench_comp_ams(work, ranks, steps, alpha, seed, on_scenario=scenario_line)
+    path = save_result(out, "comp-ams", result)
+    render_comp_ams(result, stdout)
     stdout.print(f"saved {path}")
 
 

@@ -22,7 +22,7 @@ _OPTIONS = [
         type=click.Path(path_type=str, file_okay=False),
         help="Partition directory [default: the embedded digits partition for this many ranks].",
     ),
-    click.option("--algorithm", help="dpsgd, swarm, fedavg or allreduce [default: dpsgd]."),
+    click.option("--algorithm", help="dpsgd, swarm, fedavg, allreduce or comp-ams [default: dpsgd]."),
     click.option(
         "--topology",
         help="ring, torus, complete, hypercube, exponential, random-regular:degree=D, "
@@ -46,9 +46,13 @@ _OPTIONS = [
     ),
     click.option("--batch-size", type=click.IntRange(min=1), help="Mini-batch size [default: 32]."),
     click.option(
-        "--optimizer", type=click.Choice(["sgd", "adam", "amsgrad"]), help="Local optimizer [default: sgd]."
+        "--optimizer",
+        help="Local optimizer: sgd, adam or amsgrad, e.g. amsgrad:beta1=0.9,beta2=0.99,eps=1e-8 "
+        "[default: sgd; amsgrad for comp-ams].",
     ),
-    click.option("--lr", type=click.FloatRange(min=0), help="Learning rate [default: 0.1]."),
+    click.option(
+        "--lr", type=click.FloatRange(min=0), help="Learning rate [default: 0.1; 0.001 for comp-ams]."
+    ),
     click.option(
         "--momentum", type=click.FloatRange(0, 1, max_open=True), help="SGD momentum [default: 0.9]."
     ),
@@ -106,6 +110,7 @@ def train(config_file: Path | None, **options) -> None:
       mpirun -n 8 fedgossip train
       mpirun -n 64 fedgossip train --data datasets/digits-64 --algorithm swarm
       mpirun -n 9 fedgossip train --algorithm fedavg --client-fraction 0.5 --local-epochs 1
+      mpirun -n 8 fedgossip train --algorithm comp-ams --compressor topk:ratio=0.01 --local-steps 1
       mpirun -n 4 fedgossip train --config run.toml --rounds 100
     """
     from mpi4py import MPI
@@ -121,7 +126,8 @@ def train(config_file: Path | None, **options) -> None:
     given = {key: value for key, value in options.items() if value is not None}
     try:
         # Parsed alike on every rank, so an error here is the same everywhere: rank 0 reports it.
-        config = merge_config(given, load_toml(config_file) if config_file else {})
+        toml_values = load_toml(config_file) if config_file else {}
+        config = merge_config(given, toml_values, _algorithm_defaults(given, toml_values))
     except FedGossipError as exc:
         if debug:
             raise
@@ -153,6 +159,19 @@ def train(config_file: Path | None, **options) -> None:
         from fedgossip.report.run import render_summary
 
         render_summary(summary, stdout)
+
+
+def _algorithm_defaults(given: dict, toml_values: dict) -> dict:
+    """Return the defaults the chosen algorithm changes (comp-ams: AMSGrad at lr 0.001)."""
+    from fedgossip.algorithms import ALGORITHMS
+    from fedgossip.errors import ConfigError
+    from fedgossip.specs import parse_spec
+
+    spec = given.get("algorithm", toml_values.get("algorithm", "dpsgd"))
+    try:
+        return dict(ALGORITHMS.get(parse_spec(str(spec)).name).config_defaults)
+    except ConfigError:
+        return {}  # an unknown algorithm is reported, with the known ones, when the run is planned
 
 
 def _run(config, comm):

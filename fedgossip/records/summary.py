@@ -44,6 +44,7 @@ REQUIRED_KEYS = (
     "partition.scheme",
     "partition.label_tv_distance_mean",
     "compressor",
+    "optimizer.spec",
     "final.round",
     "final.test_accuracy.mean",
     "final.test_accuracy.min",
@@ -89,6 +90,11 @@ def summarize(run_dir: Path) -> dict[str, Any]:
             "compressor": config.get("compressor"),
             "consensus_step": record.get("consensus_step"),
             "model": config.get("model"),
+            "optimizer": {
+                "spec": config.get("optimizer"),
+                "lr": config.get("lr"),
+                "schedule": config.get("lr_schedule"),
+            },
             "ranks": record.get("world_size"),
             "topology": {
                 **topology,

@@ -18,8 +18,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from fedgossip.report.figures import MISSING, ratio
+from fedgossip.report.figures import size as byte_size
 
-__all__ = ["render_codecs", "codec_progress", "render_gossip", "scenario_line"]
+__all__ = ["render_codecs", "codec_progress", "render_gossip", "render_comp_ams", "scenario_line"]
 
 # Progress goes to stderr so that stdout holds only the table (and can be piped or diffed).
 _stderr = Console(stderr=True, highlight=False)
@@ -109,9 +110,12 @@ def codec_progress(total: int) -> Iterator[Callable[[str], None]]:
         yield advance
 
 
-def scenario_line(scenario: Any) -> None:
-    """Say which training job of the gossip benchmark starts (each takes a minute or more)."""
-    _stderr.print(escape(f"running {scenario.name}: {scenario.algorithm} --compressor {scenario.compressor}"))
+def scenario_line(scenario: Any, ranks: int | None = None) -> None:
+    """Say which training job of an accuracy-against-bytes benchmark starts (each takes minutes)."""
+    where = "" if ranks is None else f" on {ranks} ranks"
+    options = "".join(f" {option}" for option in scenario.options)
+    command = f"{scenario.algorithm} --compressor {scenario.compressor}{options}"
+    _stderr.print(escape(f"running {scenario.name}{where}: {command}"))
 
 
 def render_gossip(result: dict[str, Any], console: Console) -> None:
@@ -129,15 +133,13 @@ def render_gossip(result: dict[str, Any], console: Console) -> None:
     ):
         table.add_column(header, justify="right")
     for row in result["rows"]:
-        targets = row.get("targets") or {}
-        verdict = " ".join("[green]✓[/]" if met else "[red]✗[/]" for met in targets.values()) or MISSING
         table.add_row(
             escape(row["scenario"]),
             f"{100 * row['avg_model_accuracy']:.2f}%",
-            f"{0.0 - row['accuracy_drop_points'] + 0.0:+.2f}",  # + 0.0: no "-0.00"
+            _gain(row),
             f"{row['bytes_sent_total'] / 1e6:.1f}",
             ratio(row["bytes_ratio_to_fp32"]),
-            verdict,
+            _verdict(row),
         )
     console.print(table)
     console.print(
@@ -145,3 +147,51 @@ def render_gossip(result: dict[str, Any], console: Console) -> None:
         f"seed {result['seed']}; "
         "targets: 8-bit within 0.5 points and ≥ 3.9× fewer bytes, 4-bit within 1 point and ≥ 7×[/]"
     )
+
+
+def render_comp_ams(result: dict[str, Any], console: Console) -> None:
+    """Print the table of ``bench_comp_ams``, one section per rank count, its reference first."""
+    table = Table(
+        box=box.SIMPLE_HEAD, show_edge=False, header_style="bold", pad_edge=False, collapse_padding=True
+    )
+    table.add_column("nodes", justify="right", no_wrap=True)
+    table.add_column("scenario", ratio=1, min_width=10)  # wraps between words, not in specs
+    table.add_column("compressor", no_wrap=True)
+    for header in ("accuracy", "Δ\npoints", "bytes/\nworker", "fewer\nbytes", "targets"):
+        table.add_column(header, justify="right", no_wrap=True)
+    shown = None
+    for row in result["rows"]:
+        if shown is not None and row["ranks"] != shown:
+            table.add_section()
+        table.add_row(
+            str(row["ranks"]) if row["ranks"] != shown else "",
+            escape(row["scenario"]),
+            escape(row["compressor"]),
+            f"{100 * row['avg_model_accuracy']:.2f}%",
+            _gain(row),
+            byte_size(row["bytes_per_worker"]),
+            ratio(row["bytes_ratio_to_fp32"]),
+            _verdict(row),
+        )
+        shown = row["ranks"]
+    console.print(table)
+    targets = "; ".join(
+        f"{row['scenario']}: {', '.join(row['targets'])}"
+        for row in result["rows"]
+        if row["ranks"] == result["ranks"][0] and row["targets"]
+    )
+    console.print(
+        f"[dim]{escape(result['data'])}, {result['steps']} steps (one per round), seed {result['seed']}; "
+        f"accuracy of the average model; Δ and fewer bytes against {escape(result['reference'])} "
+        f"on as many nodes; targets: {escape(targets) or MISSING}[/]"
+    )
+
+
+def _gain(row: dict[str, Any]) -> str:
+    """Write the accuracy change against the reference in points, ``+0.00`` rather than ``-0.00``."""
+    return f"{0.0 - row['accuracy_drop_points'] + 0.0:+.2f}"
+
+
+def _verdict(row: dict[str, Any]) -> str:
+    targets = row.get("targets") or {}
+    return " ".join("[green]✓[/]" if met else "[red]✗[/]" for met in targets.values()) or MISSING

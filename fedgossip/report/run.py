@@ -63,6 +63,7 @@ def _header(summary: dict[str, Any], path: Path | None) -> Table:
         ("status", status),
         ("algorithm", escape(str(summary["algorithm"] or MISSING))),
         ("compressor", _compressor(summary)),
+        ("optimizer", _optimizer(summary.get("optimizer") or {})),
         (
             "topology",
             f"{escape(str(topology.get('spec') or MISSING))}, spectral gap "
@@ -95,6 +96,14 @@ def _final(summary: dict[str, Any]) -> Table:
     return table
 
 
+def _optimizer(optimizer: dict[str, Any]) -> str:
+    if not optimizer.get("spec"):
+        return MISSING  # a summary written before optimizers were recorded
+    lr = optimizer.get("lr")
+    parts = [optimizer["spec"], MISSING if lr is None else f"lr {lr:g}", optimizer.get("schedule") or MISSING]
+    return escape(" · ".join(str(part) for part in parts))
+
+
 def _compressor(summary: dict[str, Any]) -> str:
     text = escape(str(summary["compressor"] or MISSING))
     gamma = summary.get("consensus_step")
@@ -111,7 +120,7 @@ def _traffic(communication: dict[str, Any]) -> Table:
     mean, peak = communication["bytes_sent_per_rank_mean"], communication["bytes_sent_per_rank_max"]
     table.add_row("  sent per rank", f"{size(mean)} mean · {size(peak)} max")
     table.add_row("  sent in total", size(communication["bytes_sent_total"]))
-    table.add_row("  fp32 equivalent", f"{size(communication['fp32_equivalent_bytes'])} (as float32 models)")
+    table.add_row("  fp32 equivalent", f"{size(communication['fp32_equivalent_bytes'])} (as float32 vectors)")
     table.add_row("  compression", f"{ratio(communication['compression_ratio'])} (fp32 equivalent ÷ sent)")
     return table
 

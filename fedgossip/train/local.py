@@ -66,6 +66,10 @@ class LocalTrainer:
         The shard's batches.
     loss_fn
         ``loss_fn(logits, labels)`` returning the batch's mean loss.
+    gradient_hook
+        Called with the flat gradient between backward and the optimizer step, to
+        replace it in place (COMP-AMS averages compressed gradients across ranks
+        there). Its time is not compute time and is left out of ``seconds``.
     """
 
     def __init__(
@@ -76,6 +80,7 @@ class LocalTrainer:
         schedule: Schedule | None,
         stream: BatchStream,
         loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = cross_entropy,
+        gradient_hook: Callable[[torch.Tensor], None] | None = None,
     ):
         self.model = model
         self.flat = flat
@@ -83,6 +88,7 @@ class LocalTrainer:
         self.schedule = schedule
         self.stream = stream
         self.loss_fn = loss_fn
+        self.gradient_hook = gradient_hook
 
     def run(self, steps: int) -> LocalStats:
         """Take ``steps`` optimizer steps and return what they did.
@@ -98,11 +104,16 @@ class LocalTrainer:
         losses = torch.zeros(steps, dtype=torch.float64, device=self.flat.device)
         sizes = torch.zeros(steps, dtype=torch.float64, device=self.flat.device)
         start = time.perf_counter()
+        hook_seconds = 0.0
         for step in range(steps):
             xb, yb = self.stream.next_batch()
             self.flat.zero_grad()
             loss = self.loss_fn(self.model(xb), yb)
             loss.backward()
+            if self.gradient_hook is not None:
+                hook_start = time.perf_counter()
+                self.gradient_hook(self.flat.flat_grad)
+                hook_seconds += time.perf_counter() - hook_start
             self.optimizer.step()
             if self.schedule is not None:
                 self.schedule.step()
@@ -110,7 +121,7 @@ class LocalTrainer:
             sizes[step] = len(yb)
         # moving the losses to the host waits for the device, so the clock stops after the work
         losses, sizes = losses.cpu(), sizes.cpu()
-        seconds = time.perf_counter() - start
+        seconds = time.perf_counter() - start - hook_seconds
         bad = torch.nonzero(~torch.isfinite(losses))
         if len(bad):
             raise TrainingDiverged(int(bad[0, 0]) + 1)

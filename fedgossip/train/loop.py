@@ -176,12 +176,16 @@ class _RankState:
             stream = BatchStream(shard.x, shard.y, config.batch_size, seed=seed, device=device)
             self.steps = config.steps_per_round or config.local_epochs * stream.steps_per_epoch
             # Adam's first moment is fixed at β1 = 0.9: --momentum is SGD's alone.
-            momentum = config.momentum if config.optimizer == "sgd" else 0.0
+            momentum = config.momentum if config.optimizer.partition(":")[0] == "sgd" else 0.0
             optimizer = make_optimizer(
                 config.optimizer, self.model.parameters(), config.lr, momentum, config.weight_decay
             )
             schedule = make_lr_schedule(config.lr_schedule, optimizer, config.rounds * self.steps)
-            self.trainer = LocalTrainer(self.model, self.params, optimizer, schedule, stream)
+            # COMP-AMS replaces each step's gradient by the mean of all ranks' compressed ones.
+            hook = plan.algorithm.reduce_gradient if plan.algorithm.exchanges_gradients else None
+            self.trainer = LocalTrainer(
+                self.model, self.params, optimizer, schedule, stream, gradient_hook=hook
+            )
         self.traffic = Traffic(comm.Get_size())
         self.codec = Codec(plan.compressor, self.rank, self.params.numel, config.seed)
         self.algorithm = plan.algorithm

@@ -19,6 +19,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
 from fedgossip.errors import ConfigError
+from fedgossip.train.optimizer_spec import parse_optimizer
 
 __all__ = ["OPTIMIZERS", "SCHEDULES", "Schedule", "make_optimizer", "make_lr_schedule"]
 
@@ -27,48 +28,74 @@ def _sgd(params: Iterable[torch.Tensor], lr: float, momentum: float, weight_deca
     return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay, foreach=False)
 
 
-def _adam(params: Iterable[torch.Tensor], lr: float, momentum: float, weight_decay: float) -> Optimizer:
-    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, foreach=False)
+def _adam(
+    params: Iterable[torch.Tensor],
+    lr: float,
+    momentum: float,
+    weight_decay: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    amsgrad: bool = False,
+) -> Optimizer:
+    return torch.optim.Adam(
+        params,
+        lr=lr,
+        betas=(beta1, beta2),
+        eps=eps,
+        weight_decay=weight_decay,
+        amsgrad=amsgrad,
+        foreach=False,
+    )
 
 
-def _amsgrad(params: Iterable[torch.Tensor], lr: float, momentum: float, weight_decay: float) -> Optimizer:
+def _amsgrad(
+    params: Iterable[torch.Tensor], lr: float, momentum: float, weight_decay: float, **betas
+) -> Optimizer:
     # AMSGrad (Reddi et al. 2018): the denominator uses the running maximum of the second
     # moments, so the effective step never grows; COMP-AMS builds on it.
-    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, amsgrad=True, foreach=False)
+    return _adam(params, lr, momentum, weight_decay, amsgrad=True, **betas)
 
 
 OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {"sgd": _sgd, "adam": _adam, "amsgrad": _amsgrad}
-"""Builders by name; each takes ``(params, lr, momentum, weight_decay)``."""
+"""Builders by name; each takes ``(params, lr, momentum, weight_decay, **spec values)``."""
 
 
 def make_optimizer(
-    name: str,
+    spec: str,
     params: Iterable[torch.Tensor],
     lr: float,
     momentum: float = 0.0,
     weight_decay: float = 0.0,
 ) -> Optimizer:
-    """Build the local optimizer called ``name`` (``sgd``, ``adam`` or ``amsgrad``).
+    """Build the local optimizer ``spec``: ``sgd``, ``adam`` or ``amsgrad``, with parameters.
 
-    ``momentum`` applies to ``sgd`` only; Adam's first-moment decay is fixed at
-    β1 = 0.9, so a nonzero momentum with ``adam``/``amsgrad`` is refused rather than
-    silently ignored. ``lr = 0`` is allowed (it leaves the parameters unchanged, which
-    tests of pure gossip rely on). Every problem is reported at once.
+    ``adam`` and ``amsgrad`` take ``beta1``, ``beta2`` and ``eps`` in the spec
+    (``amsgrad:beta1=0.9,beta2=0.99,eps=1e-8``; torch's defaults otherwise).
+    ``momentum`` applies to ``sgd`` only; Adam's first-moment decay is ``beta1``,
+    so a nonzero momentum with ``adam``/``amsgrad`` is refused rather than
+    silently ignored. ``lr = 0`` is allowed (it leaves the parameters unchanged,
+    which tests of pure gossip rely on). Every problem is reported at once.
     """
     problems = []
-    if name not in OPTIMIZERS:
-        problems.append(f"unknown optimizer {name!r}; known: {', '.join(OPTIMIZERS)}")
+    name, values = None, {}
+    try:
+        name, values = parse_optimizer(spec)
+    except ConfigError as exc:
+        problems.append(str(exc))
     if not (math.isfinite(lr) and lr >= 0):
         problems.append(f"the learning rate must be a finite number >= 0, got {lr}")
     if not 0 <= momentum < 1:
         problems.append(f"momentum must be in [0, 1), got {momentum}")
     elif momentum and name in ("adam", "amsgrad"):
-        problems.append(f"momentum applies to sgd only ({name} uses β1 = 0.9); drop --momentum")
+        problems.append(f"momentum applies to sgd only ({name} uses beta1); drop --momentum")
     if not (math.isfinite(weight_decay) and weight_decay >= 0):
         problems.append(f"weight decay must be a finite number >= 0, got {weight_decay}")
     if problems:
         raise ConfigError("; ".join(problems))
-    return OPTIMIZERS[name](params, lr=float(lr), momentum=float(momentum), weight_decay=float(weight_decay))
+    return OPTIMIZERS[name](
+        params, lr=float(lr), momentum=float(momentum), weight_decay=float(weight_decay), **values
+    )
 
 
 class Schedule(Protocol):

@@ -48,6 +48,7 @@ def plan_run(config: TrainConfig, comm: MPI.Intracomm) -> RunPlan:
     """Resolve the plugins, the partition and the graph; raise the same error on every rank."""
     size = comm.Get_size()
     algorithm = agree(comm, lambda: ALGORITHMS.create(config.algorithm))
+    agree(comm, lambda: algorithm.check_config(config))
     compressor = agree(comm, lambda: COMPRESSORS.create(config.compressor))
     if config.data is None:
         data_dir = Path(
@@ -56,8 +57,8 @@ def plan_run(config: TrainConfig, comm: MPI.Intracomm) -> RunPlan:
     else:
         data_dir = Path(config.data)
     manifest = agree(comm, lambda: _check_partition(data_dir, algorithm, size))
-    # A server-based algorithm talks over a star whatever --topology says; record what really runs.
-    spec = "star" if algorithm.server is not None else config.topology
+    # Some algorithms have their own graph (fedavg a star) whatever --topology says; record what really runs.
+    spec = algorithm.graph or config.topology
     graph_seed = config.seed if config.topology_seed is None else config.topology_seed
     topology = agree(comm, lambda: make_topology(spec, size, graph_seed))
     return RunPlan(data_dir, manifest, algorithm, compressor, topology)

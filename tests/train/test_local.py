@@ -114,3 +114,19 @@ def test_an_infinite_input_raises():
     x[:] = np.inf
     with pytest.raises(TrainingDiverged, match="local step 1"):
         _trainer(x, y, batch_size=4, lr=0.1).run(2)
+
+
+def test_gradient_hook_replaces_the_gradient_before_the_step():
+    x, y = _blobs()
+    seen = []
+
+    def zero_it(grad):
+        seen.append(float(grad.abs().sum()))
+        grad.zero_()
+
+    trainer = _trainer(x, y, batch_size=16, lr=0.5, gradient_hook=zero_it)
+    before = trainer.flat.flat.clone()
+    stats = trainer.run(3)
+    assert len(seen) == 3 and min(seen) > 0  # called once per step with the real gradient
+    assert torch.equal(trainer.flat.flat, before)  # the optimizer stepped with the zeroed one
+    assert stats.steps == 3

@@ -148,3 +148,28 @@ def test_unknown_schedule_and_bad_total_are_reported_together():
     expected = r"unknown learning-rate schedule 'step'; known: constant, cosine.*>= 1"
     with pytest.raises(ConfigError, match=expected):
         make_lr_schedule("step", optimizer, 0)
+
+
+def test_adam_spec_sets_betas_and_epsilon():
+    optimizer = make_optimizer("amsgrad:beta1=0.5,beta2=0.9,eps=1e-6", [_scalar()], lr=0.1)
+    assert optimizer.defaults["betas"] == (0.5, 0.9) and optimizer.defaults["eps"] == 1e-6
+    assert optimizer.defaults["amsgrad"] is True
+    assert make_optimizer("adam", [_scalar()], lr=0.1).defaults["betas"] == (0.9, 0.999)
+
+
+def test_betas_change_the_second_step():
+    # step 1 of Adam is lr·sign(g) whatever the betas (bias correction); step 2 is where they show
+    def two_steps(spec):
+        p = _scalar()
+        optimizer = make_optimizer(spec, [p], lr=1.0)
+        for gradient in (1.0, -3.0):
+            p.grad = torch.tensor([gradient])
+            optimizer.step()
+        return float(p.detach())
+
+    assert two_steps("adam:beta1=0.5") != pytest.approx(two_steps("adam:beta1=0.9"))
+
+
+def test_bad_optimizer_spec_names_the_parameter():
+    with pytest.raises(ConfigError, match=r"beta1='1': must be >= 0 and < 1"):
+        make_optimizer("adam:beta1=1", [_scalar()], lr=0.1)

@@ -57,3 +57,20 @@ def check(condition: bool, message: str) -> None:
     if not condition:
         print(f"[rank {rank}] FAILED: {message}", file=sys.stderr, flush=True)
         comm.Abort(3)
+
+
+def step_on_all_batches(model, params, optimizer, schedule, batch) -> None:
+    """Take one step of a single-process reference model on every rank's ``batch`` put together.
+
+    The reference runs on every rank; each contributes the mini-batch it trained on this step.
+    """
+    xb, yb = (np.ascontiguousarray(t.numpy()) for t in batch)
+    all_x = np.empty((size * len(xb), *xb.shape[1:]), dtype=xb.dtype)
+    all_y = np.empty(size * len(yb), dtype=yb.dtype)
+    comm.Allgather(xb, all_x)
+    comm.Allgather(yb, all_y)
+    params.zero_grad()
+    loss = torch.nn.functional.cross_entropy(model(torch.from_numpy(all_x)), torch.from_numpy(all_y))
+    loss.backward()
+    optimizer.step()
+    schedule.step()

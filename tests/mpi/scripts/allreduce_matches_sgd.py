@@ -5,8 +5,7 @@ takes one step per round on all ranks' batches of that step put together.
 """
 
 import numpy as np
-import torch
-from _common import check, comm, context, rank, size
+from _common import check, comm, context, rank, step_on_all_batches
 from mpi4py import MPI
 
 from fedgossip.train.batches import BatchStream
@@ -41,16 +40,7 @@ ref_model, ref_params, ref_optimizer, ref_schedule = node(0)
 for step in range(1, STEPS + 1):
     trainer.run(1)
     algorithm.communicate(params.flat, step)
-    xb, yb = (t.numpy() for t in seen[-1])
-    all_x = np.empty((size * BATCH, FEATURES), dtype=np.float32)
-    all_y = np.empty(size * BATCH, dtype=np.int64)
-    comm.Allgather(np.ascontiguousarray(xb), all_x)
-    comm.Allgather(np.ascontiguousarray(yb), all_y)
-    ref_params.zero_grad()
-    loss = torch.nn.functional.cross_entropy(ref_model(torch.from_numpy(all_x)), torch.from_numpy(all_y))
-    loss.backward()
-    ref_optimizer.step()
-    ref_schedule.step()
+    step_on_all_batches(ref_model, ref_params, ref_optimizer, ref_schedule, seen[-1])
 
 difference = float((params.flat - ref_params.flat).abs().max())
 check(difference < 1e-5, f"allreduce H=1 differs from large-batch SGD by {difference:.3g}")
