@@ -25,8 +25,9 @@ def comp_ams(compressor: str, count: int = 500):
 
 
 def test_comp_ams_defaults_to_amsgrad_and_other_algorithms_keep_sgd():
-    assert _algorithm_defaults({"algorithm": "comp-ams"}, {}) == {"optimizer": "amsgrad", "lr": 0.001}
-    assert _algorithm_defaults({}, {"algorithm": "comp-ams"}) == {"optimizer": "amsgrad", "lr": 0.001}
+    amsgrad = {"optimizer": "amsgrad", "lr": 0.001, "lr_schedule": "constant"}
+    assert _algorithm_defaults({"algorithm": "comp-ams"}, {}) == amsgrad
+    assert _algorithm_defaults({}, {"algorithm": "comp-ams"}) == amsgrad
     assert _algorithm_defaults({"algorithm": "dpsgd"}, {"algorithm": "comp-ams"}) == {}
     assert _algorithm_defaults({"algorithm": "no-such"}, {}) == {}  # reported later, with the known ones
 

@@ -70,11 +70,13 @@ def round_rng(seed: int, round_index: int, stream: int) -> np.random.Generator:
 
 
 class Algorithm(Plugin, ABC):
-    """Mix the ranks' models once per round.
+    """Mix the ranks' models once per round, or their gradients at every step.
 
     The training loop calls ``setup`` once, then each round runs local steps
     on the ranks where ``trains`` is true and calls ``communicate`` on every
     rank with the model's flat parameter vector, which it updates in place.
+    An algorithm with ``exchanges_gradients`` (comp-ams) also has its
+    ``reduce_gradient`` called between backward and every optimizer step.
     """
 
     server: int | None = None  # rank that holds no shard and only aggregates (fedavg)

@@ -1,10 +1,16 @@
 """``comp-ams``: compressed gradients with error feedback, averaged, then one AMSGrad step everywhere.
 
-COMP-AMS (Li & Li, "On Distributed Adaptive Optimization with Gradient
+COMP-AMS (Li, Karimi & Li, "On Distributed Adaptive Optimization with Gradient
 Compression", ICLR 2022, Algorithm 2). At every local step each worker sends
 ``C(g_i + e_i)`` and keeps ``e_i ← g_i + e_i − C(g_i + e_i)``; the mean of the
 compressed messages comes back and every worker applies the same AMSGrad
 update to its own copy. The models never travel, yet stay bit-identical.
+
+Two choices differ from the paper's pseudo-code, on purpose: the step is
+torch's AMSGrad (bias-corrected, ε outside the square root), so that with no
+compression comp-ams is exactly the AMSGrad a user runs in one process; and
+unbiased compressors (qsgd, stochastic rounding, random-k) run without the
+residual (e = 0), as fedavg does, since they need none to converge.
 
 How the mean is formed: an ``Allgather`` of the framed packets, and every rank
 decodes all of them and adds them up in rank order. We chose it over a star
@@ -20,14 +26,16 @@ decodes all of them and adds them up in rank order. We chose it over a star
 
 The price: each worker receives the n − 1 other packets (and an allgather sends
 as much), where a ring allreduce of the dense gradient moves 2·(n−1)/n·4d
-bytes. Gathering stays cheaper while n − 1 < 8d / packet size: below about 100
-workers for top-k 1%, about 60 for sign. Bytes are counted as that allgather
-moves them: this rank's packet to each of the n − 1 others, and theirs to it.
+bytes. Gathering stays cheaper while n < 8d / packet size: below about 100
+workers for top-k 1%, about 60 for sign; uncompressed, it costs n/2 times the
+allreduce. Each rank also holds n packets and decodes each into a dense vector
+every step. Bytes are counted as the allgather moves them: this rank's packet
+to each of the n − 1 others, and theirs to it.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -35,9 +43,11 @@ from mpi4py import MPI
 
 from fedgossip.algorithms.base import Algorithm, GossipContext
 from fedgossip.compress.feedback import ErrorFeedback
-from fedgossip.config import TrainConfig
 from fedgossip.errors import ConfigError
 from fedgossip.train.optimizer_spec import parse_optimizer
+
+if TYPE_CHECKING:
+    from fedgossip.config import TrainConfig
 
 __all__ = ["CompAMS"]
 
@@ -47,14 +57,19 @@ class CompAMS(Algorithm):
 
     graph = "complete"  # every packet reaches every rank, whatever --topology says
     exchanges_gradients = True
-    config_defaults: ClassVar[dict[str, Any]] = {"optimizer": "amsgrad", "lr": 0.001}
+    # A constant rate, as AMSGrad is usually run: one decaying to 0 cuts off what error feedback still owes.
+    config_defaults: ClassVar[dict[str, Any]] = {
+        "optimizer": "amsgrad",
+        "lr": 0.001,
+        "lr_schedule": "constant",
+    }
 
     def check_config(self, config: TrainConfig) -> None:
         problems = []
         if parse_optimizer(config.optimizer)[0] != "amsgrad":
             problems.append(
-                f"comp-ams applies AMSGrad to the averaged gradient, not {config.optimizer}; "
-                "drop --optimizer or give amsgrad (amsgrad:beta1=..,beta2=..,eps=..)"
+                f"comp-ams applies AMSGrad to the averaged gradient, not {config.optimizer}; leave the "
+                "optimizer out (--optimizer or the TOML file) or give amsgrad, e.g. amsgrad:beta2=0.99"
             )
         if config.local_epochs is not None:
             problems.append(
@@ -91,13 +106,13 @@ class CompAMS(Algorithm):
         with ctx.traffic.timed():
             ctx.comm.Allgather([packet, MPI.BYTE], [self._gathered, MPI.BYTE])
         self._mean.zero_()
-        for source in range(ctx.size):
-            decoded = codec.unpack(self._gathered[source], source, self.steps, out=self._decoded)
-            if source == ctx.rank:
+        for peer in range(ctx.size):  # in rank order on every rank: the sums are bit-identical
+            decoded = codec.unpack(self._gathered[peer], peer, self.steps, out=self._decoded)
+            if peer == ctx.rank:
                 self.feedback.absorb(sent, decoded)
             else:
-                ctx.traffic.record_send(source, packet.size, values)
-                ctx.traffic.record_receive(source, self._gathered[source].size)
+                ctx.traffic.record_send(peer, packet.size, values)
+                ctx.traffic.record_receive(peer, self._gathered[peer].size)
             self._mean.add_(decoded)
         self._mean.div_(ctx.size)
         grad.copy_(self._mean)

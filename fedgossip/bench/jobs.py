@@ -50,7 +50,7 @@ def find_mpiexec() -> str:
 
 def digits_partition(work: Path, ranks: int, alpha: float, seed: int) -> Path:
     """Return a Dirichlet(α) partition of digits into ``ranks`` shards in ``work``, made once."""
-    data = work / f"digits-{ranks}-alpha{alpha}"
+    data = work / f"digits-{ranks}-alpha{alpha}-seed{seed}"
     if not (data / "partition.json").exists():
         request = PartitionRequest("digits", f"dirichlet:alpha={alpha}", ranks, seed)
         create_partition(request, data)

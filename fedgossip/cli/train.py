@@ -33,11 +33,16 @@ _OPTIONS = [
     ),
     click.option(
         "--compressor",
-        help="How models travel: none, fp16, bf16, qsgd:bits=4, uniform:bits=8, sign, topk:ratio=0.01, "
-        "randk:ratio=0.01 [default: none].",
+        help="How models (comp-ams: gradients) travel: none, fp16, bf16, qsgd:bits=4, uniform:bits=8, "
+        "sign, topk:ratio=0.01, randk:ratio=0.01 [default: none].",
     ),
     click.option("--model", help="logreg, mlp, cnn or resnet8, e.g. mlp:hidden=128 [default: mlp]."),
-    click.option("--rounds", type=click.IntRange(min=1), help="Communication rounds [default: 60]."),
+    click.option(
+        "--rounds",
+        type=click.IntRange(min=1),
+        help="Rounds of local steps, each ended by an exchange (comp-ams exchanges at every step) "
+        "[default: 60].",
+    ),
     click.option(
         "--local-steps", type=click.IntRange(min=1), help="Local SGD steps per round [default: 10]."
     ),
@@ -57,7 +62,11 @@ _OPTIONS = [
         "--momentum", type=click.FloatRange(0, 1, max_open=True), help="SGD momentum [default: 0.9]."
     ),
     click.option("--weight-decay", type=click.FloatRange(min=0), help="L2 weight decay [default: 0]."),
-    click.option("--lr-schedule", type=click.Choice(["constant", "cosine"]), help="[default: cosine]."),
+    click.option(
+        "--lr-schedule",
+        type=click.Choice(["constant", "cosine"]),
+        help="[default: cosine; constant for comp-ams].",
+    ),
     click.option(
         "--client-fraction",
         type=click.FloatRange(0, 1, min_open=True),
@@ -110,7 +119,7 @@ def train(config_file: Path | None, **options) -> None:
       mpirun -n 8 fedgossip train
       mpirun -n 64 fedgossip train --data datasets/digits-64 --algorithm swarm
       mpirun -n 9 fedgossip train --algorithm fedavg --client-fraction 0.5 --local-epochs 1
-      mpirun -n 8 fedgossip train --algorithm comp-ams --compressor topk:ratio=0.01 --local-steps 1
+      mpirun -n 8 fedgossip train --algorithm comp-ams --compressor topk:ratio=0.01 --rounds 300
       mpirun -n 4 fedgossip train --config run.toml --rounds 100
     """
     from mpi4py import MPI
@@ -162,7 +171,7 @@ def train(config_file: Path | None, **options) -> None:
 
 
 def _algorithm_defaults(given: dict, toml_values: dict) -> dict:
-    """Return the defaults the chosen algorithm changes (comp-ams: AMSGrad at lr 0.001)."""
+    """Return the defaults the chosen algorithm changes (comp-ams: AMSGrad at a constant lr 0.001)."""
     from fedgossip.algorithms import ALGORITHMS
     from fedgossip.errors import ConfigError
     from fedgossip.specs import parse_spec

@@ -25,7 +25,8 @@ class Traffic:
     def __init__(self, world_size: int):
         self.bytes_sent = np.zeros(world_size, dtype=np.int64)  # per destination rank
         self.bytes_received = np.zeros(world_size, dtype=np.int64)  # per source rank
-        self.collective_bytes = 0  # sent through collectives (Allreduce), which have no single peer
+        # Sent (and as much received) through collectives (Allreduce), which have no single peer.
+        self.collective_bytes = 0
         self.messages_sent = 0
         self.fp32_bytes_sent = 0
         self.comm_seconds = 0.0  # wall time inside MPI calls (waiting included)
@@ -37,7 +38,7 @@ class Traffic:
         self.fp32_bytes_sent += HEADER_SIZE + 4 * values
 
     def record_collective(self, nbytes: int, values: int) -> None:
-        """Count ``nbytes`` (``values`` float32 values) this rank sends inside a collective call."""
+        """Count ``nbytes`` (``values`` float32 values) this rank sends, and receives, inside a collective."""
         self.collective_bytes += nbytes
         self.messages_sent += 1
         self.fp32_bytes_sent += 4 * values
@@ -58,7 +59,7 @@ class Traffic:
         """Return the cumulative totals the metrics record."""
         return {
             "bytes_sent": float(self.bytes_sent.sum() + self.collective_bytes),
-            "bytes_received": float(self.bytes_received.sum()),
+            "bytes_received": float(self.bytes_received.sum() + self.collective_bytes),
             "fp32_bytes_sent": float(self.fp32_bytes_sent),
             "comm_s": self.comm_seconds,
         }

@@ -28,6 +28,7 @@ from fedgossip.train.flat import FlatParameters
 from fedgossip.train.local import LocalTrainer, TrainingDiverged
 from fedgossip.train.models.base import build_model
 from fedgossip.train.optim import make_lr_schedule, make_optimizer
+from fedgossip.train.optimizer_spec import parse_optimizer
 from fedgossip.train.setup import (
     RunPlan,
     load_local_data,
@@ -175,8 +176,9 @@ class _RankState:
             seed = [config.seed, self.rank]
             stream = BatchStream(shard.x, shard.y, config.batch_size, seed=seed, device=device)
             self.steps = config.steps_per_round or config.local_epochs * stream.steps_per_epoch
-            # Adam's first moment is fixed at β1 = 0.9: --momentum is SGD's alone.
-            momentum = config.momentum if config.optimizer.partition(":")[0] == "sgd" else 0.0
+            # --momentum is SGD's alone (Adam's first-moment decay is the spec's beta1); its default
+            # of 0.9 must not reach an adam or amsgrad optimizer, which refuses a momentum.
+            momentum = config.momentum if parse_optimizer(config.optimizer)[0] == "sgd" else 0.0
             optimizer = make_optimizer(
                 config.optimizer, self.model.parameters(), config.lr, momentum, config.weight_decay
             )

@@ -26,7 +26,7 @@ def test_error_feedback_and_identical_models_step_by_step(mpirun, script, compre
 
 @pytest.mark.parametrize("compressor", ["topk:ratio=0.01", "sign:block=256"])
 def test_comp_ams_learns_digits(mpirun, fedgossip, tmp_path, compressor):
-    options = ["--rounds", "40", "--local-steps", "20", "--eval-every", "20", "--lr-schedule", "constant"]
+    options = ["--rounds", "40", "--local-steps", "20", "--eval-every", "20"]
     done = mpirun(4, *fedgossip, "train", "--algorithm", "comp-ams", "--compressor", compressor, *options)
     assert done.returncode == 0, done.output
     (run,) = [p for p in (tmp_path / "results").iterdir() if p.is_dir()]
@@ -37,7 +37,8 @@ def test_comp_ams_learns_digits(mpirun, fedgossip, tmp_path, compressor):
     assert final["consensus_distance"] == 0.0
     assert final["test_accuracy"]["min"] == final["test_accuracy"]["max"] == final["avg_model_accuracy"]
     record = json.loads((run / "run.json").read_text())
-    assert record["config"]["optimizer"] == "amsgrad" and record["config"]["lr"] == 0.001
+    config = record["config"]
+    assert (config["optimizer"], config["lr"], config["lr_schedule"]) == ("amsgrad", 0.001, "constant")
     assert summary["topology"]["spec"] == "complete"
     # each step's packet goes to the 3 other ranks: header plus exactly nbytes(model size)
     count = sum(p.numel() for p in build_model("mlp", (64,), 10, seed=0).parameters())  # digits: 8×8 pixels

@@ -5,7 +5,7 @@ takes one step per round on all ranks' batches of that step put together.
 """
 
 import numpy as np
-from _common import check, comm, context, rank, step_on_all_batches
+from _common import check, comm, context, rank, size, step_on_all_batches
 from mpi4py import MPI
 
 from fedgossip.train.batches import BatchStream
@@ -46,6 +46,11 @@ difference = float((params.flat - ref_params.flat).abs().max())
 check(difference < 1e-5, f"allreduce H=1 differs from large-batch SGD by {difference:.3g}")
 moved = float((ref_params.flat - node(0)[1].flat).abs().max())
 check(moved > 1e-3, f"the models barely moved ({moved:.3g}): the comparison would prove nothing")
+# counted as a ring allreduce sends and receives: 2·(n−1)/n of the float32 buffer per round
+per_round = 4 * (2 * (size - 1) * params.numel // size)
+totals = ctx.traffic.totals()
+counted = (totals["bytes_sent"], totals["bytes_received"])
+check(counted == (STEPS * per_round,) * 2, f"counted {counted}, expected {STEPS * per_round} each way")
 difference = comm.allreduce(difference, op=MPI.MAX)
 if rank == 0:
     print(f"ok max difference {difference:.3g}")

@@ -74,5 +74,7 @@ check(
 sent = ctx.traffic.bytes_sent
 expected = (size - 1) * steps * ctx.codec.max_packet
 check(int(sent.sum()) == expected and sent[rank] == 0, f"counted {sent.tolist()}, expected {expected} in all")
+received = ctx.traffic.bytes_received
+check(int(received.sum()) == expected, f"received {received.tolist()}, expected {expected} in all")
 if rank == 0:
     print(f"ok {compressor_spec} {steps} steps, loss {first.mean_loss:.3f} → {second.mean_loss:.3f}")
