@@ -16,6 +16,7 @@ from fedgossip.errors import FedGossipError
 from fedgossip.train.batches import BatchStream
 from fedgossip.train.flat import FlatParameters
 from fedgossip.train.optim import Schedule
+from fedgossip.train.slowdown import StepStretcher
 
 __all__ = ["TrainingDiverged", "LocalStats", "LocalTrainer"]
 
@@ -34,13 +35,16 @@ class LocalStats:
 
     ``loss_sum`` is summed over samples (each batch's mean loss times its size), so
     stats of several calls can be added up and divided by their total ``samples``.
-    ``seconds`` is compute time only: forward, backward and optimizer steps.
+    ``seconds`` is compute time only: forward, backward and optimizer steps, plus the
+    sleep that simulates a slower rank (``--slowdown``), which ``stretched_seconds``
+    counts apart.
     """
 
     steps: int
     samples: int
     loss_sum: float
     seconds: float
+    stretched_seconds: float = 0.0  # part of ``seconds`` slept by the stretcher
 
     @property
     def mean_loss(self) -> float:
@@ -70,6 +74,9 @@ class LocalTrainer:
         Called with the flat gradient between backward and the optimizer step, to
         replace it in place (COMP-AMS averages compressed gradients across ranks
         there). Its time is not compute time and is left out of ``seconds``.
+    stretcher
+        Stretches every step's compute time (not the gradient hook's) to simulate a
+        slower rank, or ``None`` to run at full speed. Steps are timed with its clock.
     """
 
     def __init__(
@@ -81,6 +88,7 @@ class LocalTrainer:
         stream: BatchStream,
         loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = cross_entropy,
         gradient_hook: Callable[[torch.Tensor], None] | None = None,
+        stretcher: StepStretcher | None = None,
     ):
         self.model = model
         self.flat = flat
@@ -89,6 +97,9 @@ class LocalTrainer:
         self.stream = stream
         self.loss_fn = loss_fn
         self.gradient_hook = gradient_hook
+        self.stretcher = stretcher
+        # one clock for the steps, the hook and the stretcher, so their times add up
+        self._clock = stretcher.clock if stretcher is not None else time.perf_counter
 
     def run(self, steps: int) -> LocalStats:
         """Take ``steps`` optimizer steps and return what they did.
@@ -103,25 +114,31 @@ class LocalTrainer:
         self.model.train()
         losses = torch.zeros(steps, dtype=torch.float64, device=self.flat.device)
         sizes = torch.zeros(steps, dtype=torch.float64, device=self.flat.device)
-        start = time.perf_counter()
-        hook_seconds = 0.0
+        if self.stretcher is not None:
+            # work queued before this call would otherwise count as the first step's
+            self._wait_for_device()
+        start = self._clock()
+        hook_seconds = stretched_seconds = 0.0
         for step in range(steps):
+            step_start = self._clock()
             xb, yb = self.stream.next_batch()
             self.flat.zero_grad()
             loss = self.loss_fn(self.model(xb), yb)
             loss.backward()
-            if self.gradient_hook is not None:
-                hook_start = time.perf_counter()
-                self.gradient_hook(self.flat.flat_grad)
-                hook_seconds += time.perf_counter() - hook_start
+            step_hook_seconds = self._run_gradient_hook()
+            hook_seconds += step_hook_seconds
             self.optimizer.step()
             if self.schedule is not None:
                 self.schedule.step()
             losses[step] = loss.detach()
             sizes[step] = len(yb)
+            if self.stretcher is not None:
+                self._wait_for_device()  # the step's kernels are queued, not done: time them done
+                step_seconds = self._clock() - step_start - step_hook_seconds
+                stretched_seconds += self.stretcher.stretch(step_seconds)
         # moving the losses to the host waits for the device, so the clock stops after the work
         losses, sizes = losses.cpu(), sizes.cpu()
-        seconds = time.perf_counter() - start - hook_seconds
+        seconds = self._clock() - start - hook_seconds
         bad = torch.nonzero(~torch.isfinite(losses))
         if len(bad):
             raise TrainingDiverged(int(bad[0, 0]) + 1)
@@ -130,6 +147,7 @@ class LocalTrainer:
             samples=int(sizes.sum()),
             loss_sum=float((losses * sizes).sum()),
             seconds=seconds,
+            stretched_seconds=stretched_seconds,
         )
 
     def run_epochs(self, epochs: int) -> LocalStats:
@@ -137,3 +155,17 @@ class LocalTrainer:
         if epochs < 0:
             raise ValueError(f"the number of local epochs must be >= 0, got {epochs}")
         return self.run(epochs * self.stream.steps_per_epoch)
+
+    def _run_gradient_hook(self) -> float:
+        """Call the gradient hook, if any, and return the seconds it took."""
+        if self.gradient_hook is None:
+            return 0.0
+        # backward runs asynchronously: finish it, or its time would count as the hook's
+        self._wait_for_device()
+        hook_start = self._clock()
+        self.gradient_hook(self.flat.flat_grad)
+        return self._clock() - hook_start
+
+    def _wait_for_device(self) -> None:
+        if self.flat.device.type == "cuda":
+            torch.cuda.synchronize(self.flat.device)

@@ -1,4 +1,4 @@
-"""LocalTrainer: loss goes down, losses are weighted by batch size, divergence is caught."""
+"""LocalTrainer: loss goes down, losses are weighted by batch size, divergence is caught, steps stretch."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from fedgossip.train.flat import FlatParameters
 from fedgossip.train.local import LocalTrainer, TrainingDiverged
 from fedgossip.train.models import build_model
 from fedgossip.train.optim import make_lr_schedule, make_optimizer
+from fedgossip.train.slowdown import StepStretcher
 
 torch.set_num_threads(1)
 
@@ -130,3 +131,78 @@ def test_gradient_hook_replaces_the_gradient_before_the_step():
     assert len(seen) == 3 and min(seen) > 0  # called once per step with the real gradient
     assert torch.equal(trainer.flat.flat, before)  # the optimizer stepped with the zeroed one
     assert stats.steps == 3
+
+
+class _FakeTime:
+    """A clock that moves only when told to, and a sleep that moves it."""
+
+    def __init__(self):
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def _timed_loss(fake: _FakeTime, seconds: float):
+    """Return cross entropy that pretends to take ``seconds`` on the fake clock."""
+
+    def loss_fn(logits, labels):
+        fake.now += seconds
+        return cross_entropy(logits, labels)
+
+    return loss_fn
+
+
+def test_a_stretcher_stretches_every_step_and_the_stats_count_it():
+    fake = _FakeTime()
+    x, y = _blobs(20)
+    stretcher = StepStretcher(3.0, sleep=fake.sleep, clock=fake.clock)
+    trainer = _trainer(x, y, batch_size=4, lr=0.1, loss_fn=_timed_loss(fake, 0.5), stretcher=stretcher)
+    stats = trainer.run(4)
+    assert fake.sleeps == [1.0] * 4  # once per step, (3 − 1) × the step's 0.5 s
+    assert stats.stretched_seconds == 4.0
+    assert stats.seconds == 4 * 0.5 + 4.0  # a slower rank's stretched time is compute time
+
+
+def test_the_gradient_hook_time_is_neither_stretched_nor_counted():
+    fake = _FakeTime()
+    x, y = _blobs(20)
+    stretcher = StepStretcher(2.0, sleep=fake.sleep, clock=fake.clock)
+
+    def slow_hook(grad):
+        fake.now += 10.0  # a long exchange with other ranks
+
+    trainer = _trainer(
+        x,
+        y,
+        batch_size=4,
+        lr=0.1,
+        loss_fn=_timed_loss(fake, 0.25),
+        gradient_hook=slow_hook,
+        stretcher=stretcher,
+    )
+    stats = trainer.run(3)
+    assert fake.sleeps == [0.25] * 3  # only the compute was stretched
+    assert (stats.stretched_seconds, stats.seconds) == (0.75, 3 * 0.25 + 0.75)
+    assert fake.now == 3 * (0.25 + 10.0 + 0.25)  # the hook's time did pass, uncounted
+
+
+def test_a_factor_of_one_never_sleeps():
+    fake = _FakeTime()
+    x, y = _blobs(20)
+    stretcher = StepStretcher(1.0, sleep=fake.sleep, clock=fake.clock)
+    trainer = _trainer(x, y, batch_size=4, lr=0.1, loss_fn=_timed_loss(fake, 0.5), stretcher=stretcher)
+    stats = trainer.run(3)
+    assert fake.sleeps == []
+    assert (stats.stretched_seconds, stats.seconds) == (0.0, 1.5)
+
+
+def test_without_a_stretcher_nothing_is_stretched():
+    x, y = _blobs(10)
+    stats = _trainer(x, y, batch_size=4, lr=0.1).run(2)
+    assert stats.stretched_seconds == 0.0
