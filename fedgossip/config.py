@@ -12,8 +12,11 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from fedgossip.comm.link import parse_link
 from fedgossip.errors import ConfigError
+from fedgossip.train.local_steps import LocalSteps, parse_local_steps
 from fedgossip.train.optimizer_spec import parse_optimizer
+from fedgossip.train.slowdown import parse_slowdown
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -36,7 +39,7 @@ class TrainConfig:
     compressor: str = "none"  # compressor spec (fedgossip.compress)
     # Local work per round: exactly one of local_steps / local_epochs.
     rounds: int = 60
-    local_steps: int | None = None  # None with local_epochs None: 10
+    local_steps: int | str | None = None  # H, or geometric:mean=H; None with local_epochs None: 10
     local_epochs: int | None = None
     batch_size: int = 32
     # The local optimizer.
@@ -48,6 +51,10 @@ class TrainConfig:
     # Algorithm options.
     client_fraction: float = 1.0  # fedavg: share of clients per round
     gamma: float | None = None  # CHOCO-gossip consensus step; None: the compressor's default
+    asynchronous: bool = False  # swarm only: no rounds, pairwise offers and replies (--async)
+    # Emulation of heterogeneous hardware and networks, for every algorithm.
+    slowdown: str = "none"  # per-rank compute slowdown (fedgossip.train.slowdown)
+    link: str = "none"  # emulated network, e.g. bandwidth=10Mbit,latency=20ms (fedgossip.comm.link)
     # Evaluation, records, reproducibility.
     eval_every: int = 5
     seed: int = 0  # model init and shared draws agree across ranks; data order and noise add the rank
@@ -61,11 +68,11 @@ class TrainConfig:
             raise ConfigError("invalid settings: " + "; ".join(problems))
 
     @property
-    def steps_per_round(self) -> int | None:
-        """Return local steps per round, or None when the round is counted in epochs."""
+    def steps_per_round(self) -> LocalSteps | None:
+        """Return the local steps per round (fixed or random), or None when rounds count epochs."""
         if self.local_epochs is not None:
             return None
-        return 10 if self.local_steps is None else self.local_steps
+        return parse_local_steps(10 if self.local_steps is None else self.local_steps)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -78,10 +85,23 @@ def _problems(config: TrainConfig) -> list[str]:
         value = getattr(config, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             problems.append(f"{name.replace('_', '-')} must be a positive integer, got {value!r}")
-    for name in ("local_steps", "local_epochs"):
-        value = getattr(config, name)
-        if value is not None and (not isinstance(value, int) or value < 1):
-            problems.append(f"{name.replace('_', '-')} must be a positive integer, got {value!r}")
+    if config.local_epochs is not None and (
+        not isinstance(config.local_epochs, int) or config.local_epochs < 1
+    ):
+        problems.append(f"local-epochs must be a positive integer, got {config.local_epochs!r}")
+    checks = [
+        (config.local_steps is not None, parse_local_steps, config.local_steps),
+        (True, parse_slowdown, config.slowdown),
+        (True, parse_link, config.link),
+    ]
+    for given, parse, value in checks:
+        try:
+            if given:
+                parse(value)
+        except ConfigError as exc:
+            problems.append(str(exc))
+    if not isinstance(config.asynchronous, bool):
+        problems.append(f"asynchronous must be true or false, got {config.asynchronous!r}")
     if config.local_steps is not None and config.local_epochs is not None:
         problems.append("give either --local-steps or --local-epochs, not both")
     for name in ("lr", "momentum", "weight_decay"):

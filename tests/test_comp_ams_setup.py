@@ -37,7 +37,7 @@ def test_comp_ams_refuses_other_optimizers_and_epochs_at_once():
     algorithm.check_config(TrainConfig(algorithm="comp-ams", optimizer="amsgrad:beta2=0.99"))
     with pytest.raises(ConfigError) as info:
         algorithm.check_config(TrainConfig(algorithm="comp-ams", optimizer="adam", local_epochs=1))
-    assert "not adam" in str(info.value) and "--local-steps instead of --local-epochs" in str(info.value)
+    assert "not adam" in str(info.value) and "a fixed --local-steps, not --local-epochs" in str(info.value)
 
 
 def test_uncompressed_gradient_passes_through_unchanged():

@@ -43,8 +43,9 @@ def test_every_problem_is_reported():
 
 
 def test_steps_per_round_defaults_to_ten_and_epochs_replace_steps():
-    assert TrainConfig().steps_per_round == 10
-    assert TrainConfig(local_steps=3).steps_per_round == 3
+    assert TrainConfig().steps_per_round.fixed == 10
+    assert TrainConfig(local_steps=3).steps_per_round.fixed == 3
+    assert TrainConfig(local_steps="geometric:mean=4").steps_per_round.mean == 4
     assert TrainConfig(local_epochs=2).steps_per_round is None
 
 

@@ -6,6 +6,8 @@ baseline a user would otherwise get from torch DDP.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import torch
 from mpi4py import MPI
@@ -30,7 +32,10 @@ class AllReduce(Algorithm):
         if flat.device.type != "cpu":
             host[:] = flat.detach().cpu().numpy()
         with self.ctx.traffic.timed():
+            started = time.time()
             self.ctx.comm.Allreduce(MPI.IN_PLACE, [host, MPI.FLOAT], op=MPI.SUM)
+            if self.ctx.link is not None:
+                self.ctx.hold_collective(started, self.ctx.link.allreduce_time(host.nbytes, self.ctx.size))
         # A collective has no single destination: count what a bandwidth-optimal (ring) allreduce
         # sends from each rank, 2·(n−1)/n of the buffer (reduce-scatter, then allgather).
         moved = 2 * (self.ctx.size - 1) * host.size // self.ctx.size

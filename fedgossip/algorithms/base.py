@@ -12,6 +12,7 @@ from mpi4py import MPI
 
 from fedgossip.comm.codec import Codec
 from fedgossip.comm.exchange import PeerExchange
+from fedgossip.comm.link import Link, Uplink, hold_until
 from fedgossip.comm.traffic import Traffic
 from fedgossip.errors import ConfigError
 from fedgossip.registry import Plugin, Registry
@@ -38,6 +39,11 @@ class GossipContext:
     # Every rank starts from the same model (built from the run seed), so public copies and
     # per-edge references can start as that model without a message; otherwise they start at 0.
     same_start: bool = True
+    link: Link | None = None  # --link: emulated network; None: messages count as delivered at once
+
+    def __post_init__(self) -> None:
+        # One outgoing link per rank, shared by every exchange, so its messages queue behind each other.
+        self.uplink = Uplink(self.link) if self.link is not None else None
 
     @property
     def rank(self) -> int:
@@ -48,7 +54,12 @@ class GossipContext:
         return self.comm.Get_size()
 
     def exchange(self) -> PeerExchange:
-        return PeerExchange(self.comm, self.traffic, max_bytes=self.codec.max_packet)
+        return PeerExchange(self.comm, self.traffic, max_bytes=self.codec.max_packet, uplink=self.uplink)
+
+    def hold_collective(self, started: float, seconds: float) -> None:
+        """Stretch a collective begun at wall time ``started`` to the ``seconds`` the link would take."""
+        if self.link is not None:
+            self.traffic.link_seconds += hold_until(started + seconds)
 
     @property
     def compressed(self) -> bool:
@@ -84,6 +95,7 @@ class Algorithm(Plugin, ABC):
     graph: str | None = None  # the topology it always runs on, whatever --topology says (None: --topology)
     # Whether it exchanges gradients at every local step (reduce_gradient) instead of models per round.
     exchanges_gradients: bool = False
+    supports_async: bool = False  # whether it has an asynchronous mode (--async)
     # Settings whose default it changes, e.g. {"optimizer": "amsgrad"}; given options still win.
     config_defaults: ClassVar[dict[str, Any]] = {}
 
@@ -106,6 +118,10 @@ class Algorithm(Plugin, ABC):
 
     def check_config(self, config: TrainConfig) -> None:
         """Refuse run settings it cannot work with (raise ``ConfigError``); called alike on every rank."""
+
+    def start_async(self, flat: torch.Tensor, rng: np.random.Generator):
+        """Return the engine of its asynchronous mode (``supports_async`` only); called after ``setup``."""
+        raise NotImplementedError(f"{self.name} has no asynchronous mode")
 
     def reduce_gradient(self, grad: torch.Tensor) -> None:
         """Replace this rank's gradient, in place, by the one every rank applies this step.

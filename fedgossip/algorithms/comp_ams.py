@@ -35,6 +35,7 @@ to each of the n − 1 others, and theirs to it.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -71,10 +72,11 @@ class CompAMS(Algorithm):
                 f"comp-ams applies AMSGrad to the averaged gradient, not {config.optimizer}; leave the "
                 "optimizer out (--optimizer or the TOML file) or give amsgrad, e.g. amsgrad:beta2=0.99"
             )
-        if config.local_epochs is not None:
+        steps = config.steps_per_round
+        if config.local_epochs is not None or (steps is not None and steps.fixed is None):
             problems.append(
                 "comp-ams exchanges a gradient at every step, so every rank must take the same "
-                "number of steps per round: give --local-steps instead of --local-epochs"
+                "number of steps per round: give a fixed --local-steps, not --local-epochs or a random count"
             )
         if problems:
             raise ConfigError("; ".join(problems))
@@ -104,7 +106,10 @@ class CompAMS(Algorithm):
                 f"{codec.compressor.name} framed {packet.size} bytes, expected {codec.max_packet}"
             )
         with ctx.traffic.timed():
+            started = time.time()
             ctx.comm.Allgather([packet, MPI.BYTE], [self._gathered, MPI.BYTE])
+            if ctx.link is not None:
+                ctx.hold_collective(started, ctx.link.allgather_time(packet.size, ctx.size))
         self._mean.zero_()
         for peer in range(ctx.size):  # in rank order on every rank: the sums are bit-identical
             decoded = codec.unpack(self._gathered[peer], peer, self.steps, out=self._decoded)

@@ -9,9 +9,11 @@ where nobody waits, is its own mode.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from fedgossip.algorithms.base import Algorithm, GossipContext, round_rng
+from fedgossip.algorithms.swarm_async import AsyncSwarm
 from fedgossip.comm.references import EdgeReferences
 from fedgossip.topology.matching import partner_of, random_matching
 
@@ -22,6 +24,11 @@ _MATCHING_STREAM = 1
 
 class Swarm(Algorithm):
     """Average with one random neighbour per round: x_i, x_j ← (x_i + x_j) / 2."""
+
+    supports_async = True
+
+    def start_async(self, flat: torch.Tensor, rng: np.random.Generator) -> AsyncSwarm:
+        return AsyncSwarm(self.ctx, flat, rng)
 
     def setup(self, ctx: GossipContext, flat: torch.Tensor) -> None:
         super().setup(ctx, flat)

@@ -256,6 +256,37 @@ def comp_ams_bench(
     stdout.print(f"saved {path}")
 
 
+@bench.command("async")
+@click.option("--ranks", type=click.IntRange(min=2), default=16, show_default=True, help="MPI ranks per job.")
+@click.option(
+    "--rounds", type=click.IntRange(min=1), default=60, show_default=True, help="Rounds or interactions."
+)
+@click.option("--local-steps", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--slowdown", default="ranks=0,1:factor=5", show_default=True, help="The stragglers.")
+@_training_job_options(alpha=0.1, runs="async-runs")
+def async_bench(
+    ranks: int, rounds: int, local_steps: int, slowdown: str, alpha: float, seed: int, work: Path, out: Path
+) -> None:
+    """Time to accuracy with stragglers: async swarm vs sync swarm vs allreduce.
+
+    Each scenario is a real mpiexec job on digits split by Dirichlet(α), the
+    same ranks slowed down, the same local steps and rounds; every row says
+    when its average model first reached the accuracy sync swarm ended with.
+
+    \b
+    Example:
+      fedgossip bench async --ranks 16 --slowdown ranks=0,1:factor=5
+    """
+    from fedgossip.bench.async_swarm import bench_async
+    from fedgossip.report.bench import render_async, scenario_line
+    from fedgossip.report.console import stdout
+
+    result = bench_async(work, ranks, rounds, local_steps, slowdown, alpha, seed, on_scenario=scenario_line)
+    path = save_result(out, "async", result)
+    render_async(result, stdout)
+    stdout.print(f"saved {path}")
+
+
 def save_result(directory: Path, name: str, result: dict) -> Path:
     """Write ``result`` as ``directory/name.json`` (replacing the previous figure atomically)."""
     from fedgossip import __version__

@@ -44,7 +44,9 @@ _OPTIONS = [
         "[default: 60].",
     ),
     click.option(
-        "--local-steps", type=click.IntRange(min=1), help="Local SGD steps per round [default: 10]."
+        "--local-steps",
+        help="Local steps per round (per interaction with --async): H, or geometric:mean=H for a random "
+        "count with mean H drawn by each rank [default: 10].",
     ),
     click.option(
         "--local-epochs", type=click.IntRange(min=1), help="Local epochs per round, instead of steps."
@@ -76,6 +78,23 @@ _OPTIONS = [
         "--gamma",
         type=click.FloatRange(0, 1, min_open=True),
         help="dpsgd with a lossy compressor (CHOCO-gossip): consensus step γ [default: per compressor].",
+    ),
+    click.option(
+        "--async/--sync",
+        "asynchronous",
+        default=None,
+        help="swarm: no rounds; each rank offers to a random neighbour after its local steps and never "
+        "waits for the slowest (--rounds: interactions each rank initiates) [default: --sync].",
+    ),
+    click.option(
+        "--slowdown",
+        help="Emulate slower ranks by stretching their local steps: lognormal:sigma=0.5, "
+        "ranks=0,5:factor=4, fixed:factor=2 [default: none].",
+    ),
+    click.option(
+        "--link",
+        help="Emulate the network: each message arrives latency + bytes/bandwidth after it leaves, "
+        "e.g. bandwidth=10Mbit,latency=20ms [default: none].",
     ),
     click.option("--eval-every", type=click.IntRange(min=1), help="Evaluate every K rounds [default: 5]."),
     click.option("--seed", type=int, help="Run seed [default: 0]."),
@@ -120,6 +139,8 @@ def train(config_file: Path | None, **options) -> None:
       mpirun -n 64 fedgossip train --data datasets/digits-64 --algorithm swarm
       mpirun -n 9 fedgossip train --algorithm fedavg --client-fraction 0.5 --local-epochs 1
       mpirun -n 8 fedgossip train --algorithm comp-ams --compressor topk:ratio=0.01 --rounds 300
+      mpirun -n 16 fedgossip train --algorithm swarm --async --slowdown ranks=0,1:factor=5
+      mpirun -n 8 fedgossip train --link bandwidth=10Mbit,latency=20ms --compressor qsgd:bits=4
       mpirun -n 4 fedgossip train --config run.toml --rounds 100
     """
     from mpi4py import MPI

@@ -36,11 +36,11 @@ class Codec:
         self.seconds = 0.0
         self._keys = np.random.default_rng([seed, rank, _KEY_STREAM])
 
-    def pack(self, x: torch.Tensor, sequence: int = 0) -> tuple[np.ndarray, int]:
-        """Return ``(framed buffer, number of values)`` for ``x``."""
+    def pack(self, x: torch.Tensor, sequence: int = 0, kind: int = 0) -> tuple[np.ndarray, int]:
+        """Return ``(framed buffer, number of values)`` for ``x``; ``kind`` tells the algorithm what it is."""
         start = time.perf_counter()
         key = int(self._keys.integers(0, 2**63))
-        buffer = frame(self.compressor.encode(x, key), self.compressor.wire_id, self.rank, sequence)
+        buffer = frame(self.compressor.encode(x, key), self.compressor.wire_id, self.rank, sequence, kind)
         self.seconds += time.perf_counter() - start
         return buffer, x.numel()
 
@@ -50,12 +50,15 @@ class Codec:
         source: int,
         sequence: int | None = None,
         out: torch.Tensor | None = None,
+        kind: int | None = None,
     ) -> torch.Tensor:
         """Check ``buffer`` from ``source`` and decode it into ``out`` or a new float32 CPU tensor."""
         start = time.perf_counter()
-        _, packet = unframe(
+        header, packet = unframe(
             buffer, source, self.compressor.wire_id, self.count, self.max_packet - HEADER_SIZE, sequence
         )
+        if kind is not None and header.kind != kind:
+            raise WireError(f"malformed packet from rank {source}: kind {header.kind}, expected {kind}")
         try:
             values = self.compressor.decode(packet, out)
         except WireError as exc:

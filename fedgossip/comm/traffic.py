@@ -30,6 +30,7 @@ class Traffic:
         self.messages_sent = 0
         self.fp32_bytes_sent = 0
         self.comm_seconds = 0.0  # wall time inside MPI calls (waiting included)
+        self.link_seconds = 0.0  # wall time spent holding messages for an emulated --link
 
     def record_send(self, peer: int, nbytes: int, values: int) -> None:
         """Count a message of ``nbytes`` carrying ``values`` float32 values to ``peer``."""
@@ -62,4 +63,5 @@ class Traffic:
             "bytes_received": float(self.bytes_received.sum() + self.collective_bytes),
             "fp32_bytes_sent": float(self.fp32_bytes_sent),
             "comm_s": self.comm_seconds,
+            "link_s": self.link_seconds,
         }

@@ -90,6 +90,12 @@ def summarize(run_dir: Path) -> dict[str, Any]:
             "compressor": config.get("compressor"),
             "consensus_step": record.get("consensus_step"),
             "model": config.get("model"),
+            "mode": {
+                "asynchronous": bool(config.get("asynchronous")),
+                "slowdown": config.get("slowdown") or "none",
+                "link": config.get("link") or "none",
+            },
+            "gossip": _gossip(metrics, last),
             "optimizer": {
                 "spec": config.get("optimizer"),
                 "lr": config.get("lr"),
@@ -153,6 +159,19 @@ def _communication(metrics: dict[str, np.ndarray], last: int | None) -> dict[str
     }
 
 
+def _gossip(metrics: dict[str, np.ndarray], last: int | None) -> dict[str, Any] | None:
+    """Return the asynchronous gossip's counters, mean over ranks; None for a synchronous run."""
+    interactions = _at(metrics, "interactions", last)
+    if interactions is None or not np.any(np.isfinite(interactions)):
+        return None
+    return {
+        "interactions_per_rank_mean": _mean(interactions),
+        "offers_served_per_rank_mean": _mean(_at(metrics, "offers_served", last)),
+        "staleness_steps_mean": _mean(_at(metrics, "staleness_steps", last)),
+        "idle_s_mean": _mean(_at(metrics, "idle_s", last)),
+    }
+
+
 def _time(metrics: dict[str, np.ndarray], last: int | None, record: dict[str, Any]) -> dict[str, Any]:
     # The last evaluation's wall time matches the compute and comm totals taken at that moment;
     # the timestamps of run.json are the fallback for a run that never evaluated.
@@ -163,6 +182,7 @@ def _time(metrics: dict[str, np.ndarray], last: int | None, record: dict[str, An
         "wall_s": wall,
         "compute_s": _mean(_at(metrics, "compute_s", last)),
         "comm_s": _mean(_at(metrics, "comm_s", last)),
+        "link_s": _mean(_at(metrics, "link_s", last)),
     }
 
 

@@ -20,7 +20,14 @@ from rich.table import Table
 from fedgossip.report.figures import MISSING, ratio
 from fedgossip.report.figures import size as byte_size
 
-__all__ = ["render_codecs", "codec_progress", "render_gossip", "render_comp_ams", "scenario_line"]
+__all__ = [
+    "render_codecs",
+    "codec_progress",
+    "render_gossip",
+    "render_comp_ams",
+    "render_async",
+    "scenario_line",
+]
 
 # Progress goes to stderr so that stdout holds only the table (and can be piped or diffed).
 _stderr = Console(stderr=True, highlight=False)
@@ -184,6 +191,36 @@ def render_comp_ams(result: dict[str, Any], console: Console) -> None:
         f"[dim]{escape(result['data'])}, {result['steps']} steps (one per round), seed {result['seed']}; "
         f"accuracy of the average model; Δ and fewer bytes against {escape(result['reference'])} "
         f"on as many nodes; targets: {escape(targets) or MISSING}[/]"
+    )
+
+
+def render_async(result: dict[str, Any], console: Console) -> None:
+    """Print the table of ``bench_async``: final accuracy, wall time and time to sync's accuracy."""
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, header_style="bold", pad_edge=False)
+    table.add_column("scenario", no_wrap=True)
+    for header in (
+        "accuracy",
+        "wall",
+        f"time to\n{100 * result['target_accuracy']:.2f}%",
+        "× sync\nwall",
+        "targets",
+    ):
+        table.add_column(header, justify="right", no_wrap=True)
+    for row in result["rows"]:
+        reached, share = row["time_to_reference_accuracy_s"], row["time_ratio_to_reference"]
+        table.add_row(
+            escape(row["scenario"]),
+            f"{100 * row['avg_model_accuracy']:.2f}%",
+            f"{row['wall_s']:.1f} s",
+            MISSING if reached is None else f"{reached:.1f} s",
+            MISSING if share is None else f"{share:.2f}",
+            _verdict(row),
+        )
+    console.print(table)
+    console.print(
+        f"[dim]{escape(result['data'])}, --slowdown {escape(result['slowdown'])}, {result['rounds']} rounds "
+        f"(async: interactions per rank) of {result['local_steps']} local steps, seed {result['seed']}; "
+        f"accuracy of the average model; time to the accuracy {escape(result['reference'])} ended with[/]"
     )
 
 

@@ -37,7 +37,7 @@ def render_summary(summary: dict[str, Any], console: Console, path: Path | None 
     for section in (
         _header(summary, path),
         _final(summary),
-        _traffic(summary["communication"]),
+        _traffic(summary["communication"], summary.get("gossip")),
         _time(summary["time"]),
         *_charts(summary),
     ):
@@ -64,6 +64,7 @@ def _header(summary: dict[str, Any], path: Path | None) -> Table:
         ("algorithm", escape(str(summary["algorithm"] or MISSING))),
         ("compressor", _compressor(summary)),
         ("optimizer", _optimizer(summary.get("optimizer") or {})),
+        ("mode", _mode(summary.get("mode") or {})),
         (
             "topology",
             f"{escape(str(topology.get('spec') or MISSING))}, spectral gap "
@@ -96,6 +97,14 @@ def _final(summary: dict[str, Any]) -> Table:
     return table
 
 
+def _mode(mode: dict[str, Any]) -> str:
+    parts = ["asynchronous" if mode.get("asynchronous") else "synchronous rounds"]
+    for key in ("slowdown", "link"):
+        if mode.get(key, "none") != "none":
+            parts.append(f"{key} {mode[key]}")
+    return escape(" · ".join(parts))
+
+
 def _optimizer(optimizer: dict[str, Any]) -> str:
     if not optimizer.get("spec"):
         return MISSING  # a summary written before optimizers were recorded
@@ -112,7 +121,7 @@ def _compressor(summary: dict[str, Any]) -> str:
     return text
 
 
-def _traffic(communication: dict[str, Any]) -> Table:
+def _traffic(communication: dict[str, Any], gossip: dict[str, Any] | None = None) -> Table:
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold", no_wrap=True)
     table.add_column()
@@ -122,6 +131,11 @@ def _traffic(communication: dict[str, Any]) -> Table:
     table.add_row("  sent in total", size(communication["bytes_sent_total"]))
     table.add_row("  fp32 equivalent", f"{size(communication['fp32_equivalent_bytes'])} (as float32 vectors)")
     table.add_row("  compression", f"{ratio(communication['compression_ratio'])} (fp32 equivalent ÷ sent)")
+    if gossip:
+        table.add_row("  interactions", f"{number(gossip['interactions_per_rank_mean'])} per rank (mean)")
+        table.add_row("  offers served", f"{number(gossip['offers_served_per_rank_mean'])} per rank (mean)")
+        table.add_row("  staleness", f"{number(gossip['staleness_steps_mean'])} local steps offer → reply")
+        table.add_row("  idle", f"{seconds(gossip['idle_s_mean'])} waiting for replies or the end (mean)")
     return table
 
 
@@ -133,6 +147,8 @@ def _time(time: dict[str, Any]) -> Table:
     table.add_row("time", "[dim]compute and communication: mean over ranks[/]")
     table.add_row("  compute", _share(compute, wall))
     table.add_row("  communication", _share(comm, wall))
+    if time.get("link_s"):
+        table.add_row("  emulated link", f"{seconds(time['link_s'])} packets held for --link (mean)")
     table.add_row("  wall", seconds(wall))
     if wall and compute is not None and comm is not None:
         table.add_row("", _time_bar(compute / wall, comm / wall))

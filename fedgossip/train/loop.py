@@ -16,16 +16,19 @@ from mpi4py import MPI
 
 from fedgossip.algorithms.base import GossipContext
 from fedgossip.comm.codec import Codec
+from fedgossip.comm.link import parse_link
 from fedgossip.comm.traffic import Traffic
 from fedgossip.config import TrainConfig
 from fedgossip.data.shards import ShardData
 from fedgossip.records import MetricsWriter, summarize, update_run_status, write_summary
+from fedgossip.train.async_loop import run_async
 from fedgossip.train.batches import BatchStream
 from fedgossip.train.collective import agree, is_collective
 from fedgossip.train.device import node_local_rank, select_device
 from fedgossip.train.evaluate import evaluate
 from fedgossip.train.flat import FlatParameters
 from fedgossip.train.local import LocalTrainer, TrainingDiverged
+from fedgossip.train.local_steps import parse_local_steps
 from fedgossip.train.models.base import build_model
 from fedgossip.train.optim import make_lr_schedule, make_optimizer
 from fedgossip.train.optimizer_spec import parse_optimizer
@@ -37,8 +40,12 @@ from fedgossip.train.setup import (
     start_records,
     warm_up_compressor,
 )
+from fedgossip.train.slowdown import StepStretcher, parse_slowdown
 
 __all__ = ["RoundInfo", "run_training"]
+
+# Streams of the generators seeded by (run seed, rank), kept apart from the codec's (3).
+_LOCAL_STEPS_STREAM, _PARTNER_STREAM = 5, 6
 
 # Per-rank values gathered at every evaluation, in this order.
 _PER_RANK = (
@@ -51,6 +58,12 @@ _PER_RANK = (
     "compute_s",
     "comm_s",
     "codec_s",
+    "link_s",
+    # asynchronous gossip only (NaN otherwise)
+    "interactions",
+    "offers_served",
+    "staleness_steps",
+    "idle_s",
 )
 
 
@@ -86,7 +99,10 @@ def run_training(
         node = agree(comm, lambda: _RankState(config, plan, shard, test, device, comm, counts))
         writer = MetricsWriter(run_dir, comm.Get_size()) if rank == 0 else None
         started = time.perf_counter()
-        for round_index in range(1, config.rounds + 1):
+        if config.asynchronous:
+            info = lambda interaction: RoundInfo(interaction, config.rounds, run_dir=run_dir)  # noqa: E731
+            run_async(node, writer, info, on_round, _PER_RANK)
+        for round_index in range(1, (0 if config.asynchronous else config.rounds) + 1):
             node.round(round_index)
             info = RoundInfo(round_index, config.rounds, run_dir=run_dir)
             if round_index % config.eval_every == 0 or round_index == config.rounds:
@@ -175,18 +191,25 @@ class _RankState:
             # Data order must differ across ranks: the rank enters the seed.
             seed = [config.seed, self.rank]
             stream = BatchStream(shard.x, shard.y, config.batch_size, seed=seed, device=device)
-            self.steps = config.steps_per_round or config.local_epochs * stream.steps_per_epoch
+            # Fixed or random (geometric) steps per round; rounds of epochs are fixed too.
+            self.local_steps = config.steps_per_round or parse_local_steps(
+                config.local_epochs * stream.steps_per_epoch
+            )
+            self.steps_rng = np.random.default_rng([config.seed, self.rank, _LOCAL_STEPS_STREAM])
+            factor = parse_slowdown(config.slowdown).factors(comm.Get_size(), config.seed)[self.rank]
+            stretcher = StepStretcher(float(factor)) if factor > 1 else None
             # --momentum is SGD's alone (Adam's first-moment decay is the spec's beta1); its default
             # of 0.9 must not reach an adam or amsgrad optimizer, which refuses a momentum.
             momentum = config.momentum if parse_optimizer(config.optimizer)[0] == "sgd" else 0.0
             optimizer = make_optimizer(
                 config.optimizer, self.model.parameters(), config.lr, momentum, config.weight_decay
             )
-            schedule = make_lr_schedule(config.lr_schedule, optimizer, config.rounds * self.steps)
+            total_steps = max(1, round(config.rounds * self.local_steps.mean))
+            schedule = make_lr_schedule(config.lr_schedule, optimizer, total_steps)
             # COMP-AMS replaces each step's gradient by the mean of all ranks' compressed ones.
             hook = plan.algorithm.reduce_gradient if plan.algorithm.exchanges_gradients else None
             self.trainer = LocalTrainer(
-                self.model, self.params, optimizer, schedule, stream, gradient_hook=hook
+                self.model, self.params, optimizer, schedule, stream, gradient_hook=hook, stretcher=stretcher
             )
         self.traffic = Traffic(comm.Get_size())
         self.codec = Codec(plan.compressor, self.rank, self.params.numel, config.seed)
@@ -200,18 +223,26 @@ class _RankState:
             counts,
             config.client_fraction,
             config.gamma,
+            link=parse_link(config.link),
         )
         self.algorithm.setup(context, self.params.flat)
+        self.gossip = None  # the asynchronous engine, when --async
+        if config.asynchronous:
+            rng = np.random.default_rng([config.seed, self.rank, _PARTNER_STREAM])
+            self.gossip = self.algorithm.start_async(self.params.flat, rng)
         self.compute_s = 0.0
         self.loss_sum, self.loss_samples = 0.0, 0
 
     def round(self, round_index: int) -> None:
         if self.trainer is not None and self.algorithm.trains(self.rank, round_index):
-            stats = self.trainer.run(self.steps)
-            self.compute_s += stats.seconds
-            self.loss_sum += stats.loss_sum
-            self.loss_samples += stats.samples
+            self.train(self.local_steps.draw(self.steps_rng))
         self.algorithm.communicate(self.params.flat, round_index)
+
+    def train(self, steps: int) -> None:
+        stats = self.trainer.run(steps)
+        self.compute_s += stats.seconds
+        self.loss_sum += stats.loss_sum
+        self.loss_samples += stats.samples
 
     def per_rank_values(self, accuracy: float, loss: float) -> np.ndarray:
         train_loss = self.loss_sum / self.loss_samples if self.loss_samples else float("nan")
@@ -228,9 +259,18 @@ class _RankState:
                 self.compute_s,
                 totals["comm_s"],
                 self.codec.seconds,
+                totals["link_s"],
+                *self.gossip_values(),
             ],
             dtype=np.float64,
         )
+
+    def gossip_values(self) -> tuple[float, float, float, float]:
+        """Return interactions, offers served, mean staleness and idle seconds (NaN unless asynchronous)."""
+        if self.gossip is None:
+            return (np.nan,) * 4
+        stats = self.gossip.stats
+        return (stats.interactions, stats.offers_served, stats.mean_staleness, stats.idle_s)
 
 
 def _evaluate(

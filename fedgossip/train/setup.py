@@ -29,6 +29,7 @@ from fedgossip.records.guardian import start_guardian
 from fedgossip.topology.base import Topology, make_topology
 from fedgossip.train.collective import agree
 from fedgossip.train.default_data import default_partition
+from fedgossip.train.slowdown import parse_slowdown
 
 __all__ = ["warm_up_compressor", "RunPlan", "plan_run", "load_local_data", "start_records"]
 
@@ -48,7 +49,7 @@ def plan_run(config: TrainConfig, comm: MPI.Intracomm) -> RunPlan:
     """Resolve the plugins, the partition and the graph; raise the same error on every rank."""
     size = comm.Get_size()
     algorithm = agree(comm, lambda: ALGORITHMS.create(config.algorithm))
-    agree(comm, lambda: algorithm.check_config(config))
+    agree(comm, lambda: _check_mode(algorithm, config, size))
     compressor = agree(comm, lambda: COMPRESSORS.create(config.compressor))
     if config.data is None:
         data_dir = Path(
@@ -62,6 +63,14 @@ def plan_run(config: TrainConfig, comm: MPI.Intracomm) -> RunPlan:
     graph_seed = config.seed if config.topology_seed is None else config.topology_seed
     topology = agree(comm, lambda: make_topology(spec, size, graph_seed))
     return RunPlan(data_dir, manifest, algorithm, compressor, topology)
+
+
+def _check_mode(algorithm: Algorithm, config: TrainConfig, size: int) -> None:
+    """Refuse settings the algorithm or this world size cannot run with."""
+    if config.asynchronous and not algorithm.supports_async:
+        raise ConfigError(f"--async applies to swarm only; {algorithm.name} runs in synchronous rounds")
+    algorithm.check_config(config)
+    parse_slowdown(config.slowdown).factors(size, config.seed)  # e.g. a slowed rank beyond the world
 
 
 def _check_partition(data_dir: Path, algorithm: Algorithm, size: int) -> Manifest:

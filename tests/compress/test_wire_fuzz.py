@@ -40,7 +40,7 @@ SPECS = [
 SENDER, RECEIVER, COUNT, SEQUENCE = 5, 1, 1000, 7
 FUZZ = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-# Header fields as (offset, struct format), after wire.py's "<4sBBHQIIQQI" layout.
+# Header fields as (offset, struct format), after wire.py's "<4sBBHQIIQQId" layout.
 FIELDS = {
     "version": (4, "<B"),
     "compressor": (6, "<H"),
@@ -101,7 +101,8 @@ def test_header_with_overwritten_bytes_is_refused_or_harmless(spec, edits):
     for offset, value in edits:
         damaged[offset] = value
     decoded = _receive(receiver, damaged)
-    # Only the reserved byte is unchecked: whatever gets through must decode as the original did.
+    # Only the kind byte and the delivery time go unchecked here (their users check them):
+    # whatever gets through must decode as the original did.
     assert decoded is None or np.array_equal(decoded, clean)
 
 

@@ -65,3 +65,21 @@ def script():
 def fedgossip():
     """Return the command that runs the CLI in a rank."""
     return [sys.executable, "-m", "fedgossip"]
+
+
+@pytest.fixture
+def summary_screen(fedgossip):
+    """Return ``show(run_dir)``: what ``fedgossip summary run_dir`` prints, 100 columns wide."""
+
+    def show(run_dir: Path) -> str:
+        shown = subprocess.run(
+            [*fedgossip, "summary", str(run_dir)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "COLUMNS": "100"},
+        )
+        assert shown.returncode == 0, shown.stderr
+        return shown.stdout
+
+    return show

@@ -411,7 +411,12 @@ def test_summary_of_a_hand_made_run(tmp_path):
         "compression_ratio": 4.0,
     }
     # Compute and comm are means over ranks of the cumulative totals: (1+2+3)/3, (0.5+0.25+0.75)/3.
-    assert summary["time"] == pytest.approx({"wall_s": 3.0, "compute_s": 2.0, "comm_s": 0.5})
+    time = summary["time"]
+    assert time["link_s"] is None  # a run without --link recorded no link time
+    assert {k: time[k] for k in ("wall_s", "compute_s", "comm_s")} == pytest.approx(
+        {"wall_s": 3.0, "compute_s": 2.0, "comm_s": 0.5}
+    )
+    assert summary["gossip"] is None and summary["mode"]["asynchronous"] is False
     curve = summary["curve"]
     assert curve["round"] == [5, 10]
     assert curve["avg_model_accuracy"] == [0.7, 0.8]
@@ -447,7 +452,7 @@ def test_summary_of_a_run_that_failed_before_evaluating_has_nulls(tmp_path):
     assert set(summary["curve"]) == {"round", "avg_model_accuracy", "test_accuracy_mean", "mb_sent_total"}
     assert set(summary["curve"].values()) == {None}
     # Without an evaluation, wall time comes from the timestamps of run.json (12:00:00 UTC on).
-    assert summary["time"] == {"wall_s": 90.0, "compute_s": None, "comm_s": None}
+    assert summary["time"] == {"wall_s": 90.0, "compute_s": None, "comm_s": None, "link_s": None}
 
 
 def test_compression_ratio_is_null_when_nothing_was_sent(tmp_path):

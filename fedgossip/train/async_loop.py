@@ -1,0 +1,123 @@
+"""The loop of an asynchronous run (``--async``): local steps and pairwise gossip, no rounds.
+
+Each rank initiates ``--rounds`` interactions, each after its own draw of
+local steps, and polls for others' offers between its steps. Nobody waits on
+a round. Evaluation happens at fixed interaction counts on every rank: a rank
+evaluates its own model and posts a non-blocking reduction of its parameters
+for the average model, which completes while everybody goes on (rank 0
+evaluates the average when it does). The per-rank values are gathered once at
+the end and written as for a synchronous run, one row per checkpoint, with
+the wall time of the slowest rank to reach it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from mpi4py import MPI
+
+from fedgossip.records import MetricsWriter
+from fedgossip.train.evaluate import evaluate
+
+if TYPE_CHECKING:
+    from fedgossip.train.loop import RoundInfo, _RankState
+
+__all__ = ["run_async"]
+
+
+def run_async(
+    node: _RankState,
+    writer: MetricsWriter | None,
+    make_info: Callable[[int], RoundInfo],
+    on_round: Callable[[RoundInfo], None] | None,
+    names: tuple[str, ...],
+) -> None:
+    """Run every interaction of this rank, then the termination; rank 0 writes the checkpoints.
+
+    ``names`` are the per-rank values ``node.per_rank_values`` returns, in order.
+    """
+    config, gossip, flat = node.config, node.gossip, node.params.flat
+    checkpoints = _Checkpoints(node, names)
+    started = time.perf_counter()
+    for interaction in range(1, config.rounds + 1):
+        if node.trainer is not None:
+            for _ in range(node.local_steps.draw(node.steps_rng)):
+                node.train(1)
+                gossip.steps += 1
+                gossip.poll(flat)
+                checkpoints.progress()
+        gossip.wait_for_reply(flat)  # at most one offer in flight
+        gossip.offer(flat)
+        if interaction % config.eval_every == 0 and interaction < config.rounds:
+            checkpoints.take(interaction, time.perf_counter() - started)
+        if on_round is not None and node.rank == 0:
+            on_round(make_info(interaction))
+    gossip.finish(flat, between_polls=checkpoints.progress)
+    # the last checkpoint comes after every reply, so it counts every interaction
+    checkpoints.take(config.rounds, time.perf_counter() - started)
+    checkpoints.finish(writer)
+
+
+class _Checkpoints:
+    """This rank's evaluations, and the reductions that form each checkpoint's average model."""
+
+    def __init__(self, node: _RankState, names: tuple[str, ...]):
+        self.node = node
+        self.names = names
+        self.rows: list[np.ndarray] = []  # per checkpoint: interaction, wall time, then _PER_RANK values
+        self.scalars: dict[int, dict[str, float]] = {}  # rank 0: average model per checkpoint
+        self._pending: list[tuple[int, MPI.Request, np.ndarray]] = []
+
+    def take(self, interaction: int, wall: float) -> None:
+        node = self.node
+        own = evaluate(node.model, node.test_x, node.test_y)
+        values = node.per_rank_values(own.accuracy, own.loss)
+        self.rows.append(np.concatenate([[interaction, wall], values]))
+        flat = node.params.flat.detach().cpu().numpy().astype(np.float64)
+        # the parameters and their squared norm: the sum gives the average and the consensus distance
+        buffer = np.append(flat, float(np.dot(flat, flat)))
+        request = node.comm.Iallreduce(MPI.IN_PLACE, buffer, op=MPI.SUM)
+        self._pending.append((len(self.rows) - 1, request, buffer))
+
+    def progress(self) -> None:
+        """Handle the reductions that have completed; never waits."""
+        while self._pending and self._pending[0][1].Test():
+            self._complete(*self._pending.pop(0))
+
+    def finish(self, writer: MetricsWriter | None) -> None:
+        for index, request, buffer in self._pending:
+            request.Wait()
+            self._complete(index, request, buffer)
+        self._pending = []
+        node = self.node
+        rows = np.array(self.rows, dtype=np.float64)
+        gathered = np.empty((node.comm.Get_size(), *rows.shape), dtype=np.float64) if node.rank == 0 else None
+        node.comm.Gather(rows, gathered, root=0)
+        if writer is None:
+            return
+        for index in range(rows.shape[0]):
+            at = gathered[:, index, :]
+            per_rank = {name: at[:, 2 + i] for i, name in enumerate(self.names)}
+            writer.append(int(at[0, 0]), float(at[:, 1].max()), per_rank, self.scalars[index])
+
+    def _complete(self, index: int, request: MPI.Request, buffer: np.ndarray) -> None:
+        node = self.node
+        if node.rank != 0:
+            return
+        size = node.comm.Get_size()
+        average = buffer[:-1] / size
+        consensus = buffer[-1] / size - float(np.dot(average, average))
+        flat = node.params.flat
+        saved = flat.detach().clone()
+        flat.copy_(torch.from_numpy(average.astype(np.float32)))
+        result = evaluate(node.model, node.test_x, node.test_y)
+        flat.copy_(saved)
+        self.scalars[index] = {
+            "avg_model_accuracy": result.accuracy,
+            "avg_model_loss": result.loss,
+            "consensus_distance": max(consensus, 0.0),  # the difference of sums can round below 0
+        }
