@@ -89,14 +89,20 @@ def _problems(config: TrainConfig) -> list[str]:
         not isinstance(config.local_epochs, int) or config.local_epochs < 1
     ):
         problems.append(f"local-epochs must be a positive integer, got {config.local_epochs!r}")
+    steps = config.local_steps
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, (int, str))):
+        problems.append(f"local-steps must be a positive integer or geometric:mean=H, got {steps!r}")
+    for name in ("slowdown", "link"):
+        if not isinstance(getattr(config, name), str):
+            problems.append(f"{name} must be a spec in quotes, got {getattr(config, name)!r}")
     checks = [
-        (config.local_steps is not None, parse_local_steps, config.local_steps),
-        (True, parse_slowdown, config.slowdown),
-        (True, parse_link, config.link),
+        (isinstance(steps, (int, str)) and not isinstance(steps, bool), parse_local_steps, steps),
+        (isinstance(config.slowdown, str), parse_slowdown, config.slowdown),
+        (isinstance(config.link, str), parse_link, config.link),
     ]
-    for given, parse, value in checks:
+    for well_typed, parse, value in checks:
         try:
-            if given:
+            if well_typed:
                 parse(value)
         except ConfigError as exc:
             problems.append(str(exc))

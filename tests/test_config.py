@@ -1,5 +1,7 @@
 """TrainConfig: command line over TOML over defaults, and every problem reported at once."""
 
+import re
+
 import pytest
 
 from fedgossip.config import TrainConfig, load_toml, merge_config
@@ -63,3 +65,16 @@ def test_optimizer_spec_parameters_are_checked_with_the_config():
         TrainConfig(optimizer="amsgrad:beta2=1.5")
     with pytest.raises(ConfigError, match=r"unknown parameter 'beta1' \(parameters of sgd: none\)"):
         TrainConfig(optimizer="sgd:beta1=0.9")
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "says"),
+    [
+        ("local_steps", 2.5, "local-steps must be a positive integer or geometric:mean=H, got 2.5"),
+        ("slowdown", 2, "slowdown must be a spec in quotes, got 2"),
+        ("link", 10, "link must be a spec in quotes, got 10"),
+    ],
+)
+def test_a_toml_value_of_the_wrong_type_is_reported_not_a_crash(setting, value, says):
+    with pytest.raises(ConfigError, match=re.escape(says)):
+        TrainConfig(**{setting: value})

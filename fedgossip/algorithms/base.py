@@ -19,6 +19,7 @@ from fedgossip.registry import Plugin, Registry
 from fedgossip.topology.base import Topology
 
 if TYPE_CHECKING:
+    from fedgossip.algorithms.swarm_async import AsyncSwarm
     from fedgossip.config import TrainConfig
 
 __all__ = ["GossipContext", "Algorithm", "ALGORITHMS", "round_rng"]
@@ -119,7 +120,7 @@ class Algorithm(Plugin, ABC):
     def check_config(self, config: TrainConfig) -> None:
         """Refuse run settings it cannot work with (raise ``ConfigError``); called alike on every rank."""
 
-    def start_async(self, flat: torch.Tensor, rng: np.random.Generator):
+    def start_async(self, flat: torch.Tensor, rng: np.random.Generator) -> AsyncSwarm:
         """Return the engine of its asynchronous mode (``supports_async`` only); called after ``setup``."""
         raise NotImplementedError(f"{self.name} has no asynchronous mode")
 

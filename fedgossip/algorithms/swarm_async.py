@@ -28,6 +28,7 @@ from __future__ import annotations
 import os
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,7 +38,7 @@ from mpi4py import MPI
 from fedgossip.algorithms.base import GossipContext
 from fedgossip.comm.references import EdgeReferences
 from fedgossip.compress.wire import delivery_time, packet_kind
-from fedgossip.errors import WireError
+from fedgossip.errors import FedGossipError, WireError
 
 __all__ = ["OFFER", "REPLY", "GossipStats", "AsyncSwarm"]
 
@@ -129,7 +130,7 @@ class AsyncSwarm:
                 self._idle()
         self.stats.idle_s += time.perf_counter() - start
 
-    def finish(self, flat: torch.Tensor, between_polls=None) -> None:
+    def finish(self, flat: torch.Tensor, between_polls: Callable[[], None] | None = None) -> None:
         """Return once every rank has finished, serving offers until then.
 
         ``between_polls`` is called while waiting, so other non-blocking work
@@ -144,7 +145,7 @@ class AsyncSwarm:
                 between_polls()
             self._idle()
         if any(self._held.values()):
-            raise RuntimeError("packets were still held after every rank finished")
+            raise FedGossipError(f"rank {self.ctx.rank} still held packets after every rank had finished")
         MPI.Request.Waitall([request for request, _ in self._sending])
         self._sending = []
         self.stats.idle_s += time.perf_counter() - start
@@ -164,7 +165,7 @@ class AsyncSwarm:
             buffer, values = codec.pack(self.references.delta_to(peer, flat), sequence, kind)
             own = codec.unpack(buffer, self.ctx.rank, sequence, out=self._decoded)
             self.references.commit_sent(peer, own.to(flat.device))
-        self._sending.append((self._exchange.post(peer, buffer, values), buffer))
+        self._sending.append(self._exchange.post(peer, buffer, values))
 
     def _receive(self, source: int, buffer: np.ndarray, kind: int, device: torch.device) -> torch.Tensor:
         """Decode a packet from ``source``; return this rank's copy of the sender's model."""

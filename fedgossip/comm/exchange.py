@@ -46,20 +46,27 @@ class PeerExchange:
     ) -> dict[int, np.ndarray]:
         """Send ``outgoing[peer] = (buffer, values)`` and return the buffers received from ``incoming``."""
         with self.traffic.timed():
-            requests = [self.post(peer, buffer, values) for peer, (buffer, values) in outgoing.items()]
+            posted = [self.post(peer, buffer, values) for peer, (buffer, values) in outgoing.items()]
             received = {peer: self.receive(peer) for peer in incoming}
-            MPI.Request.Waitall(requests)
+            MPI.Request.Waitall([request for request, _ in posted])
             if self.uplink is not None and received:
                 latest = max(delivery_time(buffer) for buffer in received.values())
                 self.traffic.link_seconds += hold_until(self.delivery_deadline(latest))
         return received
 
-    def post(self, peer: int, buffer: np.ndarray, values: int) -> MPI.Request:
-        """Start sending ``buffer`` (carrying ``values`` floats) to ``peer``; keep it alive until done."""
+    def post(self, peer: int, buffer: np.ndarray, values: int) -> tuple[MPI.Request, np.ndarray]:
+        """Start sending ``buffer`` (carrying ``values`` floats) to ``peer``.
+
+        Returns the request and the buffer actually sent, which the caller must
+        keep alive until the request completes: with a link, every peer gets its
+        own copy, stamped with its own delivery time (one packet often goes to
+        several peers, and a buffer must not change while a send is pending).
+        """
         if self.uplink is not None:
+            buffer = buffer.copy()
             stamp_delivery(buffer, self.uplink.transmit(time.time(), buffer.size))
         self.traffic.record_send(peer, buffer.size, values)
-        return self.comm.Isend([buffer, MPI.BYTE], dest=peer, tag=self.tag)
+        return self.comm.Isend([buffer, MPI.BYTE], dest=peer, tag=self.tag), buffer
 
     def delivery_deadline(self, stamped: float) -> float:
         """Return when a packet stamped ``stamped`` counts as delivered, capped for a lying sender.

@@ -7,6 +7,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -100,9 +101,10 @@ def run_training(
         writer = MetricsWriter(run_dir, comm.Get_size()) if rank == 0 else None
         started = time.perf_counter()
         if config.asynchronous:
-            info = lambda interaction: RoundInfo(interaction, config.rounds, run_dir=run_dir)  # noqa: E731
-            run_async(node, writer, info, on_round, _PER_RANK)
-        for round_index in range(1, (0 if config.asynchronous else config.rounds) + 1):
+            progress = partial(RoundInfo, rounds=config.rounds, run_dir=run_dir)
+            run_async(node, writer, progress, on_round, _PER_RANK)
+        synchronous_rounds = 0 if config.asynchronous else config.rounds
+        for round_index in range(1, synchronous_rounds + 1):
             node.round(round_index)
             info = RoundInfo(round_index, config.rounds, run_dir=run_dir)
             if round_index % config.eval_every == 0 or round_index == config.rounds:

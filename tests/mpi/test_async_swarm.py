@@ -5,10 +5,11 @@ import json
 import pytest
 
 
-@pytest.mark.parametrize(("ranks", "repeats"), [(16, 20), (64, 4)])
+@pytest.mark.parametrize(("ranks", "repeats"), [(2, 8), (16, 20), (64, 4)])
 def test_async_gossip_terminates_and_keeps_its_invariants(mpirun, script, ranks, repeats):
-    # every repeat is a whole protocol run: uncompressed (mean preserved), compressed (references
-    # identical at both ends), a 10× straggler, an early finisher with offers still in flight to it
+    # Every repeat is a whole protocol run: uncompressed (mean preserved), compressed (references
+    # identical at both ends), a 10× straggler, an early finisher with offers still in flight to it.
+    # With 2 ranks the two often offer to each other at the same time.
     done = mpirun(ranks, *script("async_swarm.py"), repeats, 20, timeout=600)
     assert done.returncode == 0, done.output[-5000:]
     assert f"ok {repeats} repeats on {ranks} ranks" in done.stdout
@@ -59,3 +60,9 @@ def test_link_latency_shows_in_wall_time_of_synchronous_runs(mpirun, fedgossip, 
     hops = 1 if algorithm == "dpsgd" else 2 * (4 - 1)
     assert time["wall_s"] >= 0.9 * rounds * hops * latency
     assert 0 < time["link_s"] <= time["wall_s"]
+
+
+def test_one_packet_to_two_peers_gets_one_delivery_time_each(mpirun, script):
+    done = mpirun(3, *script("link_stamps.py"))
+    assert done.returncode == 0, done.output
+    assert "ok stamps" in done.stdout
