@@ -17,11 +17,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from mpi4py import MPI
 
 from fedgossip.records import MetricsWriter
-from fedgossip.train.evaluate import evaluate
+from fedgossip.train.evaluate import evaluate, evaluate_parameters
 
 if TYPE_CHECKING:
     from fedgossip.train.loop import RoundInfo, _RankState
@@ -111,11 +110,7 @@ class _Checkpoints:
         size = node.comm.Get_size()
         average = buffer[:-1] / size
         consensus = buffer[-1] / size - float(np.dot(average, average))
-        flat = node.params.flat
-        saved = flat.detach().clone()
-        flat.copy_(torch.from_numpy(average.astype(np.float32)))
-        result = evaluate(node.model, node.test_x, node.test_y)
-        flat.copy_(saved)
+        result = evaluate_parameters(node.model, node.params.flat, average, node.test_x, node.test_y)
         self.scalars[index] = {
             "avg_model_accuracy": result.accuracy,
             "avg_model_loss": result.loss,

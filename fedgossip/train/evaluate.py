@@ -11,7 +11,7 @@ from torch.nn.functional import cross_entropy
 
 from fedgossip.errors import DataError
 
-__all__ = ["Evaluation", "evaluate"]
+__all__ = ["Evaluation", "evaluate", "evaluate_parameters"]
 
 
 @dataclass(frozen=True)
@@ -56,3 +56,23 @@ def evaluate(
         model.train(was_training)
     # one read-back at the end instead of a device sync per batch
     return Evaluation(accuracy=int(correct) / len(y), loss=float(loss_sum) / len(y))
+
+
+def evaluate_parameters(
+    model: nn.Module,
+    flat: torch.Tensor,
+    values: np.ndarray,
+    x: torch.Tensor | np.ndarray,
+    y: torch.Tensor | np.ndarray,
+) -> Evaluation:
+    """Evaluate ``model`` as if its flat parameter vector ``flat`` held ``values`` (the average model).
+
+    ``flat`` is the vector the model's parameters are views of; it is put back
+    as it was afterwards, also when the evaluation fails.
+    """
+    saved = flat.detach().clone()
+    flat.copy_(torch.from_numpy(np.asarray(values, dtype=np.float32)))
+    try:
+        return evaluate(model, x, y)
+    finally:
+        flat.copy_(saved)

@@ -26,7 +26,7 @@ from fedgossip.train.async_loop import run_async
 from fedgossip.train.batches import BatchStream
 from fedgossip.train.collective import agree, is_collective
 from fedgossip.train.device import node_local_rank, select_device
-from fedgossip.train.evaluate import evaluate
+from fedgossip.train.evaluate import evaluate, evaluate_parameters
 from fedgossip.train.flat import FlatParameters
 from fedgossip.train.local import LocalTrainer, TrainingDiverged
 from fedgossip.train.local_steps import parse_local_steps
@@ -290,10 +290,7 @@ def _evaluate(
     node.comm.Gather(node.per_rank_values(own.accuracy, own.loss), gathered, root=0)
     if node.rank != 0:
         return
-    saved = flat.detach().clone()
-    flat.copy_(torch.from_numpy(average.astype(np.float32)))
-    avg_eval = evaluate(node.model, node.test_x, node.test_y)
-    flat.copy_(saved)
+    avg_eval = evaluate_parameters(node.model, flat, average, node.test_x, node.test_y)
     per_rank = {name: gathered[:, i] for i, name in enumerate(_PER_RANK)}
     scalars = {
         "avg_model_accuracy": avg_eval.accuracy,

@@ -10,7 +10,8 @@ import torch
 from torch import nn
 
 from fedgossip.errors import DataError
-from fedgossip.train.evaluate import evaluate
+from fedgossip.train.evaluate import evaluate, evaluate_parameters
+from fedgossip.train.flat import FlatParameters
 
 torch.set_num_threads(1)
 
@@ -65,3 +66,23 @@ def test_evaluation_runs_in_eval_mode_without_gradients():
 def test_an_empty_set_is_refused():
     with pytest.raises(DataError, match="cannot evaluate on 0 samples"):
         evaluate(_identity_model(), X[:0], Y[:0])
+
+
+def test_other_parameters_are_evaluated_and_the_model_put_back():
+    model = _identity_model()
+    flat = FlatParameters(model)
+    before = flat.flat.clone()
+    swapped = np.array([0.0, 1.0, 1.0, 0.0, 0.0, 0.0])  # weight rows swapped: predicts the smaller one
+    result = evaluate_parameters(model, flat.flat, swapped, X, Y)
+    assert result.accuracy == pytest.approx(1 / 3)  # identity gets 2/3 right, its swap the other 1/3
+    assert torch.equal(flat.flat, before)
+    assert evaluate(model, X, Y).accuracy == pytest.approx(2 / 3)
+
+
+def test_the_model_is_put_back_when_evaluation_fails():
+    model = _identity_model()
+    flat = FlatParameters(model)
+    before = flat.flat.clone()
+    with pytest.raises(DataError):
+        evaluate_parameters(model, flat.flat, np.zeros(6), X[:0], Y[:0])
+    assert torch.equal(flat.flat, before)
