@@ -55,6 +55,11 @@ class TrainConfig:
     # Emulation of heterogeneous hardware and networks, for every algorithm.
     slowdown: str = "none"  # per-rank compute slowdown (fedgossip.train.slowdown)
     link: str = "none"  # emulated network, e.g. bandwidth=10Mbit,latency=20ms (fedgossip.comm.link)
+    # Differential privacy (fedgossip.privacy).
+    dp: str = "none"  # mechanism spec, e.g. dp-sgd:clip=1,noise=1.1; none: no privacy
+    dp_delta: float | None = None  # δ of the reported ε(δ); None: min(1e-5, 1/samples on the node)
+    dp_target_epsilon: float | None = None  # budget: stop before any node's ε would exceed it
+    deterministic: bool = False  # seed DP noise from --seed (reproducible, for tests) instead of the OS
     # Evaluation, records, reproducibility.
     eval_every: int = 5
     seed: int = 0  # model init and shared draws agree across ranks; data order and noise add the rank
@@ -106,8 +111,10 @@ def _problems(config: TrainConfig) -> list[str]:
                 parse(value)
         except ConfigError as exc:
             problems.append(str(exc))
-    if not isinstance(config.asynchronous, bool):
-        problems.append(f"asynchronous must be true or false, got {config.asynchronous!r}")
+    for name in ("asynchronous", "deterministic"):
+        if not isinstance(getattr(config, name), bool):
+            problems.append(f"{name} must be true or false, got {getattr(config, name)!r}")
+    problems += _privacy_problems(config)
     if config.local_steps is not None and config.local_epochs is not None:
         problems.append("give either --local-steps or --local-epochs, not both")
     for name in ("lr", "momentum", "weight_decay"):
@@ -137,6 +144,28 @@ def _problems(config: TrainConfig) -> list[str]:
                 f"{name.replace('_', '-')} must be one of {', '.join(allowed)}, got {getattr(config, name)!r}"
             )
     return problems
+
+
+def _privacy_problems(config: TrainConfig) -> list[str]:
+    problems = []
+    if not isinstance(config.dp, str) or not config.dp.strip():
+        problems.append(f"dp must be a mechanism spec such as dp-sgd:clip=1,noise=1.1, got {config.dp!r}")
+    delta, target = config.dp_delta, config.dp_target_epsilon
+    if delta is not None and not (_is_number(delta) and 0 < delta < 1):
+        problems.append(f"dp-delta must lie in (0, 1), e.g. 1e-5, got {delta!r}")
+    if target is not None and not (_is_number(target) and math.isfinite(target) and target > 0):
+        problems.append(f"dp-target-epsilon must be a finite number > 0, e.g. 8, got {target!r}")
+    if config.dp == "none":
+        given = [name for name in ("dp_delta", "dp_target_epsilon") if getattr(config, name) is not None]
+        problems += [
+            f"{name.replace('_', '-')} applies to private training only; add --dp dp-sgd or --dp dp-update"
+            for name in given
+        ]
+    return problems
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 _FIELDS = {f.name for f in fields(TrainConfig)}

@@ -42,7 +42,9 @@ class Registry(Generic[P]):
     """Named plugins of one family.
 
     ``register`` refuses a name taken by another provider; ``get`` and
-    ``create`` name the known entries when asked for an unknown one.
+    ``create`` name the known entries when asked for an unknown one. A name
+    whose entry points clash or fail to load is kept aside (see :meth:`problems`)
+    and is an error only when asked for.
     """
 
     def __init__(self, family: str, base: type[P]):
@@ -65,6 +67,14 @@ class Registry(Generic[P]):
         """Return every registered plugin by name, sorted."""
         self._load_entry_points()
         return dict(sorted(self._plugins.items()))
+
+    def problems(self) -> dict[str, str]:
+        """Return the names whose entry points clash or failed to load, each with what to do about it.
+
+        Those names are left out of :meth:`available`; asking for one raises its message.
+        """
+        self._load_entry_points()
+        return dict(sorted(self._broken.items()))
 
     def describe(self) -> list[dict[str, Any]]:
         """Return every plugin as plain data: name, summary, provider and parameters."""
@@ -119,9 +129,10 @@ class Registry(Generic[P]):
             )
         existing = self._plugins.get(name)
         if existing is not None and existing is not plugin:
+            first, second = sorted((self._providers[name], provider))  # not in sys.path order
             raise ConfigError(
-                f"two {self.family} are called {name!r}: one from {self._providers[name]}, "
-                f"one from {provider}; uninstall or rename one of them"
+                f"two {self.family} are called {name!r}: one from {first}, one from {second}; "
+                f"uninstall one of them or give one another name (its entry point in group {self.group})"
             )
         plugin.name = name
         self._plugins[name] = plugin

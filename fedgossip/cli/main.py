@@ -11,6 +11,7 @@ from fedgossip import __version__
 from fedgossip.cli.bench import bench
 from fedgossip.cli.data import data
 from fedgossip.cli.partition import partition
+from fedgossip.cli.plugins import plugins
 from fedgossip.cli.summary import compare, runs, summary
 from fedgossip.cli.topology import topology
 from fedgossip.cli.train import train
@@ -50,6 +51,7 @@ def cli(debug: bool) -> None:
 
     \b
     Examples:
+      fedgossip plugins compressors
       fedgossip data list
       fedgossip partition create digits --nodes 64 --scheme dirichlet:alpha=0.1 --out datasets/digits-64
       fedgossip partition show datasets/digits-64
@@ -67,6 +69,7 @@ cli.add_command(summary)
 cli.add_command(runs)
 cli.add_command(compare)
 cli.add_command(bench)
+cli.add_command(plugins)
 
 
 def main() -> None:

@@ -96,6 +96,29 @@ _OPTIONS = [
         help="Emulate the network: each message arrives latency + bytes/bandwidth after it leaves, "
         "e.g. bandwidth=10Mbit,latency=20ms [default: none].",
     ),
+    click.option(
+        "--dp",
+        help="Differential privacy: dp-sgd:clip=C,noise=SIGMA (per-sample clipping and noise on every "
+        "step) or dp-update:clip=C,noise=SIGMA (each round's model update clipped and noised on the "
+        "node) [default: none]. `fedgossip plugins privacy` lists them.",
+    ),
+    click.option(
+        "--dp-delta",
+        type=click.FloatRange(0, 1, min_open=True, max_open=True),
+        help="δ of the ε(δ) reported per node [default: the smaller of 1e-5 and 1/samples on the node].",
+    ),
+    click.option(
+        "--dp-target-epsilon",
+        type=click.FloatRange(0, min_open=True),
+        help="Privacy budget: a node whose ε would exceed it stops training; synchronous runs end with "
+        "status budget-exhausted, --async nodes keep serving their neighbours [default: no budget].",
+    ),
+    click.option(
+        "--deterministic/--os-noise",
+        default=None,
+        help="Seed the DP noise and sampling from --seed, so a private run repeats exactly (for tests "
+        "and debugging; the noise is then predictable) [default: --os-noise, seeded by the OS].",
+    ),
     click.option("--eval-every", type=click.IntRange(min=1), help="Evaluate every K rounds [default: 5]."),
     click.option("--seed", type=int, help="Run seed [default: 0]."),
     click.option(
@@ -141,6 +164,7 @@ def train(config_file: Path | None, **options) -> None:
       mpirun -n 8 fedgossip train --algorithm comp-ams --compressor topk:ratio=0.01 --rounds 300
       mpirun -n 16 fedgossip train --algorithm swarm --async --slowdown ranks=0,1:factor=5
       mpirun -n 8 fedgossip train --link bandwidth=10Mbit,latency=20ms --compressor qsgd:bits=4
+      mpirun -n 16 fedgossip train --dp dp-sgd:clip=1,noise=1.1 --dp-target-epsilon 8
       mpirun -n 4 fedgossip train --config run.toml --rounds 100
     """
     from mpi4py import MPI

@@ -96,6 +96,7 @@ def summarize(run_dir: Path) -> dict[str, Any]:
                 "link": config.get("link") or "none",
             },
             "gossip": _gossip(metrics, last),
+            "privacy": _privacy(metrics, last, record),
             "optimizer": {
                 "spec": config.get("optimizer"),
                 "lr": config.get("lr"),
@@ -169,6 +170,38 @@ def _gossip(metrics: dict[str, np.ndarray], last: int | None) -> dict[str, Any] 
         "offers_served_per_rank_mean": _mean(_at(metrics, "offers_served", last)),
         "staleness_steps_mean": _mean(_at(metrics, "staleness_steps", last)),
         "idle_s_mean": _mean(_at(metrics, "idle_s", last)),
+    }
+
+
+def _privacy(
+    metrics: dict[str, np.ndarray], last: int | None, record: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Return the privacy spent (ε over nodes at the last evaluation) and the budget; None without --dp."""
+    config = record.get("config") or {}
+    spec = config.get("dp") or "none"
+    if spec == "none":
+        return None
+    epsilon = _at(metrics, "epsilon", last)
+    delta = _at(metrics, "dp_delta", last)
+    stopped = _at(metrics, "dp_stopped", last)
+    budget = record.get("budget") or {}
+    mechanism = record.get("privacy") or {}
+    return {
+        "mechanism": spec,
+        "level": mechanism.get("level"),
+        "clip": mechanism.get("clip"),
+        "noise": mechanism.get("noise"),
+        "epsilon_max": _reduce(np.nanmax, epsilon),
+        "epsilon_mean": _mean(epsilon),
+        "delta_min": _reduce(np.nanmin, delta),
+        "delta_max": _reduce(np.nanmax, delta),
+        "target_epsilon": config.get("dp_target_epsilon"),
+        "deterministic": bool(config.get("deterministic")),
+        "stopped_nodes": _count(_reduce(np.nansum, stopped)),
+        "budget_round": budget.get("round"),  # synchronous runs: the last round trained
+        "curve_epsilon_max": None
+        if metrics.get("epsilon") is None
+        else [_reduce(np.nanmax, row) for row in metrics["epsilon"]],
     }
 
 

@@ -13,6 +13,7 @@ from rich.text import Text
 
 from fedgossip.report.chart import COLOURS, MARKERS, Series, line_chart
 from fedgossip.report.figures import MISSING, number, ratio, seconds, size
+from fedgossip.report.privacy import privacy_table
 
 __all__ = ["render_summary", "render_runs", "status_markup"]
 
@@ -37,6 +38,7 @@ def render_summary(summary: dict[str, Any], console: Console, path: Path | None 
     for section in (
         _header(summary, path),
         _final(summary),
+        *([privacy_table(summary["privacy"], summary["ranks"])] if summary.get("privacy") else []),
         _traffic(summary["communication"], summary.get("gossip")),
         _time(summary["time"]),
         *_charts(summary),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -42,15 +43,22 @@ def run_async(
     config, gossip, flat = node.config, node.gossip, node.params.flat
     checkpoints = _Checkpoints(node, names)
     started = time.perf_counter()
+    privacy = node.privacy
     for interaction in range(1, config.rounds + 1):
-        if node.trainer is not None:
-            for _ in range(node.local_steps.draw(node.steps_rng)):
-                node.train(1)
-                gossip.steps += 1
-                gossip.poll(flat)
-                checkpoints.progress()
-        gossip.wait_for_reply(flat)  # at most one offer in flight
-        gossip.offer(flat)
+        steps = node.local_steps.draw(node.steps_rng) if node.trainer is not None else 0
+        if privacy is not None and not privacy.stopped and privacy.would_exceed(steps):
+            # Past its budget a node neither trains nor offers; it reaches its remaining
+            # checkpoints at once and keeps serving the others' offers until the end.
+            privacy.stopped = True
+        if privacy is None:
+            _local_steps(node, checkpoints, steps, serve=True)
+        elif not privacy.stopped:
+            serve = privacy.mechanism.level != "node"
+            privacy.train(flat, partial(_local_steps, node, checkpoints, steps, serve))
+            privacy.spend(steps)
+        if privacy is None or not privacy.stopped:
+            gossip.wait_for_reply(flat)  # at most one offer in flight
+            gossip.offer(flat)
         if interaction % config.eval_every == 0 and interaction < config.rounds:
             checkpoints.take(interaction, time.perf_counter() - started)
         if on_round is not None and node.rank == 0:
@@ -59,6 +67,22 @@ def run_async(
     # the last checkpoint comes after every reply, so it counts every interaction
     checkpoints.take(config.rounds, time.perf_counter() - started)
     checkpoints.finish(writer)
+
+
+def _local_steps(node: _RankState, checkpoints: _Checkpoints, steps: int, serve: bool) -> None:
+    """Take ``steps`` local steps, serving others' offers between them when ``serve``.
+
+    dp-update privatizes the model's change over the whole burst, so nothing may
+    leave the node before its end: a neighbour served mid-burst would see the
+    raw update. Its offers wait until the burst is done (more staleness).
+    """
+    gossip, flat = node.gossip, node.params.flat
+    for _ in range(steps):
+        node.train(1)
+        gossip.steps += 1
+        if serve:
+            gossip.poll(flat)
+        checkpoints.progress()
 
 
 class _Checkpoints:

@@ -77,6 +77,10 @@ class LocalTrainer:
     stretcher
         Stretches every step's compute time (not the gradient hook's) to simulate a
         slower rank, or ``None`` to run at full speed. Steps are timed with its clock.
+    gradient
+        Builds each step's gradient into ``flat.flat_grad`` and returns the step's summed
+        loss and sample count, instead of a plain backward on the stream's next batch
+        (DP-SGD samples, clips and noises there), or ``None`` for the plain batches.
     """
 
     def __init__(
@@ -89,6 +93,7 @@ class LocalTrainer:
         loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = cross_entropy,
         gradient_hook: Callable[[torch.Tensor], None] | None = None,
         stretcher: StepStretcher | None = None,
+        gradient: Callable[[], tuple[torch.Tensor, int]] | None = None,
     ):
         self.model = model
         self.flat = flat
@@ -98,6 +103,7 @@ class LocalTrainer:
         self.loss_fn = loss_fn
         self.gradient_hook = gradient_hook
         self.stretcher = stretcher
+        self.gradient = gradient or self._batch_gradient
         # one clock for the steps, the hook and the stretcher, so their times add up
         self._clock = stretcher.clock if stretcher is not None else time.perf_counter
 
@@ -112,7 +118,7 @@ class LocalTrainer:
             raise ValueError(f"the number of local steps must be >= 0, got {steps}")
         self.flat.check()
         self.model.train()
-        losses = torch.zeros(steps, dtype=torch.float64, device=self.flat.device)
+        losses = torch.zeros(steps, dtype=torch.float64, device=self.flat.device)  # summed over each batch
         sizes = torch.zeros(steps, dtype=torch.float64, device=self.flat.device)
         if self.stretcher is not None:
             # work queued before this call would otherwise count as the first step's
@@ -121,17 +127,14 @@ class LocalTrainer:
         hook_seconds = stretched_seconds = 0.0
         for step in range(steps):
             step_start = self._clock()
-            xb, yb = self.stream.next_batch()
-            self.flat.zero_grad()
-            loss = self.loss_fn(self.model(xb), yb)
-            loss.backward()
+            loss_sum, size = self.gradient()
             step_hook_seconds = self._run_gradient_hook()
             hook_seconds += step_hook_seconds
             self.optimizer.step()
             if self.schedule is not None:
                 self.schedule.step()
-            losses[step] = loss.detach()
-            sizes[step] = len(yb)
+            losses[step] = loss_sum
+            sizes[step] = size
             if self.stretcher is not None:
                 self._wait_for_device()  # the step's kernels are queued, not done: time them done
                 step_seconds = self._clock() - step_start - step_hook_seconds
@@ -145,7 +148,7 @@ class LocalTrainer:
         return LocalStats(
             steps=steps,
             samples=int(sizes.sum()),
-            loss_sum=float((losses * sizes).sum()),
+            loss_sum=float(losses.sum()),
             seconds=seconds,
             stretched_seconds=stretched_seconds,
         )
@@ -155,6 +158,14 @@ class LocalTrainer:
         if epochs < 0:
             raise ValueError(f"the number of local epochs must be >= 0, got {epochs}")
         return self.run(epochs * self.stream.steps_per_epoch)
+
+    def _batch_gradient(self) -> tuple[torch.Tensor, int]:
+        """Back-propagate the loss of the stream's next batch; return its summed loss and size."""
+        xb, yb = self.stream.next_batch()
+        self.flat.zero_grad()
+        loss = self.loss_fn(self.model(xb), yb)
+        loss.backward()
+        return loss.detach() * len(yb), len(yb)
 
     def _run_gradient_hook(self) -> float:
         """Call the gradient hook, if any, and return the seconds it took."""

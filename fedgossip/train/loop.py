@@ -21,6 +21,7 @@ from fedgossip.comm.link import parse_link
 from fedgossip.comm.traffic import Traffic
 from fedgossip.config import TrainConfig
 from fedgossip.data.shards import ShardData
+from fedgossip.privacy.node import NodePrivacy
 from fedgossip.records import MetricsWriter, summarize, update_run_status, write_summary
 from fedgossip.train.async_loop import run_async
 from fedgossip.train.batches import BatchStream
@@ -65,6 +66,10 @@ _PER_RANK = (
     "offers_served",
     "staleness_steps",
     "idle_s",
+    # private training only (NaN otherwise)
+    "epsilon",
+    "dp_delta",
+    "dp_stopped",  # 1 where the budget stopped the node's training
 )
 
 
@@ -104,8 +109,19 @@ def run_training(
             progress = partial(RoundInfo, rounds=config.rounds, run_dir=run_dir)
             run_async(node, writer, progress, on_round, _PER_RANK)
         synchronous_rounds = 0 if config.asynchronous else config.rounds
+        budget = None  # the synchronous round a privacy budget stopped, and the ranks it stopped
         for round_index in range(1, synchronous_rounds + 1):
-            node.round(round_index)
+            steps = node.steps_in(round_index)
+            over = _over_budget(node, steps)
+            if over:
+                if node.privacy is not None and rank in over:
+                    node.privacy.stopped = True
+                budget = {"round": round_index - 1, "ranks": over, "target_epsilon": config.dp_target_epsilon}
+                if (round_index - 1) % config.eval_every:  # the last round done is not evaluated yet
+                    info = RoundInfo(round_index - 1, config.rounds, run_dir=run_dir)
+                    _evaluate(node, round_index - 1, time.perf_counter() - started, writer, info)
+                break
+            node.round(round_index, steps)
             info = RoundInfo(round_index, config.rounds, run_dir=run_dir)
             if round_index % config.eval_every == 0 or round_index == config.rounds:
                 _evaluate(node, round_index, time.perf_counter() - started, writer, info)
@@ -134,10 +150,23 @@ def run_training(
         raise
     if rank != 0:
         return None
-    update_run_status(run_dir, "completed")
+    if budget is not None:
+        update_run_status(run_dir, "budget-exhausted", budget=budget)
+    else:
+        update_run_status(run_dir, "completed")
     summary = summarize(run_dir)
     write_summary(run_dir, summary)
     return summary
+
+
+def _over_budget(node: _RankState, steps: int) -> list[int]:
+    """Return the ranks whose ε would pass --dp-target-epsilon in a round of ``steps`` (all ranks ask)."""
+    if node.config.dp_target_epsilon is None:
+        return []
+    mine = np.array([node.privacy is not None and node.privacy.would_exceed(steps)], dtype=np.int8)
+    flags = np.empty(node.comm.Get_size(), dtype=np.int8)
+    node.comm.Allgather(mine, flags)
+    return [int(r) for r in np.flatnonzero(flags)]
 
 
 def _record_failure(run_dir: Path, rank: int, error: str, round_index: int, everywhere: bool) -> None:
@@ -228,6 +257,9 @@ class _RankState:
             link=parse_link(config.link),
         )
         self.algorithm.setup(context, self.params.flat)
+        self.privacy = None
+        if plan.privacy is not None and self.trainer is not None:
+            self.privacy = self._private(plan.privacy, stream, device)
         self.gossip = None  # the asynchronous engine, when --async
         if config.asynchronous:
             rng = np.random.default_rng([config.seed, self.rank, _PARTNER_STREAM])
@@ -235,10 +267,50 @@ class _RankState:
         self.compute_s = 0.0
         self.loss_sum, self.loss_samples = 0.0, 0
 
-    def round(self, round_index: int) -> None:
-        if self.trainer is not None and self.algorithm.trains(self.rank, round_index):
-            self.train(self.local_steps.draw(self.steps_rng))
+    def _private(self, mechanism, stream: BatchStream, device) -> NodePrivacy:
+        """Set up --dp on this node: its accountant, and DP-SGD's private gradients if chosen."""
+        config = self.config
+        mechanism.check_model(self.model)
+        privacy = NodePrivacy(
+            mechanism,
+            samples=stream.num_samples,
+            batch_size=config.batch_size,
+            participation=self.algorithm.participation,
+            delta=config.dp_delta,
+            target_epsilon=config.dp_target_epsilon,
+            seed=config.seed,
+            rank=self.rank,
+            deterministic=config.deterministic,
+            device=device,
+        )
+        x, y = stream.full_batch()
+        gradient = mechanism.make_gradient(
+            self.model, self.params, x, y, config.batch_size, privacy.generator
+        )
+        if gradient is not None:
+            self.trainer.gradient = gradient
+        return privacy
+
+    def steps_in(self, round_index: int) -> int:
+        """Draw the local steps of ``round_index`` (0 where the rank does not train in it)."""
+        if self.trainer is None or not self.algorithm.trains(self.rank, round_index):
+            return 0
+        return self.local_steps.draw(self.steps_rng)
+
+    def round(self, round_index: int, steps: int) -> None:
+        if steps:
+            self.train_privately(steps)
+        elif self.privacy is not None:
+            self.privacy.spend(0)  # sitting a fedavg round out still counts when sampling amplifies
         self.algorithm.communicate(self.params.flat, round_index)
+
+    def train_privately(self, steps: int) -> None:
+        """Take ``steps`` local steps; under --dp privatize them as the mechanism says, and charge them."""
+        if self.privacy is None:
+            self.train(steps)
+            return
+        self.privacy.train(self.params.flat, lambda: self.train(steps))
+        self.privacy.spend(steps)
 
     def train(self, steps: int) -> None:
         stats = self.trainer.run(steps)
@@ -248,6 +320,9 @@ class _RankState:
 
     def per_rank_values(self, accuracy: float, loss: float) -> np.ndarray:
         train_loss = self.loss_sum / self.loss_samples if self.loss_samples else float("nan")
+        if self.privacy is not None:
+            # computed from raw samples and gathered by rank 0: under --dp it must not leave the node
+            train_loss = float("nan")
         self.loss_sum, self.loss_samples = 0.0, 0
         totals = self.traffic.totals()
         return np.array(
@@ -263,9 +338,16 @@ class _RankState:
                 self.codec.seconds,
                 totals["link_s"],
                 *self.gossip_values(),
+                *self.privacy_values(),
             ],
             dtype=np.float64,
         )
+
+    def privacy_values(self) -> tuple[float, float, float]:
+        """Return ε, δ and whether the budget stopped training (NaN without --dp or a shard)."""
+        if self.privacy is None:
+            return (np.nan,) * 3
+        return (self.privacy.epsilon, self.privacy.delta, float(self.privacy.stopped))
 
     def gossip_values(self) -> tuple[float, float, float, float]:
         """Return interactions, offers served, mean staleness and idle seconds (NaN unless asynchronous)."""

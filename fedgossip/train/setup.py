@@ -24,6 +24,7 @@ from fedgossip.config import TrainConfig
 from fedgossip.data.manifest import Manifest
 from fedgossip.data.shards import Partition, ShardData
 from fedgossip.errors import ConfigError, DataError
+from fedgossip.privacy.base import PRIVACY, PrivacyMechanism
 from fedgossip.records import create_run_dir, default_run_name, write_run_json
 from fedgossip.records.guardian import start_guardian
 from fedgossip.topology.base import Topology, make_topology
@@ -43,6 +44,7 @@ class RunPlan:
     algorithm: Algorithm
     compressor: Compressor
     topology: Topology
+    privacy: PrivacyMechanism | None = None  # --dp; None: no privacy
 
 
 def plan_run(config: TrainConfig, comm: MPI.Intracomm) -> RunPlan:
@@ -51,6 +53,7 @@ def plan_run(config: TrainConfig, comm: MPI.Intracomm) -> RunPlan:
     algorithm = agree(comm, lambda: ALGORITHMS.create(config.algorithm))
     agree(comm, lambda: _check_mode(algorithm, config, size))
     compressor = agree(comm, lambda: COMPRESSORS.create(config.compressor))
+    privacy = None if config.dp == "none" else agree(comm, lambda: _privacy(config, algorithm))
     if config.data is None:
         data_dir = Path(
             agree(comm, lambda: str(default_partition(algorithm.shards_needed(size))), root_only=True)
@@ -62,7 +65,7 @@ def plan_run(config: TrainConfig, comm: MPI.Intracomm) -> RunPlan:
     spec = algorithm.graph or config.topology
     graph_seed = config.seed if config.topology_seed is None else config.topology_seed
     topology = agree(comm, lambda: make_topology(spec, size, graph_seed))
-    return RunPlan(data_dir, manifest, algorithm, compressor, topology)
+    return RunPlan(data_dir, manifest, algorithm, compressor, topology, privacy)
 
 
 def _check_mode(algorithm: Algorithm, config: TrainConfig, size: int) -> None:
@@ -71,6 +74,17 @@ def _check_mode(algorithm: Algorithm, config: TrainConfig, size: int) -> None:
         raise ConfigError(f"--async applies to swarm only; {algorithm.name} runs in synchronous rounds")
     algorithm.check_config(config)
     parse_slowdown(config.slowdown).factors(size, config.seed)  # e.g. a slowed rank beyond the world
+
+
+def _privacy(config: TrainConfig, algorithm: Algorithm) -> PrivacyMechanism:
+    """Build the --dp mechanism; refuse one the algorithm's messages would bypass."""
+    mechanism = PRIVACY.create(config.dp)
+    if mechanism.level == "node" and algorithm.exchanges_gradients:
+        raise ConfigError(
+            f"--dp {mechanism.name} privatizes each round's model update, but {algorithm.name} sends a "
+            "gradient at every step, before any update exists; use --dp dp-sgd with it"
+        )
+    return mechanism
 
 
 def _check_partition(data_dir: Path, algorithm: Algorithm, size: int) -> Manifest:
@@ -122,6 +136,17 @@ def _consensus_step(config: TrainConfig, plan: RunPlan) -> float | None:
     return plan.compressor.consensus_step if config.gamma is None else config.gamma
 
 
+def _privacy_record(mechanism: PrivacyMechanism | None) -> dict | None:
+    if mechanism is None:
+        return None
+    return {
+        "mechanism": mechanism.name,
+        "level": mechanism.level,
+        "clip": mechanism.clip,
+        "noise": mechanism.noise,
+    }
+
+
 def _run_record(config: TrainConfig, plan: RunPlan, size: int, hosts: list[str], name: str, now) -> dict:
     manifest = plan.manifest
     return {
@@ -137,8 +162,10 @@ def _run_record(config: TrainConfig, plan: RunPlan, size: int, hosts: list[str],
             "algorithm": plan.algorithm.spec,
             "compressor": plan.compressor.spec,
             "topology": plan.topology.name,
+            "dp": plan.privacy.spec if plan.privacy is not None else "none",
             "data": str(plan.data_dir),
         },
+        "privacy": _privacy_record(plan.privacy),
         "consensus_step": _consensus_step(config, plan),  # CHOCO-gossip's γ as used; None: no CHOCO
         "versions": {
             "fedgossip": __version__,

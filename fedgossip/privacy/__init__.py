@@ -1,0 +1,1 @@
+"""Differential privacy: mechanisms (``--dp``) and the accounting of what they spend."""

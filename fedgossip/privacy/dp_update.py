@@ -1,0 +1,51 @@
+"""``dp-update``: node-level DP, each round's model update clipped and noised on the node.
+
+DP-FedAvg (McMahan et al. 2018, Algorithm 1) clips each client's update to L2
+norm ``C`` and lets the server add ``N(0, (σC)²)`` to their sum. Here the noise
+is added on the node itself, to its own clipped update, so that every message it
+sends is already private, whatever algorithm, topology and compressor carry it:
+each round is one Gaussian mechanism of noise multiplier ``σ`` over the node's
+whole shard (one record is one node).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from fedgossip.privacy.base import Charge, PrivacyMechanism, RoundWork
+from fedgossip.privacy.clipping import clip_norm_
+
+__all__ = ["DpUpdate"]
+
+
+class DpUpdate(PrivacyMechanism):
+    """Clip each round's model update to C and add Gaussian noise of std σ·C before it is sent.
+
+    With ``participation`` q < 1 (fedavg's client sampling), every round counts as
+    one composition of the Gaussian mechanism subsampled at rate q, whether the
+    node was chosen or not. That amplification by subsampling holds only against an
+    observer who cannot tell whether this node was chosen in a round, such as one who
+    sees the models but not who sent what. The server that picks the clients and
+    receives their messages is not such an observer; against it, count each round the
+    node took part in at rate 1.
+    """
+
+    level = "node"
+
+    def charge(self, work: RoundWork) -> Charge:
+        """Return one Gaussian mechanism subsampled at rate ``participation`` per round."""
+        if work.participation < 1:
+            return Charge(rate=work.participation, count=1)
+        # Without client sampling, a round without local steps sends no new update: nothing to charge.
+        return Charge(rate=1.0, count=1 if work.steps > 0 else 0)
+
+    def privatize_update(self, update: torch.Tensor, generator: torch.Generator) -> None:
+        """Clip ``update`` to norm ``clip`` and add ``N(0, (noise·clip)²)`` to each value, in place.
+
+        ``generator`` is the mechanism's own, on ``update``'s device. Its seed must differ
+        across ranks and stay secret: a neighbour that could replay it could subtract the noise.
+        """
+        clip_norm_(update, self.clip)
+        if self.noise > 0:
+            noise = torch.randn(update.shape, generator=generator, device=update.device, dtype=update.dtype)
+            update.add_(noise, alpha=self.noise * self.clip)
