@@ -157,6 +157,7 @@ def _privacy_problems(config: TrainConfig) -> list[str]:
         problems.append(f"dp-target-epsilon must be a finite number > 0, e.g. 8, got {target!r}")
     if config.dp == "none":
         given = [name for name in ("dp_delta", "dp_target_epsilon") if getattr(config, name) is not None]
+        given += ["deterministic"] if config.deterministic is True else []
         problems += [
             f"{name.replace('_', '-')} applies to private training only; add --dp dp-sgd or --dp dp-update"
             for name in given

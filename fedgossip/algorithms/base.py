@@ -144,11 +144,6 @@ class Algorithm(Plugin, ABC):
         """Return whether ``rank`` runs local steps in ``round_index``."""
         return rank != self.server
 
-    @property
-    def participation(self) -> float:
-        """Return the probability that a node trains in a given round (privacy amplification)."""
-        return 1.0
-
     @abstractmethod
     def communicate(self, flat: torch.Tensor, round_index: int) -> None:
         """Exchange with peers and update ``flat`` in place."""

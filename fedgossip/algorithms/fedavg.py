@@ -42,16 +42,9 @@ class FedAvg(Algorithm):
 
     def selected(self, round_index: int) -> np.ndarray:
         """Return the clients sampled in ``round_index`` (identical on every rank)."""
+        count = max(1, round(self.ctx.client_fraction * len(self._clients)))
         rng = round_rng(self.ctx.seed, round_index, _SELECTION_STREAM)
-        return np.sort(rng.choice(self._clients, size=self._per_round, replace=False))
-
-    @property
-    def _per_round(self) -> int:
-        return max(1, round(self.ctx.client_fraction * len(self._clients)))
-
-    @property
-    def participation(self) -> float:
-        return self._per_round / len(self._clients)
+        return np.sort(rng.choice(self._clients, size=count, replace=False))
 
     def trains(self, rank: int, round_index: int) -> bool:
         return rank != self.server and rank in self.selected(round_index)

@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 import torch
+from torch.nn.modules.batchnorm import _BatchNorm
 
+from fedgossip.errors import ConfigError
 from fedgossip.registry import Plugin, Registry, check_params
 from fedgossip.specs import Param
 
@@ -47,7 +49,6 @@ class RoundWork:
     steps: int  # local steps taken (0 when the node sat the round out)
     samples: int  # training samples on the node
     batch_size: int  # expected batch size (--batch-size)
-    participation: float = 1.0  # probability the node takes part in a round (fedavg --client-fraction)
 
 
 @dataclass(frozen=True)
@@ -65,13 +66,19 @@ class PrivacyMechanism(Plugin, ABC):
     level: ClassVar[str] = ""  # "sample" (one record is one training sample) or "node" (the whole shard)
 
     def __init__(self, clip: float = 1.0, noise: float = 1.0):
+        if self.level not in _LEVELS:
+            # a mechanism of neither level would privatize nothing while ε is still reported
+            raise ConfigError(
+                f"privacy mechanism {type(self).__name__} must set level to one of {', '.join(_LEVELS)}; "
+                "fix the plugin"
+            )
         check_params(type(self), clip=clip, noise=noise)  # built directly, not from a spec, too
         self.clip = clip
         self.noise = noise
 
     @abstractmethod
     def charge(self, work: RoundWork) -> Charge:
-        """Return what ``work`` costs; counted whether or not the node was chosen to take part."""
+        """Return what ``work`` costs (a round the node sat out has ``steps`` 0)."""
 
     def make_gradient(
         self,
@@ -92,7 +99,21 @@ class PrivacyMechanism(Plugin, ABC):
         """Privatize, in place, the change local training made to the model this round."""
 
     def check_model(self, model: nn.Module) -> None:
-        """Refuse a model the mechanism cannot privatize (raise ``ConfigError`` saying why)."""
+        """Refuse a model the mechanism cannot privatize (raise ``ConfigError`` saying why).
 
+        BatchNorm is refused by default: its running statistics are buffers computed from raw
+        samples, outside the parameters any mechanism clips and noises, and they shape every
+        evaluation the node reports.
+        """
+        found = [name for name, module in model.named_modules() if isinstance(module, _BatchNorm)]
+        if found:
+            raise ConfigError(
+                f"--dp {self.name} cannot privatize a model with BatchNorm ({', '.join(found)}): its "
+                "running statistics come from raw samples and are never clipped or noised; use a model "
+                "without BatchNorm (every built-in model qualifies: resnet8 uses GroupNorm)"
+            )
+
+
+_LEVELS = ("sample", "node")
 
 PRIVACY: Registry[PrivacyMechanism] = Registry("privacy", PrivacyMechanism)

@@ -21,22 +21,17 @@ __all__ = ["DpUpdate"]
 class DpUpdate(PrivacyMechanism):
     """Clip each round's model update to C and add Gaussian noise of std σ·C before it is sent.
 
-    With ``participation`` q < 1 (fedavg's client sampling), every round counts as
-    one composition of the Gaussian mechanism subsampled at rate q, whether the
-    node was chosen or not. That amplification by subsampling holds only against an
-    observer who cannot tell whether this node was chosen in a round, such as one who
-    sees the models but not who sent what. The server that picks the clients and
-    receives their messages is not such an observer; against it, count each round the
-    node took part in at rate 1.
+    Each round the node trains costs one Gaussian mechanism, at rate 1. With fedavg's
+    client sampling a client pays only for the rounds it is chosen for, but it gets no
+    amplification by subsampling: that needs a Poisson sample hidden from the observer,
+    while here every rank derives the choice from the run seed, and the server, which
+    receives each update on its own, knows who sent it anyway.
     """
 
     level = "node"
 
     def charge(self, work: RoundWork) -> Charge:
-        """Return one Gaussian mechanism subsampled at rate ``participation`` per round."""
-        if work.participation < 1:
-            return Charge(rate=work.participation, count=1)
-        # Without client sampling, a round without local steps sends no new update: nothing to charge.
+        """Return one Gaussian mechanism per round with local steps; a round sat out sends no update."""
         return Charge(rate=1.0, count=1 if work.steps > 0 else 0)
 
     def privatize_update(self, update: torch.Tensor, generator: torch.Generator) -> None:

@@ -35,8 +35,6 @@ class NodePrivacy:
         Training samples on the node: the Poisson sampling rate of dp-sgd and the default δ depend on it.
     batch_size
         ``--batch-size``, the expected batch of dp-sgd.
-    participation
-        Probability the node takes part in a round (fedavg's ``--client-fraction``, else 1).
     delta, target_epsilon
         ``--dp-delta`` (None: :func:`default_delta`) and ``--dp-target-epsilon`` (None: no budget).
     seed, rank, deterministic
@@ -52,7 +50,6 @@ class NodePrivacy:
         mechanism: PrivacyMechanism,
         samples: int,
         batch_size: int,
-        participation: float,
         delta: float | None,
         target_epsilon: float | None,
         seed: int,
@@ -63,7 +60,6 @@ class NodePrivacy:
         self.mechanism = mechanism
         self.samples = samples
         self.batch_size = batch_size
-        self.participation = participation
         self.delta = default_delta(samples) if delta is None else delta
         self.target_epsilon = target_epsilon
         self.accountant = RdpAccountant()
@@ -72,7 +68,7 @@ class NodePrivacy:
         self.generator.manual_seed(_noise_seed(seed, rank) if deterministic else secrets.randbits(63))
 
     def work(self, steps: int) -> RoundWork:
-        return RoundWork(steps, self.samples, self.batch_size, self.participation)
+        return RoundWork(steps, self.samples, self.batch_size)
 
     def would_exceed(self, steps: int) -> bool:
         """Return whether a round of ``steps`` local steps would take ε past the budget."""

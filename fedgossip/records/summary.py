@@ -197,7 +197,8 @@ def _privacy(
         "delta_max": _reduce(np.nanmax, delta),
         "target_epsilon": config.get("dp_target_epsilon"),
         "deterministic": bool(config.get("deterministic")),
-        "stopped_nodes": _count(_reduce(np.nansum, stopped)),
+        # a synchronous stop may fall on an evaluation taken before it was known: run.json names the ranks
+        "stopped_nodes": len(budget["ranks"]) if "ranks" in budget else _count(_reduce(np.nansum, stopped)),
         "budget_round": budget.get("round"),  # synchronous runs: the last round trained
         "curve_epsilon_max": None
         if metrics.get("epsilon") is None

@@ -31,11 +31,10 @@ def privacy_table(privacy: dict[str, Any], ranks: int | None) -> Table:
         f"at δ {_delta(privacy)}",
     )
     table.add_row("  budget", _budget(privacy, ranks))
-    noise = (
-        "seeded from --seed (--deterministic: repeatable, not secret)"
-        if privacy["deterministic"]
-        else ("seeded by the OS")
-    )
+    if privacy["deterministic"]:
+        noise = "seeded from --seed (--deterministic: repeatable, not secret)"
+    else:
+        noise = "seeded by the OS"
     table.add_row("  noise", noise)
     return table
 

@@ -74,7 +74,7 @@ def _local_steps(node: _RankState, checkpoints: _Checkpoints, steps: int, serve:
 
     dp-update privatizes the model's change over the whole burst, so nothing may
     leave the node before its end: a neighbour served mid-burst would see the
-    raw update. Its offers wait until the burst is done (more staleness).
+    raw update. The neighbours' offers wait until the burst is done (more staleness).
     """
     gossip, flat = node.gossip, node.params.flat
     for _ in range(steps):

@@ -21,6 +21,7 @@ from fedgossip.comm.link import parse_link
 from fedgossip.comm.traffic import Traffic
 from fedgossip.config import TrainConfig
 from fedgossip.data.shards import ShardData
+from fedgossip.errors import ConfigError
 from fedgossip.privacy.node import NodePrivacy
 from fedgossip.records import MetricsWriter, summarize, update_run_status, write_summary
 from fedgossip.train.async_loop import run_async
@@ -275,7 +276,6 @@ class _RankState:
             mechanism,
             samples=stream.num_samples,
             batch_size=config.batch_size,
-            participation=self.algorithm.participation,
             delta=config.dp_delta,
             target_epsilon=config.dp_target_epsilon,
             seed=config.seed,
@@ -289,6 +289,10 @@ class _RankState:
         )
         if gradient is not None:
             self.trainer.gradient = gradient
+        elif mechanism.level == "sample":  # a plugin that would train on raw batches while reporting ε
+            raise ConfigError(
+                f"--dp {mechanism.name} is sample-level but builds no private gradient; fix the plugin"
+            )
         return privacy
 
     def steps_in(self, round_index: int) -> int:
@@ -300,8 +304,6 @@ class _RankState:
     def round(self, round_index: int, steps: int) -> None:
         if steps:
             self.train_privately(steps)
-        elif self.privacy is not None:
-            self.privacy.spend(0)  # sitting a fedavg round out still counts when sampling amplifies
         self.algorithm.communicate(self.params.flat, round_index)
 
     def train_privately(self, steps: int) -> None:

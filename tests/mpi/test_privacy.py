@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from fedgossip.algorithms.base import round_rng
 from fedgossip.data.manifest import Manifest
 from fedgossip.privacy.accountant import RdpAccountant, default_delta
 from fedgossip.records import read_metrics, read_run_json
@@ -111,7 +112,7 @@ def test_private_training_on_digits_still_learns(mpirun, fedgossip, tmp_path):
     assert 0 < summary["privacy"]["epsilon_max"] < float("inf")
 
 
-def test_fedavg_client_sampling_enters_the_node_level_accounting(mpirun, fedgossip, tmp_path):
+def test_fedavg_clients_pay_for_the_rounds_they_are_chosen_for(mpirun, fedgossip, tmp_path):
     noise, rounds = 1.0, 12
     options = [
         "--algorithm", "fedavg", "--client-fraction", "0.5", "--local-epochs", "1", "--lr", "0.05",
@@ -124,16 +125,20 @@ def test_fedavg_client_sampling_enters_the_node_level_accounting(mpirun, fedgoss
     sizes = [shard.size for shard in Manifest.read(tmp_path / "datasets" / "digits-4").shards]
     clients = metrics["epsilon"][-1][1:]  # rank 0 is the server, which holds no data
     assert np.isnan(metrics["epsilon"][-1][0])
-    # Two of four clients a round: every round costs each client one Gaussian sampled at rate 1/2.
-    expected = [_epsilon(noise, 0.5, rounds, default_delta(n)) for n in sizes]
+    # Two of four clients a round, drawn from the run seed as fedavg does: a client pays one Gaussian
+    # mechanism (rate 1: everybody knows who was chosen) for each round it trained in.
+    chosen = [round_rng(0, r, 2).choice(np.arange(1, 5), size=2, replace=False) for r in range(1, rounds + 1)]
+    rounds_in = [sum(client in c for c in chosen) for client in range(1, 5)]
+    assert min(rounds_in) > 0 and max(rounds_in) < rounds
+    expected = [_epsilon(noise, 1.0, k, default_delta(n)) for k, n in zip(rounds_in, sizes, strict=True)]
     np.testing.assert_allclose(clients, expected, rtol=1e-9)
-    assert np.all(clients < _epsilon(noise, 1.0, rounds, 1e-5))  # sampling amplifies
 
 
 @pytest.mark.parametrize(
     ("options", "message"),
     [
         (["--dp-delta", "1e-5"], "dp-delta applies to private training only; add --dp dp-sgd or"),
+        (["--deterministic"], "deterministic applies to private training only"),
         (["--dp", "laplace"], "unknown privacy mechanism 'laplace'; known: dp-sgd, dp-update"),
         (
             ["--algorithm", "comp-ams", "--dp", "dp-update"],

@@ -88,12 +88,6 @@ def test_full_participation_charges_one_composition_per_round_with_steps():
     assert mechanism.charge(RoundWork(steps=0, samples=100, batch_size=10)).count == 0
 
 
-@pytest.mark.parametrize("steps", [0, 4])
-def test_client_sampling_charges_every_round_at_the_participation_rate(steps):
-    work = RoundWork(steps=steps, samples=100, batch_size=10, participation=0.1)
-    assert DpUpdate(clip=1.0, noise=1.0).charge(work) == Charge(rate=0.1, count=1)
-
-
 def test_keeps_plain_batches_and_any_model():
     mechanism = DpUpdate()
     model = build_model("mlp", (4,), 2, seed=0)

@@ -5,18 +5,18 @@ from __future__ import annotations
 import pytest
 import torch
 
+from fedgossip.errors import ConfigError
 from fedgossip.privacy.accountant import RdpAccountant, default_delta
 from fedgossip.privacy.dp_sgd import DpSgd
 from fedgossip.privacy.dp_update import DpUpdate
 from fedgossip.privacy.node import NodePrivacy
 
 
-def _node(mechanism, samples=400, target=None, seed=0, rank=0, deterministic=True, participation=1.0):
+def _node(mechanism, samples=400, target=None, seed=0, rank=0, deterministic=True):
     return NodePrivacy(
         mechanism,
         samples=samples,
         batch_size=32,
-        participation=participation,
         delta=None,
         target_epsilon=target,
         seed=seed,
@@ -93,10 +93,24 @@ def test_noise_seeds_differ_across_ranks_and_runs_unless_deterministic():
     assert torch.equal(state, torch.get_rng_state())  # the model's generators are left alone
 
 
-def test_client_sampling_charges_every_round_at_its_rate():
-    node = _node(DpUpdate(clip=1.0, noise=1.0), participation=0.25)
-    for _ in range(20):
-        node.spend(0)  # not chosen: still a round of the sampled mechanism
+def test_dp_update_charges_the_rounds_a_node_trains_at_rate_one():
+    node = _node(DpUpdate(clip=1.0, noise=1.0))
+    for steps in (5, 0, 0, 5, 5, 0):  # fedavg: chosen in three rounds of six
+        node.spend(steps)
     reference = RdpAccountant()
-    reference.spend(1.0, 0.25, 20)
+    reference.spend(1.0, 1.0, 3)
     assert node.epsilon == pytest.approx(reference.epsilon(node.delta), rel=1e-12)
+
+
+def test_a_mechanism_of_no_known_level_is_refused():
+    class Careless(DpUpdate):
+        level = ""
+
+    with pytest.raises(ConfigError, match="must set level to one of sample, node"):
+        Careless()
+
+
+def test_batchnorm_is_refused_by_node_level_privacy_too():
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.BatchNorm1d(4))
+    with pytest.raises(ConfigError, match="running statistics come from raw samples"):
+        DpUpdate().check_model(model)
