@@ -64,6 +64,10 @@ class PrivacyMechanism(Plugin, ABC):
 
     params = (CLIP, NOISE)
     level: ClassVar[str] = ""  # "sample" (one record is one training sample) or "node" (the whole shard)
+    # Why BatchNorm defeats it, said when a model has one (check_model).
+    batch_norm_reason: ClassVar[str] = (
+        "its running statistics come from raw samples and are never clipped or noised"
+    )
 
     def __init__(self, clip: float = 1.0, noise: float = 1.0):
         if self.level not in _LEVELS:
@@ -101,16 +105,18 @@ class PrivacyMechanism(Plugin, ABC):
     def check_model(self, model: nn.Module) -> None:
         """Refuse a model the mechanism cannot privatize (raise ``ConfigError`` saying why).
 
-        BatchNorm is refused by default: its running statistics are buffers computed from raw
+        Every mechanism refuses BatchNorm: its running statistics are buffers computed from raw
         samples, outside the parameters any mechanism clips and noises, and they shape every
-        evaluation the node reports.
+        evaluation the node reports. ``batch_norm_reason`` says what else it breaks.
         """
-        found = [name for name, module in model.named_modules() if isinstance(module, _BatchNorm)]
+        found = [
+            name or type(model).__name__ for name, m in model.named_modules() if isinstance(m, _BatchNorm)
+        ]
         if found:
             raise ConfigError(
-                f"--dp {self.name} cannot privatize a model with BatchNorm ({', '.join(found)}): its "
-                "running statistics come from raw samples and are never clipped or noised; use a model "
-                "without BatchNorm (every built-in model qualifies: resnet8 uses GroupNorm)"
+                f"--dp {self.name} cannot privatize a model with BatchNorm ({', '.join(found)}): "
+                f"{self.batch_norm_reason}; use a model without BatchNorm (every built-in model "
+                "qualifies: resnet8 uses GroupNorm)"
             )
 
 

@@ -31,22 +31,14 @@ class DpSgd(PrivacyMechanism):
     """Clip every sample's gradient to C and add Gaussian noise of std σ·C to each step (DP-SGD)."""
 
     level = "sample"
+    batch_norm_reason = (
+        "BatchNorm normalizes each sample with statistics of the others in its batch, so one sample's "
+        "gradient depends on the whole batch and clipping it no longer bounds that sample's influence"
+    )
 
     def charge(self, work: RoundWork) -> Charge:
         """Return one subsampled Gaussian mechanism of rate ``batch_size / samples`` per local step."""
         return Charge(rate=_sampling_rate(work.batch_size, work.samples), count=work.steps)
-
-    def check_model(self, model: nn.Module) -> None:
-        """Refuse BatchNorm: it makes one sample's gradient depend on the others in its batch."""
-        found = [name or type(model).__name__ for name, m in model.named_modules() if _is_batch_norm(m)]
-        if found:
-            raise ConfigError(
-                f"dp-sgd cannot privatize a model with BatchNorm ({', '.join(found)}): BatchNorm "
-                "normalizes each sample with statistics of the others in its batch, so one sample's "
-                "gradient depends on the whole batch and clipping it no longer bounds that sample's "
-                "influence; use a model without BatchNorm (every built-in model qualifies: resnet8 "
-                "uses GroupNorm), or --dp dp-update"
-            )
 
     def make_gradient(
         self,
@@ -184,7 +176,3 @@ class PoissonClippedGradient:
 def _sampling_rate(batch_size: int, samples: int) -> float:
     # An empty shard has nothing to sample; charging it as rate 1 overstates the cost, never understates it.
     return min(1.0, batch_size / samples) if samples > 0 else 1.0
-
-
-def _is_batch_norm(module: nn.Module) -> bool:
-    return isinstance(module, (nn.modules.batchnorm._BatchNorm, nn.SyncBatchNorm))
