@@ -60,6 +60,10 @@ class TrainConfig:
     dp_delta: float | None = None  # δ of the reported ε(δ); None: min(1e-5, 1/samples on the node)
     dp_target_epsilon: float | None = None  # budget: stop before any node's ε would exceed it
     deterministic: bool = False  # seed DP noise from --seed (reproducible, for tests) instead of the OS
+    # Training-time plugins (fedgossip.plugins); each "none" or empty when off.
+    filter: str = "none"  # importance filtering, e.g. hide:fraction=0.3
+    share_data: str = "none"  # quantized data sharing, e.g. budget=32,bits=8 (trusted networks only)
+    plugin: tuple[str, ...] = ()  # further training-time plugins by spec (third-party ones too)
     # Evaluation, records, reproducibility.
     eval_every: int = 5
     seed: int = 0  # model init and shared draws agree across ranks; data order and noise add the rank
@@ -115,6 +119,7 @@ def _problems(config: TrainConfig) -> list[str]:
         if not isinstance(getattr(config, name), bool):
             problems.append(f"{name} must be true or false, got {getattr(config, name)!r}")
     problems += _privacy_problems(config)
+    problems += _plugin_problems(config)
     if config.local_steps is not None and config.local_epochs is not None:
         problems.append("give either --local-steps or --local-epochs, not both")
     for name in ("lr", "momentum", "weight_decay"):
@@ -165,6 +170,18 @@ def _privacy_problems(config: TrainConfig) -> list[str]:
     return problems
 
 
+def _plugin_problems(config: TrainConfig) -> list[str]:
+    problems = []
+    for name in ("filter", "share_data"):
+        value = getattr(config, name)
+        if not isinstance(value, str) or not value.strip():
+            problems.append(f"{name.replace('_', '-')} must be a spec in quotes or none, got {value!r}")
+    plugins = config.plugin
+    if not isinstance(plugins, (tuple, list)) or not all(isinstance(p, str) and p.strip() for p in plugins):
+        problems.append(f'plugin must be a list of plugin specs, e.g. ["hide:fraction=0.3"], got {plugins!r}')
+    return problems
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -195,4 +212,7 @@ def merge_config(
 ) -> TrainConfig:
     """Build a ``TrainConfig``: command-line values over TOML values over the algorithm's defaults
     (comp-ams defaults to AMSGrad, see ``Algorithm.config_defaults``) over the field defaults."""
-    return TrainConfig(**{**(algorithm_defaults or {}), **toml_values, **command_line})
+    values = {**(algorithm_defaults or {}), **toml_values, **command_line}
+    if isinstance(values.get("plugin"), list):  # TOML arrays arrive as lists; the config is frozen
+        values["plugin"] = tuple(values["plugin"])
+    return TrainConfig(**values)

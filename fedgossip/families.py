@@ -25,6 +25,7 @@ FAMILIES: Mapping[str, str] = MappingProxyType(
         "algorithms": "fedgossip.algorithms.base:ALGORITHMS",
         "privacy": "fedgossip.privacy.base:PRIVACY",
         "models": "fedgossip.train.models.base:MODELS",
+        "plugins": "fedgossip.plugins.base:PLUGINS",
     }
 )
 """Family name → ``module:ATTRIBUTE`` of its registry, in the order a listing shows them."""

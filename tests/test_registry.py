@@ -46,7 +46,7 @@ def test_unknown_name_lists_known_ones():
     with pytest.raises(ConfigError) as info:
         PARTITIONERS.create("dirichlett:alpha=0.1")
     assert "unknown partitioner 'dirichlett'" in str(info.value)
-    assert "dirichlet, iid" in str(info.value)
+    assert "dirichlet, dispatch, iid" in str(info.value)
 
 
 def test_duplicate_name_from_another_provider_is_refused():

@@ -94,6 +94,8 @@ def run_scenario(
         "mean_node_accuracy": summary["final"]["test_accuracy"]["mean"],
         "bytes_sent_total": summary["communication"]["bytes_sent_total"],
         "bytes_sent_per_rank": summary["communication"]["bytes_sent_per_rank_mean"],
+        "data_bytes_sent_total": summary["communication"].get("data_bytes_sent_total") or 0,
+        "samples_processed": summary["communication"].get("samples_processed_total"),
         "compression_ratio": summary["communication"]["compression_ratio"],
         "wall_s": summary["time"]["wall_s"],
         "run": str(run_dir),

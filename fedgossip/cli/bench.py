@@ -287,6 +287,89 @@ def async_bench(
     stdout.print(f"saved {path}")
 
 
+@bench.command("dispatch")
+@click.option("--ranks", type=click.IntRange(min=2), default=16, show_default=True, help="Nodes (MPI ranks).")
+@click.option("--rounds", type=click.IntRange(min=1), default=40, show_default=True, help="D-PSGD rounds.")
+@click.option("--model", default="mlp", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--work",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=_DEFAULT_DIR / "dispatch-runs",
+    show_default=True,
+    help="Where the partitions and the runs go.",
+)
+@click.option(
+    "--out", type=click.Path(path_type=Path, file_okay=False), default=_DEFAULT_DIR, show_default=True
+)
+def dispatch_bench(ranks: int, rounds: int, model: str, seed: int, work: Path, out: Path) -> None:
+    """Data-dependent dispatching vs iid vs Dirichlet: local models on routed points, and the average model.
+
+    \b
+    Example:
+      fedgossip bench dispatch --ranks 16 --rounds 40
+    """
+    from fedgossip.bench.dispatch import bench_dispatch
+    from fedgossip.report.bench_data import render_dispatch, scheme_line
+    from fedgossip.report.console import stdout
+
+    result = bench_dispatch(work, ranks, rounds, seed, model, on_scheme=scheme_line)
+    path = save_result(out, "dispatch", result)
+    render_dispatch(result, stdout)
+    stdout.print(f"saved {path}")
+
+
+@bench.command("filter")
+@click.option("--ranks", type=click.IntRange(min=2), default=16, show_default=True, help="MPI ranks per job.")
+@click.option(
+    "--rounds", type=click.IntRange(min=1), default=60, show_default=True, help="Rounds of one local epoch."
+)
+@_training_job_options(alpha=0.5, runs="filter-runs")
+def filter_bench(ranks: int, rounds: int, alpha: float, seed: int, work: Path, out: Path) -> None:
+    """Importance filtering: samples processed and wall time to the unfiltered run's accuracy.
+
+    \b
+    Example:
+      fedgossip bench filter --ranks 16 --rounds 60
+    """
+    from fedgossip.bench.filtering import bench_filter
+    from fedgossip.report.bench import scenario_line
+    from fedgossip.report.bench_data import render_filter
+    from fedgossip.report.console import stdout
+
+    result = bench_filter(work, ranks, rounds, alpha, seed, on_scenario=scenario_line)
+    path = save_result(out, "filter", result)
+    render_filter(result, stdout)
+    stdout.print(f"saved {path}")
+
+
+@bench.command("share-data")
+@click.option("--ranks", type=click.IntRange(min=2), default=16, show_default=True, help="MPI ranks per job.")
+@click.option("--rounds", type=click.IntRange(min=1), default=40, show_default=True)
+@click.option(
+    "--share", default="budget=32,bits=4,select=loss", show_default=True, help="The --share-data spec."
+)
+@_training_job_options(alpha=0.05, runs="share-data-runs")
+def share_data_bench(
+    ranks: int, rounds: int, share: str, alpha: float, seed: int, work: Path, out: Path
+) -> None:
+    """Quantized data sharing: accuracy gained per MB, against the same MB spent on more gossip rounds.
+
+    \b
+    Example:
+      fedgossip bench share-data --ranks 16 --alpha 0.05 --share budget=32,bits=4
+    """
+    from fedgossip.bench.share_data import bench_share_data
+    from fedgossip.report.bench import scenario_line
+    from fedgossip.report.bench_data import render_share_data
+    from fedgossip.report.console import stdout
+
+    result = bench_share_data(work, ranks, rounds, alpha, seed, share, on_scenario=scenario_line)
+    path = save_result(out, "share-data", result)
+    render_share_data(result, stdout)
+    stdout.print(f"saved {path}")
+
+
 def save_result(directory: Path, name: str, result: dict) -> Path:
     """Write ``result`` as ``directory/name.json`` (replacing the previous figure atomically)."""
     from fedgossip import __version__

@@ -90,7 +90,8 @@ def create(
         manifest = create_partition(
             request, out, force=force, on_stage=progress.start, on_file=progress.advance
         )
-    stdout.print(f"[green]wrote[/] {out} ({manifest.nodes} shards + test set)")
+    rule = " + dispatch rule" if "dispatch.h5" in manifest.files else ""
+    stdout.print(f"[green]wrote[/] {out} ({manifest.nodes} shards + test set{rule})")
     render_partition(manifest, out, stdout)
 
 

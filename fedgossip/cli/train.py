@@ -119,6 +119,23 @@ _OPTIONS = [
         help="Seed the DP noise and sampling from --seed, so a private run repeats exactly (for tests "
         "and debugging; the noise is then predictable) [default: --os-noise, seeded by the OS].",
     ),
+    click.option(
+        "--filter",
+        help="Importance filtering: each node hides up to a fraction of its lowest-loss, confidently "
+        "right samples from the next epoch and takes proportionally fewer steps at a larger lr, e.g. "
+        "hide:fraction=0.3,threshold=0.7,decay=0.9 [default: none]. `fedgossip plugins plugins` lists them.",
+    ),
+    click.option(
+        "--share-data",
+        help="Send each neighbour up to B of the node's own samples, features quantized to Q bits, at the "
+        "start and every R rounds: budget=B,bits=Q,select=loss|random,every=R. This shares (quantized) "
+        "RAW DATA with neighbours: use it on trusted networks only; refused with --dp [default: none].",
+    ),
+    click.option(
+        "--plugin",
+        multiple=True,
+        help="A further training-time plugin by spec (third-party ones too); repeat for several.",
+    ),
     click.option("--eval-every", type=click.IntRange(min=1), help="Evaluate every K rounds [default: 5]."),
     click.option("--seed", type=int, help="Run seed [default: 0]."),
     click.option(
@@ -165,6 +182,8 @@ def train(config_file: Path | None, **options) -> None:
       mpirun -n 16 fedgossip train --algorithm swarm --async --slowdown ranks=0,1:factor=5
       mpirun -n 8 fedgossip train --link bandwidth=10Mbit,latency=20ms --compressor qsgd:bits=4
       mpirun -n 16 fedgossip train --dp dp-sgd:clip=1,noise=1.1 --dp-target-epsilon 8
+      mpirun -n 16 fedgossip train --local-epochs 1 --filter hide:fraction=0.3
+      mpirun -n 16 fedgossip train --share-data budget=32,bits=4,select=loss,every=20
       mpirun -n 4 fedgossip train --config run.toml --rounds 100
     """
     from mpi4py import MPI
@@ -177,7 +196,7 @@ def train(config_file: Path | None, **options) -> None:
 
     comm = MPI.COMM_WORLD
     debug = bool(click.get_current_context().find_root().params.get("debug"))
-    given = {key: value for key, value in options.items() if value is not None}
+    given = {key: value for key, value in options.items() if value is not None and value != ()}
     try:
         # Parsed alike on every rank, so an error here is the same everywhere: rank 0 reports it.
         toml_values = load_toml(config_file) if config_file else {}

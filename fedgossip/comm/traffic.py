@@ -29,6 +29,9 @@ class Traffic:
         self.collective_bytes = 0
         self.messages_sent = 0
         self.fp32_bytes_sent = 0
+        # Samples shared by --share-data: the same wire, counted apart from the model traffic.
+        self.data_bytes_sent = np.zeros(world_size, dtype=np.int64)
+        self.data_bytes_received = np.zeros(world_size, dtype=np.int64)
         self.comm_seconds = 0.0  # wall time inside MPI calls (waiting included)
         self.link_seconds = 0.0  # wall time spent holding messages for an emulated --link
 
@@ -47,6 +50,14 @@ class Traffic:
     def record_receive(self, peer: int, nbytes: int) -> None:
         self.bytes_received[peer] += nbytes
 
+    def record_data_send(self, peer: int, nbytes: int) -> None:
+        """Count a message of ``nbytes`` carrying samples (not model values) to ``peer``."""
+        self.data_bytes_sent[peer] += nbytes
+        self.messages_sent += 1
+
+    def record_data_receive(self, peer: int, nbytes: int) -> None:
+        self.data_bytes_received[peer] += nbytes
+
     @contextmanager
     def timed(self) -> Iterator[None]:
         """Add the wall time of the block to ``comm_seconds``."""
@@ -62,6 +73,8 @@ class Traffic:
             "bytes_sent": float(self.bytes_sent.sum() + self.collective_bytes),
             "bytes_received": float(self.bytes_received.sum() + self.collective_bytes),
             "fp32_bytes_sent": float(self.fp32_bytes_sent),
+            "data_bytes_sent": float(self.data_bytes_sent.sum()),
+            "data_bytes_received": float(self.data_bytes_received.sum()),
             "comm_s": self.comm_seconds,
             "link_s": self.link_seconds,
         }

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from fedgossip import __version__
-from fedgossip.data.manifest import TEST_NAME, Manifest, ShardInfo, shard_name
+from fedgossip.data.manifest import DISPATCH_NAME, TEST_NAME, Manifest, ShardInfo, shard_name
 from fedgossip.data.partition.base import PARTITIONERS, Samples, check_cover
 from fedgossip.data.shards import ShardData, refuse_existing, write_partition
 from fedgossip.data.sources.base import SOURCES, Dataset
@@ -75,6 +75,10 @@ def create_partition(
     shards = [ShardData(samples.x[p], samples.y[p], train_idx[p]) for p in parts]
     test = _test_data(dataset, test_idx)
     histograms = label_histograms([s.y for s in shards], len(dataset.classes))
+    # data-dependent schemes record what they found (dispatch: cluster purity, ...) and may
+    # leave a rule that routes new points the same way, written beside the shards
+    records = getattr(partitioner, "records", None)
+    rule = getattr(partitioner, "rule", None)
     manifest = Manifest(
         source=source.spec,
         source_sha256=dataset.fingerprint(),
@@ -93,10 +97,14 @@ def create_partition(
         stats=heterogeneity(histograms),
         files={},
         created_with=__version__,
+        extra={partitioner.name: records} if records else {},
     )
     if on_stage:
         on_stage("writing shards", len(shards))
-    return write_partition(Path(out), manifest, shards, test, force=force, on_file=on_file)
+    extra_files = {DISPATCH_NAME: rule.save} if rule is not None else None
+    return write_partition(
+        Path(out), manifest, shards, test, force=force, on_file=on_file, extra_files=extra_files
+    )
 
 
 def _resolve_test_fraction(request: PartitionRequest, dataset: Dataset, source: str) -> float | None:

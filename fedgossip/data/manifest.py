@@ -15,11 +15,20 @@ from typing import Any
 
 from fedgossip.errors import DataError
 
-__all__ = ["FORMAT_VERSION", "MANIFEST_NAME", "TEST_NAME", "ShardInfo", "Manifest", "shard_name"]
+__all__ = [
+    "FORMAT_VERSION",
+    "MANIFEST_NAME",
+    "TEST_NAME",
+    "DISPATCH_NAME",
+    "ShardInfo",
+    "Manifest",
+    "shard_name",
+]
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "partition.json"
 TEST_NAME = "test.h5"
+DISPATCH_NAME = "dispatch.h5"  # the dispatch rule of a dispatch partition, the one optional file
 _SHARD_PATTERN = re.compile(r"^shard-\d{5}\.h5$")
 
 
@@ -124,10 +133,12 @@ class Manifest:
             problems.append(f"test file must be {TEST_NAME}")
         for name in self.files:
             # Names come from a file anyone may have edited: nothing may point outside the directory.
-            if not (_SHARD_PATTERN.match(name) or name == TEST_NAME):
-                problems.append(f"file name {name!r} is not a shard or test file of this directory")
+            if not (_SHARD_PATTERN.match(name) or name in (TEST_NAME, DISPATCH_NAME)):
+                problems.append(
+                    f"file name {name!r} is not a shard or test file of this directory, nor {DISPATCH_NAME}"
+                )
         listed = {s.file for s in self.shards} | {TEST_NAME}
-        if set(self.files) != listed:
+        if set(self.files) - {DISPATCH_NAME} != listed:
             problems.append("files must give a SHA-256 for every shard and the test file")
         return problems
 

@@ -5,6 +5,7 @@ Layout (DESIGN §6)::
     partition.json        the manifest (fedgossip.data.manifest)
     shard-00000.h5 ...    one per node: datasets x (float32), y (int64), index (int64)
     test.h5               datasets x, y
+    dispatch.h5           only for ``dispatch`` partitions: the rule that routes new points
 
 ``index`` gives each sample's position in the source's training split, so a
 partition can be checked against its source (every sample exactly once).
@@ -26,7 +27,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from fedgossip.data.manifest import MANIFEST_NAME, TEST_NAME, Manifest, shard_name
+from fedgossip.data.manifest import DISPATCH_NAME, MANIFEST_NAME, TEST_NAME, Manifest, shard_name
+from fedgossip.data.partition.dispatch_rule import DispatchRule
 from fedgossip.errors import DataError
 
 __all__ = ["ShardData", "Partition", "write_partition", "file_sha256"]
@@ -59,13 +61,21 @@ def write_partition(
     test: ShardData,
     force: bool = False,
     on_file: Callable[[str], None] | None = None,
+    extra_files: dict[str, Callable[[Path], None]] | None = None,
 ) -> Manifest:
     """Write a whole partition directory atomically and return the manifest with file hashes.
 
     ``manifest.files`` is ignored and recomputed from the bytes written. ``on_file``
-    is called with each file name once it is written (for progress display).
+    is called with each shard's name once it is written (for progress display).
+    ``extra_files`` maps a file name the manifest accepts (``dispatch.h5``) to a
+    function writing that file at the path it is given; it is written into the same
+    staging directory, so it appears atomically with the shards and is hashed like them.
     """
     out = Path(out)
+    extra_files = extra_files or {}
+    unknown = sorted(set(extra_files) - {DISPATCH_NAME})
+    if unknown:
+        raise ValueError(f"extra partition files must be among {DISPATCH_NAME}, got {unknown}")
     refuse_existing(out, force)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
@@ -76,6 +86,9 @@ def write_partition(
             if on_file:
                 on_file(shard_name(node))
         files[TEST_NAME] = _write_arrays(staging / TEST_NAME, test, node=-1)
+        for name, write in extra_files.items():
+            write(staging / name)
+            files[name] = file_sha256(staging / name)
         complete = replace(manifest, files=files)
         (staging / MANIFEST_NAME).write_text(complete.to_json())
         _move_into_place(staging, out)
@@ -135,6 +148,22 @@ class Partition:
     def read_test(self, verify: bool = True) -> ShardData:
         """Read the test set, checking its SHA-256 against the manifest first."""
         return self._read(self.directory / TEST_NAME, verify, expect_index=False)
+
+    def dispatch_rule(self, verify: bool = True) -> DispatchRule:
+        """Read the rule that routed the training points, checking its SHA-256 first.
+
+        Route test or new points with it (``rule.route(x)``) to the nodes their
+        neighbours went to. Only ``dispatch`` partitions have one.
+        """
+        if DISPATCH_NAME not in self.manifest.files:
+            raise DataError(
+                f"partition {self.directory} has no dispatch rule: it was made with scheme "
+                f"{self.manifest.scheme!r}; only --scheme dispatch partitions route new points"
+            )
+        path = self.directory / DISPATCH_NAME
+        if verify and (problem := self._file_problem(path)):
+            raise DataError(f"{problem} in {self.directory}; recreate the partition")
+        return DispatchRule.load(path)
 
     def verify(self) -> None:
         """Check every file's SHA-256; raise one DataError naming all missing or corrupted files."""

@@ -97,6 +97,7 @@ def summarize(run_dir: Path) -> dict[str, Any]:
             },
             "gossip": _gossip(metrics, last),
             "privacy": _privacy(metrics, last, record),
+            "plugins": _plugins(metrics, last, record),
             "optimizer": {
                 "spec": config.get("optimizer"),
                 "lr": config.get("lr"),
@@ -155,6 +156,10 @@ def _communication(metrics: dict[str, np.ndarray], last: int | None) -> dict[str
         "bytes_sent_per_rank_max": _count(_reduce(np.nanmax, sent)),
         "bytes_received_total": _count(_reduce(np.nansum, received)),
         "fp32_equivalent_bytes": fp32_total,
+        # samples shared by --share-data: on the same wire, labelled apart from the model's bytes
+        "data_bytes_sent_total": _count(_reduce(np.nansum, _at(metrics, "data_bytes_sent", last))),
+        "data_bytes_received_total": _count(_reduce(np.nansum, _at(metrics, "data_bytes_received", last))),
+        "samples_processed_total": _count(_reduce(np.nansum, _at(metrics, "samples_processed", last))),
         # None when nothing was sent: a ratio of 0/0 means nothing.
         "compression_ratio": fp32_total / total if total and fp32_total is not None else None,
     }
@@ -204,6 +209,31 @@ def _privacy(
         if metrics.get("epsilon") is None
         else [_reduce(np.nanmax, row) for row in metrics["epsilon"]],
     }
+
+
+def _plugins(
+    metrics: dict[str, np.ndarray], last: int | None, record: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Return each training-time plugin with its values at the last evaluation (mean, min, max over ranks)."""
+    plugins = []
+    for plugin in record.get("plugins") or []:
+        final = {}
+        for name in plugin.get("metrics") or []:
+            values = _at(metrics, name, last)
+            final[name] = {
+                "mean": _mean(values),
+                "min": _reduce(np.nanmin, values),
+                "max": _reduce(np.nanmax, values),
+            }
+        plugins.append(
+            {
+                "name": plugin.get("name"),
+                "kind": plugin.get("kind"),
+                "spec": plugin.get("spec"),
+                "final": final,
+            }
+        )
+    return plugins
 
 
 def _time(metrics: dict[str, np.ndarray], last: int | None, record: dict[str, Any]) -> dict[str, Any]:

@@ -57,9 +57,38 @@ def _overview(manifest: Manifest, directory: Path) -> Table:
     ]
     if manifest.replication > 1:
         rows.append(("replication", f"each sample on {manifest.replication} nodes"))
+    dispatch = manifest.extra.get("dispatch")
+    if isinstance(dispatch, dict):
+        rows.extend(_dispatch_rows(dispatch))
     for key, value in rows:
         table.add_row(key, value)
     return table
+
+
+def _dispatch_rows(records: dict) -> list[tuple[str, str]]:
+    """Return overview rows for a dispatch partition; missing or odd entries show as ``-``."""
+    rows = [
+        ("clusters", f"{_fmt(records.get('clusters'))} k-means centres"),
+        ("features", str(records.get("features", "-"))),
+        ("cluster purity", f"{_share(records.get('cluster_purity'))}  (majority label per cluster)"),
+        ("node purity", f"{_share(records.get('node_purity_mean'))} mean  (majority label per node)"),
+    ]
+    achieved, asked = records.get("balance_achieved"), records.get("balance_asked")
+    if isinstance(achieved, list) and len(achieved) == 2 and all(map(_is_number, achieved)):
+        balance = f"{achieved[0]:.2f}–{achieved[1]:.2f}× the even share"
+        if isinstance(asked, list) and len(asked) == 2 and _is_number(asked[0]):
+            upper = f"{asked[1]:g}" if _is_number(asked[1]) else "∞"  # None: no upper bound
+            balance += f" (asked {asked[0]:g}–{upper}×)"
+        rows.append(("balance", balance))
+    return rows
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _share(value) -> str:
+    return f"{value:.3f}" if _is_number(value) else "-"
 
 
 def _heterogeneity(stats: dict) -> Table:

@@ -14,6 +14,7 @@ from rich.text import Text
 from fedgossip.report.chart import COLOURS, MARKERS, Series, line_chart
 from fedgossip.report.figures import MISSING, number, ratio, seconds, size
 from fedgossip.report.privacy import privacy_table
+from fedgossip.report.training_plugins import plugins_table
 
 __all__ = ["render_summary", "render_runs", "status_markup"]
 
@@ -39,6 +40,7 @@ def render_summary(summary: dict[str, Any], console: Console, path: Path | None 
         _header(summary, path),
         _final(summary),
         *([privacy_table(summary["privacy"], summary["ranks"])] if summary.get("privacy") else []),
+        *([plugins_table(summary["plugins"], summary["communication"])] if summary.get("plugins") else []),
         _traffic(summary["communication"], summary.get("gossip")),
         _time(summary["time"]),
         *_charts(summary),
@@ -133,6 +135,10 @@ def _traffic(communication: dict[str, Any], gossip: dict[str, Any] | None = None
     table.add_row("  sent in total", size(communication["bytes_sent_total"]))
     table.add_row("  fp32 equivalent", f"{size(communication['fp32_equivalent_bytes'])} (as float32 vectors)")
     table.add_row("  compression", f"{ratio(communication['compression_ratio'])} (fp32 equivalent ÷ sent)")
+    if communication.get("data_bytes_sent_total"):
+        table.add_row(
+            "  shared data", f"{size(communication['data_bytes_sent_total'])} of samples (--share-data)"
+        )
     if gossip:
         table.add_row("  interactions", f"{number(gossip['interactions_per_rank_mean'])} per rank (mean)")
         table.add_row("  offers served", f"{number(gossip['offers_served_per_rank_mean'])} per rank (mean)")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -33,6 +33,12 @@ class BatchStream:
         run seed 0 on rank 1.
     device
         Where the batches live.
+
+    Training-time plugins may change what the stream serves, from the next epoch on:
+    :meth:`set_extra` appends samples after the shard's own (data received from
+    neighbours), :meth:`hide` leaves some out of the coming epochs (importance
+    filtering), and ``on_epoch_start(epoch)`` is called just before each epoch's
+    order is drawn, the moment a filter decides what to hide.
     """
 
     def __init__(
@@ -54,30 +60,86 @@ class BatchStream:
             raise DataError(
                 "cannot draw batches: " + "; ".join(problems) + "; check the partition and --batch-size"
             )
-        self._x = torch.as_tensor(np.asarray(x, dtype=np.float32)).to(device)
-        self._y = torch.as_tensor(np.asarray(y, dtype=np.int64)).to(device)
+        self._own_x = torch.as_tensor(np.asarray(x, dtype=np.float32)).to(device)
+        self._own_y = torch.as_tensor(np.asarray(y, dtype=np.int64)).to(device)
+        self._x, self._y = self._own_x, self._own_y
         self._rng = np.random.default_rng(seed)
-        self.num_samples = len(y)
+        self.own_samples = self.num_samples = len(y)
         self.batch_size = min(int(batch_size), self.num_samples)
         self.steps_per_epoch = math.ceil(self.num_samples / self.batch_size)
         self.epoch = 0  # epochs completed: the number of times the last batch of an epoch was served
         self._order: torch.Tensor | None = None  # this epoch's permutation, on the device
         self._position = 0  # index into _order of the next batch's first sample
+        self._hidden: np.ndarray | None = None  # sample positions left out of the coming epochs
+        self.on_epoch_start: Callable[[int], None] | None = None
+        self.last_indices: torch.Tensor | None = None  # positions of the samples of the last batch served
+        self.generation = 0  # counts set_extra calls: positions past own_samples may now hold other samples
 
     def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Return the next ``(x, y)`` batch, starting a freshly shuffled epoch when one ends."""
         if self._order is None:
-            self._order = torch.from_numpy(self._rng.permutation(self.num_samples)).to(self._x.device)
-        stop = min(self._position + self.batch_size, self.num_samples)
+            self._order = self._draw_order()
+        stop = min(self._position + self.batch_size, len(self._order))
         index = self._order[self._position : stop]
         self._position = stop
-        if stop == self.num_samples:
+        if stop == len(self._order):
             self.epoch += 1
             self._order, self._position = None, 0
+        self.last_indices = index
         return self._x.index_select(0, index), self._y.index_select(0, index)
 
+    def _draw_order(self) -> torch.Tensor:
+        """Return a fresh epoch's order: a permutation of the samples not hidden."""
+        if self.on_epoch_start is not None:
+            self.on_epoch_start(self.epoch)
+        order = self._rng.permutation(self.num_samples)
+        if self._hidden is not None and len(self._hidden):
+            order = order[~np.isin(order, self._hidden)]
+        return torch.from_numpy(order).to(self._x.device)
+
+    @property
+    def visible_samples(self) -> int:
+        """Return how many samples an epoch drawn now would serve."""
+        return self.num_samples - (0 if self._hidden is None else len(self._hidden))
+
+    def hide(self, positions: np.ndarray | None) -> None:
+        """Leave the samples at ``positions`` out of every epoch drawn from now on (None: hide none).
+
+        An epoch already under way is served to its end, so no sample is seen
+        twice or skipped within it. At least one sample must stay visible.
+        """
+        if positions is not None:
+            positions = np.unique(np.asarray(positions, dtype=np.int64))
+            if len(positions) and (positions[0] < 0 or positions[-1] >= self.num_samples):
+                raise IndexError(f"hidden positions must lie in 0..{self.num_samples - 1}")
+            if len(positions) >= self.num_samples:
+                raise ValueError("at least one sample must stay visible")
+        self._hidden = positions
+        self.steps_per_epoch = math.ceil(self.visible_samples / self.batch_size)
+
+    def set_extra(self, x: np.ndarray, y: np.ndarray) -> None:
+        """Serve ``(x, y)`` after the shard's own samples, replacing any extra samples set before.
+
+        The epoch under way ends here and a fresh one, over the new set, begins
+        with the next batch; hidden positions are cleared, as they may no longer
+        point at the same samples.
+        """
+        x = torch.as_tensor(np.asarray(x, dtype=np.float32)).to(self._own_x.device)
+        y = torch.as_tensor(np.asarray(y, dtype=np.int64)).to(self._own_y.device)
+        if x.shape[1:] != self._own_x.shape[1:] or len(x) != len(y):
+            raise DataError(
+                f"extra samples of shape {tuple(x.shape)} with {len(y)} labels do not fit a shard of "
+                f"samples shaped {tuple(self._own_x.shape[1:])}"
+            )
+        self._x = torch.cat([self._own_x, x]) if len(x) else self._own_x
+        self._y = torch.cat([self._own_y, y]) if len(y) else self._own_y
+        self.num_samples = len(self._y)
+        self.generation += 1
+        self._order, self._position = None, 0
+        self.hide(None)
+
     def full_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return the whole shard in its stored order, without advancing the stream."""
+        """Return every sample served (the shard's own, then any extra ones), without advancing the stream."""
         return self._x, self._y
 
     def state_dict(self) -> dict[str, Any]:
@@ -95,8 +157,10 @@ class BatchStream:
         if set(state) != expected:
             raise KeyError(f"batch stream state needs keys {sorted(expected)}, got {sorted(state)}")
         order = state["order"]
-        if order is not None and len(order) != self.num_samples:
-            raise ValueError(f"saved order covers {len(order)} samples, this shard has {self.num_samples}")
+        if order is not None and (
+            len(order) > self.num_samples or (len(order) and order.max() >= self.num_samples)
+        ):
+            raise ValueError(f"saved order does not fit this shard of {self.num_samples} samples")
         self.epoch = int(state["epoch"])
         self._position = int(state["position"])
         self._order = None if order is None else torch.as_tensor(np.asarray(order)).to(self._x.device)

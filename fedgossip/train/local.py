@@ -81,6 +81,11 @@ class LocalTrainer:
         Builds each step's gradient into ``flat.flat_grad`` and returns the step's summed
         loss and sample count, instead of a plain backward on the stream's next batch
         (DP-SGD samples, clips and noises there), or ``None`` for the plain batches.
+
+    Attributes a training-time plugin may set: ``observer(positions, losses, logits, labels)``
+    is called after every plain batch with each sample's position in the stream and
+    its own loss (``loss_fn`` is then called with ``reduction="none"``), so an importance
+    filter scores samples during the epoch it runs, with no extra pass.
     """
 
     def __init__(
@@ -104,6 +109,10 @@ class LocalTrainer:
         self.gradient_hook = gradient_hook
         self.stretcher = stretcher
         self.gradient = gradient or self._batch_gradient
+        self.observer: Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], None] | None = None
+        self.lr_scale = 1.0  # set with set_lr_scale
+        self.total_steps = 0  # optimizer steps taken over the whole run, and their compute seconds
+        self.total_seconds = 0.0
         # one clock for the steps, the hook and the stretcher, so their times add up
         self._clock = stretcher.clock if stretcher is not None else time.perf_counter
 
@@ -145,6 +154,8 @@ class LocalTrainer:
         bad = torch.nonzero(~torch.isfinite(losses))
         if len(bad):
             raise TrainingDiverged(int(bad[0, 0]) + 1)
+        self.total_steps += steps
+        self.total_seconds += seconds
         return LocalStats(
             steps=steps,
             samples=int(sizes.sum()),
@@ -159,11 +170,38 @@ class LocalTrainer:
             raise ValueError(f"the number of local epochs must be >= 0, got {epochs}")
         return self.run(epochs * self.stream.steps_per_epoch)
 
+    def set_lr_scale(self, scale: float) -> None:
+        """Multiply the learning rate by ``scale`` from the next step on (replacing the previous scale).
+
+        The schedule's base rates are scaled too, so its later steps keep the scale.
+        """
+        if not (math.isfinite(scale) and scale > 0):
+            raise ValueError(f"the learning-rate scale must be a finite number > 0, got {scale}")
+        change = scale / self.lr_scale
+        for group in self.optimizer.param_groups:
+            group["lr"] *= change
+        base_lrs = getattr(self.schedule, "base_lrs", None)
+        if base_lrs is not None:
+            self.schedule.base_lrs = [rate * change for rate in base_lrs]
+        self.lr_scale = scale
+
+    def advance_schedule(self, steps: int) -> None:
+        """Move the schedule ``steps`` steps on without training, for steps a plugin decided to skip."""
+        if self.schedule is not None:
+            for _ in range(steps):
+                self.schedule.step()
+
     def _batch_gradient(self) -> tuple[torch.Tensor, int]:
         """Back-propagate the loss of the stream's next batch; return its summed loss and size."""
         xb, yb = self.stream.next_batch()
         self.flat.zero_grad()
-        loss = self.loss_fn(self.model(xb), yb)
+        logits = self.model(xb)
+        if self.observer is None:
+            loss = self.loss_fn(logits, yb)
+        else:
+            losses = self.loss_fn(logits, yb, reduction="none")
+            self.observer(self.stream.last_indices, losses.detach(), logits.detach(), yb)
+            loss = losses.mean()
         loss.backward()
         return loss.detach() * len(yb), len(yb)
 

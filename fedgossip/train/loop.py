@@ -22,6 +22,7 @@ from fedgossip.comm.traffic import Traffic
 from fedgossip.config import TrainConfig
 from fedgossip.data.shards import ShardData
 from fedgossip.errors import ConfigError
+from fedgossip.plugins.base import PluginHost
 from fedgossip.privacy.node import NodePrivacy
 from fedgossip.records import MetricsWriter, summarize, update_run_status, write_summary
 from fedgossip.train.async_loop import run_async
@@ -58,6 +59,9 @@ _PER_RANK = (
     "bytes_sent",
     "bytes_received",
     "fp32_bytes_sent",
+    "data_bytes_sent",  # samples shared by --share-data, counted apart from the model's bytes
+    "data_bytes_received",
+    "samples_processed",  # samples the local steps trained on, cumulative
     "compute_s",
     "comm_s",
     "codec_s",
@@ -106,9 +110,10 @@ def run_training(
         node = agree(comm, lambda: _RankState(config, plan, shard, test, device, comm, counts))
         writer = MetricsWriter(run_dir, comm.Get_size()) if rank == 0 else None
         started = time.perf_counter()
+        node.start_plugins(plan)
         if config.asynchronous:
             progress = partial(RoundInfo, rounds=config.rounds, run_dir=run_dir)
-            run_async(node, writer, progress, on_round, _PER_RANK)
+            run_async(node, writer, progress, on_round, node.metric_names)
         synchronous_rounds = 0 if config.asynchronous else config.rounds
         budget = None  # the synchronous round a privacy budget stopped, and the ranks it stopped
         for round_index in range(1, synchronous_rounds + 1):
@@ -267,6 +272,35 @@ class _RankState:
             self.gossip = self.algorithm.start_async(self.params.flat, rng)
         self.compute_s = 0.0
         self.loss_sum, self.loss_samples = 0.0, 0
+        self.samples_processed = 0
+        self.plugins = plan.plugins if self.trainer is not None else []
+        # every rank records every plugin's values (NaN where a rank has none), so the columns agree
+        self.metric_names = _PER_RANK + tuple(name for p in plan.plugins for name in p.metrics)
+        self._plugin_widths = [len(p.metrics) for p in plan.plugins]
+        self._shard = shard
+
+    def start_plugins(self, plan: RunPlan) -> None:
+        """Attach the training-time plugins to this rank's training (they may talk to neighbours)."""
+        if not self.plugins:
+            return
+        host = PluginHost(
+            comm=self.comm,
+            rank=self.rank,
+            neighbors=plan.topology.neighbors(self.rank),
+            num_classes=len(plan.manifest.classes),
+            model=self.model,
+            params=self.params,
+            stream=self.trainer.stream,
+            trainer=self.trainer,
+            traffic=self.traffic,
+            shard_x=self._shard.x,
+            shard_y=self._shard.y,
+            seed=self.config.seed,
+            rounds=self.config.rounds,
+            device=self.params.device,
+        )
+        for plugin in self.plugins:
+            plugin.start(host)
 
     def _private(self, mechanism, stream: BatchStream, device) -> NodePrivacy:
         """Set up --dp on this node: its accountant, and DP-SGD's private gradients if chosen."""
@@ -297,9 +331,12 @@ class _RankState:
 
     def steps_in(self, round_index: int) -> int:
         """Draw the local steps of ``round_index`` (0 where the rank does not train in it)."""
-        if self.trainer is None or not self.algorithm.trains(self.rank, round_index):
+        if self.trainer is None:
             return 0
-        return self.local_steps.draw(self.steps_rng)
+        steps = self.local_steps.draw(self.steps_rng) if self.algorithm.trains(self.rank, round_index) else 0
+        for plugin in self.plugins:  # every rank with a shard, every round: some plugins communicate
+            steps = plugin.before_round(round_index, steps)
+        return steps
 
     def round(self, round_index: int, steps: int) -> None:
         if steps:
@@ -319,6 +356,7 @@ class _RankState:
         self.compute_s += stats.seconds
         self.loss_sum += stats.loss_sum
         self.loss_samples += stats.samples
+        self.samples_processed += stats.samples
 
     def per_rank_values(self, accuracy: float, loss: float) -> np.ndarray:
         train_loss = self.loss_sum / self.loss_samples if self.loss_samples else float("nan")
@@ -335,15 +373,31 @@ class _RankState:
                 totals["bytes_sent"],
                 totals["bytes_received"],
                 totals["fp32_bytes_sent"],
+                totals["data_bytes_sent"],
+                totals["data_bytes_received"],
+                self.samples_processed,
                 self.compute_s,
                 totals["comm_s"],
                 self.codec.seconds,
                 totals["link_s"],
                 *self.gossip_values(),
                 *self.privacy_values(),
+                *self.plugin_values(),
             ],
             dtype=np.float64,
         )
+
+    def plugin_values(self) -> list[float]:
+        """Return every plugin's values in the order of ``metric_names`` (NaN on a rank without a shard)."""
+        if not self.plugins:
+            return [np.nan] * sum(self._plugin_widths)
+        values = []
+        for plugin, width in zip(self.plugins, self._plugin_widths, strict=True):
+            mine = tuple(plugin.values())
+            if len(mine) != width:
+                raise RuntimeError(f"plugin {plugin.name} returned {len(mine)} values for {width} metrics")
+            values.extend(mine)
+        return values
 
     def privacy_values(self) -> tuple[float, float, float]:
         """Return ε, δ and whether the budget stopped training (NaN without --dp or a shard)."""
@@ -370,12 +424,13 @@ def _evaluate(
     average /= node.comm.Get_size()
     distance = float(np.sum((flat.detach().cpu().numpy() - average) ** 2))
     consensus = node.comm.allreduce(distance, op=MPI.SUM) / node.comm.Get_size()
-    gathered = np.empty((node.comm.Get_size(), len(_PER_RANK)), dtype=np.float64) if node.rank == 0 else None
+    names = node.metric_names
+    gathered = np.empty((node.comm.Get_size(), len(names)), dtype=np.float64) if node.rank == 0 else None
     node.comm.Gather(node.per_rank_values(own.accuracy, own.loss), gathered, root=0)
     if node.rank != 0:
         return
     avg_eval = evaluate_parameters(node.model, flat, average, node.test_x, node.test_y)
-    per_rank = {name: gathered[:, i] for i, name in enumerate(_PER_RANK)}
+    per_rank = {name: gathered[:, i] for i, name in enumerate(names)}
     scalars = {
         "avg_model_accuracy": avg_eval.accuracy,
         "avg_model_loss": avg_eval.loss,

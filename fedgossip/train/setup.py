@@ -8,7 +8,7 @@ leaving some of them waiting in MPI for a peer that already exited.
 from __future__ import annotations
 
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -24,6 +24,8 @@ from fedgossip.config import TrainConfig
 from fedgossip.data.manifest import Manifest
 from fedgossip.data.shards import Partition, ShardData
 from fedgossip.errors import ConfigError, DataError
+from fedgossip.plugins.base import TrainingPlugin
+from fedgossip.plugins.resolve import build_plugins
 from fedgossip.privacy.base import PRIVACY, PrivacyMechanism
 from fedgossip.records import create_run_dir, default_run_name, write_run_json
 from fedgossip.records.guardian import start_guardian
@@ -45,6 +47,9 @@ class RunPlan:
     compressor: Compressor
     topology: Topology
     privacy: PrivacyMechanism | None = None  # --dp; None: no privacy
+    plugins: list[TrainingPlugin] = field(
+        default_factory=list
+    )  # --share-data, --filter, --plugin; this rank's
 
 
 def plan_run(config: TrainConfig, comm: MPI.Intracomm) -> RunPlan:
@@ -54,6 +59,7 @@ def plan_run(config: TrainConfig, comm: MPI.Intracomm) -> RunPlan:
     agree(comm, lambda: _check_mode(algorithm, config, size))
     compressor = agree(comm, lambda: COMPRESSORS.create(config.compressor))
     privacy = None if config.dp == "none" else agree(comm, lambda: _privacy(config, algorithm))
+    plugins = agree(comm, lambda: build_plugins(config, algorithm, privacy))
     if config.data is None:
         data_dir = Path(
             agree(comm, lambda: str(default_partition(algorithm.shards_needed(size))), root_only=True)
@@ -65,7 +71,7 @@ def plan_run(config: TrainConfig, comm: MPI.Intracomm) -> RunPlan:
     spec = algorithm.graph or config.topology
     graph_seed = config.seed if config.topology_seed is None else config.topology_seed
     topology = agree(comm, lambda: make_topology(spec, size, graph_seed))
-    return RunPlan(data_dir, manifest, algorithm, compressor, topology, privacy)
+    return RunPlan(data_dir, manifest, algorithm, compressor, topology, privacy, plugins)
 
 
 def _check_mode(algorithm: Algorithm, config: TrainConfig, size: int) -> None:
@@ -147,6 +153,19 @@ def _privacy_record(mechanism: PrivacyMechanism | None) -> dict | None:
     }
 
 
+def _plugin_config(plugins: list[TrainingPlugin]) -> dict:
+    """Return the config's plugin settings as the canonical specs that really ran."""
+    chosen = {"filter": "none", "share_data": "none", "plugin": []}
+    for plugin in plugins:
+        if plugin.kind == "filter" and chosen["filter"] == "none":
+            chosen["filter"] = plugin.spec
+        elif plugin.kind == "share-data" and chosen["share_data"] == "none":
+            chosen["share_data"] = plugin.spec
+        else:
+            chosen["plugin"].append(plugin.spec)
+    return chosen
+
+
 def _run_record(config: TrainConfig, plan: RunPlan, size: int, hosts: list[str], name: str, now) -> dict:
     manifest = plan.manifest
     return {
@@ -163,9 +182,13 @@ def _run_record(config: TrainConfig, plan: RunPlan, size: int, hosts: list[str],
             "compressor": plan.compressor.spec,
             "topology": plan.topology.name,
             "dp": plan.privacy.spec if plan.privacy is not None else "none",
+            **_plugin_config(plan.plugins),
             "data": str(plan.data_dir),
         },
         "privacy": _privacy_record(plan.privacy),
+        "plugins": [
+            {"name": p.name, "kind": p.kind, "spec": p.spec, "metrics": list(p.metrics)} for p in plan.plugins
+        ],
         "consensus_step": _consensus_step(config, plan),  # CHOCO-gossip's γ as used; None: no CHOCO
         "versions": {
             "fedgossip": __version__,

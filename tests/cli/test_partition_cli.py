@@ -62,7 +62,7 @@ def test_same_seed_gives_identical_files(run_cli, tmp_path):
         (["--scheme", "dirichlet:alpha=0"], "alpha='0': must be > 0"),
         (["--scheme", "dirichlet:alpha=-0.5"], "must be > 0"),
         (["--scheme", "dirichlet:alpha=abc"], "expected a number"),
-        (["--scheme", "pathological"], "unknown partitioner 'pathological'; known: dirichlet, iid"),
+        (["--scheme", "pathological"], "unknown partitioner 'pathological'; known: dirichlet, dispatch, iid"),
         (["--nodes", 5000], "5000"),
         (["--scheme", "dirichlet:alpha=0.5,min_size=500"], "min_size"),
     ],

@@ -14,11 +14,12 @@ from fedgossip.registry import Registry
 
 BUILTINS = {
     "datasets": {"digits", "mnist", "csv"},
-    "partitioners": {"iid", "dirichlet", "shards"},
+    "partitioners": {"iid", "dirichlet", "shards", "dispatch"},
     "topologies": {"ring", "torus", "complete"},
     "compressors": {"none", "topk", "qsgd"},
     "algorithms": {"dpsgd", "swarm", "fedavg"},
     "models": {"mlp", "cnn"},
+    "plugins": {"hide", "share-data"},
 }
 
 
@@ -102,7 +103,7 @@ def test_data_list_is_unchanged(run_cli):
 def test_registry_of_imports_the_family_it_names():
     assert set(registry_of("compressors").available()) >= BUILTINS["compressors"]
     with pytest.raises(ConfigError, match="known: datasets, partitioners"):
-        registry_of("plugins")
+        registry_of("gadgets")
 
 
 # --- the registry's broken names ---------------------------------------------------------

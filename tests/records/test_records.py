@@ -409,6 +409,10 @@ def test_summary_of_a_hand_made_run(tmp_path):
         "bytes_received_total": None,
         "fp32_equivalent_bytes": 24000,
         "compression_ratio": 4.0,
+        # a run made before --share-data and samples_processed existed: not recorded, so None
+        "data_bytes_sent_total": None,
+        "data_bytes_received_total": None,
+        "samples_processed_total": None,
     }
     # Compute and comm are means over ranks of the cumulative totals: (1+2+3)/3, (0.5+0.25+0.75)/3.
     time = summary["time"]

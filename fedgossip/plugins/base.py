@@ -1,0 +1,104 @@
+"""The contract of a training-time plugin, what it may touch on its rank, and the registry.
+
+A plugin is built on every rank from the same spec and started once the rank's
+model, data stream and trainer exist. It then sees every synchronous round
+before the local steps, and may change the round's number of steps (importance
+filtering skips the steps of the samples it hides) or the data the stream
+serves (data sharing appends what neighbours sent). Each plugin reports a few
+per-rank values at every evaluation, recorded in ``metrics.h5`` under its
+``metrics`` names.
+
+Hooks that communicate (``share-data``) are called on every rank in the same
+order, so a plugin may use point-to-point MPI with its neighbours inside them.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from mpi4py import MPI
+from torch import nn
+
+from fedgossip.comm.traffic import Traffic
+from fedgossip.registry import Plugin, Registry
+from fedgossip.train.batches import BatchStream
+from fedgossip.train.flat import FlatParameters
+from fedgossip.train.local import LocalTrainer
+
+__all__ = ["PluginHost", "TrainingPlugin", "PLUGINS"]
+
+
+@dataclass
+class PluginHost:
+    """What a training-time plugin may use on its rank.
+
+    ``shard_x``/``shard_y`` are the node's own samples (numpy, as read from its
+    shard); the stream serves them first, at positions ``0..len(shard_y)-1``,
+    followed by any samples a plugin appended with :meth:`BatchStream.set_extra`.
+    """
+
+    comm: MPI.Intracomm
+    rank: int
+    neighbors: tuple[int, ...]  # this rank's neighbours in the run's communication graph
+    num_classes: int
+    model: nn.Module
+    params: FlatParameters
+    stream: BatchStream
+    trainer: LocalTrainer
+    traffic: Traffic
+    shard_x: np.ndarray
+    shard_y: np.ndarray
+    seed: int
+    rounds: int
+    device: torch.device
+
+
+class TrainingPlugin(Plugin, ABC):
+    """A hook on each rank's training: it may change the data a node trains on, and how much.
+
+    Subclasses set ``name`` and ``params`` like every plugin, and:
+
+    - ``kind``: ``"filter"`` for plugins chosen with ``--filter`` (they hide
+      samples), ``"share-data"`` for ``--share-data``, ``"other"`` for the rest
+      (``--plugin``);
+    - ``metrics``: the names of the per-rank values :meth:`values` returns;
+    - ``shares_raw_data``: True when samples (even quantized) leave the node, which
+      no differential-privacy claim survives, so ``--dp`` refuses it.
+    """
+
+    kind: ClassVar[str] = "other"
+    metrics: ClassVar[tuple[str, ...]] = ()
+    shares_raw_data: ClassVar[bool] = False
+    synchronous_only: ClassVar[bool] = True  # the asynchronous engine has no rounds to hook into
+
+    def check(self, algorithm: Any, config: Any, privacy: Any) -> None:
+        """Raise ``ConfigError`` if this plugin cannot run with the chosen algorithm, config or --dp.
+
+        Called on every rank before any state is built; the default refuses nothing.
+        """
+
+    @abstractmethod
+    def start(self, host: PluginHost) -> None:
+        """Attach to the rank's training, once, before round 1 (may communicate with neighbours)."""
+
+    def before_round(self, round_index: int, steps: int) -> int:
+        """Return the local steps to take in round ``round_index`` (1-based), given the planned ``steps``."""
+        return steps
+
+    def values(self) -> tuple[float, ...]:
+        """Return this rank's current values of ``metrics``, in that order."""
+        return ()
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return what a checkpoint needs to resume this plugin (tensors, arrays and plain data only)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a state from :meth:`state_dict`."""
+
+
+PLUGINS: Registry[TrainingPlugin] = Registry("plugins", TrainingPlugin)

@@ -1,0 +1,152 @@
+"""``share-data``: what it refuses, and on a real 4-rank ring what arrives, from whom, and what it costs."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from mpi4py import MPI
+
+from fedgossip.comm.traffic import Traffic
+from fedgossip.errors import ConfigError, WireError
+from fedgossip.plugins import PLUGINS, PluginHost
+from fedgossip.plugins.sample_packets import message_size
+from fedgossip.plugins.share_data import DATA_TAG, ShareData
+
+DECENTRALIZED = SimpleNamespace(name="dpsgd", server=None)
+SYNCHRONOUS = SimpleNamespace(asynchronous=False)
+
+
+def test_is_registered_with_its_defaults():
+    plugin = PLUGINS.create("share-data")
+    assert isinstance(plugin, ShareData)
+    assert plugin.spec == "share-data:budget=32,bits=8,select=loss,every=0"
+    assert plugin.kind == "share-data" and plugin.shares_raw_data and plugin.metrics == ("shared_samples",)
+
+
+@pytest.mark.parametrize(
+    ("spec", "match"),
+    [
+        ("share-data:budget=0", "budget"),
+        ("share-data:bits=9", "bits"),
+        ("share-data:bits=0", "bits"),
+        ("share-data:select=gradient", "select"),
+        ("share-data:every=-1", "every"),
+    ],
+)
+def test_bad_parameters_are_refused(spec, match):
+    with pytest.raises(ConfigError, match=match):
+        PLUGINS.create(spec)
+
+
+def test_direct_construction_checks_like_a_spec():
+    with pytest.raises(ConfigError, match="budget"):
+        ShareData(budget=0)
+
+
+def test_differential_privacy_is_refused_for_either_level():
+    for mechanism in ("dp-sgd", "dp-update"):
+        with pytest.raises(ConfigError, match=rf"quantized raw samples.*drop --dp {mechanism}"):
+            ShareData().check(DECENTRALIZED, SYNCHRONOUS, SimpleNamespace(name=mechanism, level="sample"))
+
+
+def test_an_algorithm_with_a_server_is_refused():
+    with pytest.raises(ConfigError, match="fedavg has a server"):
+        ShareData().check(SimpleNamespace(name="fedavg", server=0), SYNCHRONOUS, None)
+
+
+def test_every_problem_is_reported_at_once():
+    fedavg = SimpleNamespace(name="fedavg", server=0)
+    with pytest.raises(ConfigError, match=r"--dp dp-sgd.*server.*--async"):
+        ShareData().check(fedavg, SimpleNamespace(asynchronous=True), SimpleNamespace(name="dp-sgd"))
+
+
+def test_decentralized_synchronous_runs_are_accepted():
+    ShareData().check(DECENTRALIZED, SYNCHRONOUS, None)
+
+
+def test_uses_its_own_tag():
+    from fedgossip.comm.exchange import GOSSIP_TAG
+
+    assert DATA_TAG != GOSSIP_TAG
+
+
+class _OversizedPeer:
+    """A communicator whose one neighbour announces a message far beyond what the budget allows."""
+
+    def __init__(self, announced: int):
+        self.announced = announced
+        self.read: list[np.ndarray] = []  # buffers a message was received into
+
+    def Isend(self, buffer, dest, tag):
+        return MPI.REQUEST_NULL
+
+    def Mprobe(self, source, tag, status):
+        status.Set_elements(MPI.BYTE, self.announced)
+        return SimpleNamespace(Recv=lambda buffer: self.read.append(buffer))
+
+
+def test_oversized_message_is_refused_before_a_buffer_is_allocated():
+    comm = _OversizedPeer(2**40)
+    x = np.random.default_rng(0).normal(size=(10, 4)).astype(np.float32)
+    y = np.arange(10) % 3
+    model = torch.nn.Linear(4, 3)
+    host = PluginHost(comm, 0, (1,), 3, model, None, None, None, Traffic(2), x, y, 0, 1, torch.device("cpu"))
+    limit = message_size(5, 4, 2, 3)
+    with pytest.raises(WireError, match=rf"rank 1 sent a {2**40}-byte sample message; at most {limit} bytes"):
+        ShareData(budget=5, bits=2).start(host)
+    assert comm.read == [] and host.traffic.data_bytes_received.sum() == 0
+
+
+def _ranks(mpirun, script, select, bits, budget, every) -> list[dict]:
+    done = mpirun(4, *script("share_data_exchange.py"), select, bits, budget, every, timeout=180)
+    assert done.returncode == 0, done.output
+    (line,) = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    result = json.loads(line.removeprefix("RESULT "))
+    assert result["size"] == 4
+    return result["ranks"]
+
+
+@pytest.mark.parametrize(
+    ("select", "bits", "budget", "every", "rounds"),
+    [
+        ("loss", 8, 8, 2, [0, 3]),  # rank 3 holds 6 samples: it sends all it has
+        ("random", 3, 8, 3, [0, 4]),
+        ("loss", 1, 4, 0, [0]),  # every=0: only before round 1
+    ],
+)
+def test_ring_neighbours_train_on_each_others_quantized_samples(
+    mpirun, script, select, bits, budget, every, rounds
+):
+    for node in _ranks(mpirun, script, select, str(bits), str(budget), str(every)):
+        where = f"rank {node['rank']}"
+        assert node["exchange_rounds"] == rounds, where
+        assert node["steps_kept"], f"{where}: before_round changed the number of steps"
+        assert node["restored"], f"{where}: a restored checkpoint serves other samples"
+        for exchange in node["exchanges"]:
+            where = f"rank {node['rank']}, exchange of round {exchange['round']}"
+            own = exchange["own_samples"]
+            assert exchange["sent_distinct_and_in_shard"], where
+            assert set(exchange["sent"].values()) == {min(budget, own)}, where
+            assert all(0 < count <= budget for count in exchange["received"].values()), where
+            assert exchange["labels_exact"], where
+            assert exchange["provenance"], f"{where}: samples do not come from the neighbour's own shard"
+            assert exchange["max_error_over_bound"] <= 1, f"{where}: beyond half a quantization step"
+            received = sum(exchange["received"].values())
+            assert exchange["stream_samples"] == own + received, where
+            assert exchange["stream_tail_is_received"], where
+            assert exchange["values"] == [received], where
+            assert exchange["data_bytes_sent"] == exchange["expected_bytes_sent"], where
+            assert exchange["data_bytes_received"] == exchange["expected_bytes_received"], where
+            assert exchange["model_bytes"] == 0 and exchange["fp32_bytes"] == 0, f"{where}: counted as model"
+            assert exchange["model_left_in_train_mode"], where
+            if select == "loss":
+                assert exchange["same_for_every_neighbour"], where
+                assert exchange["highest_first"], where
+                # None: the whole shard fits the budget; else no sample left behind is harder
+                assert exchange["loss_gap"] is None or exchange["loss_gap"] >= -1e-5, where
+            elif exchange["round"] == 0:
+                assert exchange["seeded_draws"], f"{where}: not drawn from (seed, rank, 8)"
