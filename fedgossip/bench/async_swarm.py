@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from fedgossip.bench.jobs import Scenario, digits_partition, run_scenario
+from fedgossip.bench.jobs import Scenario, digits_partition, first_reaching, run_scenario
 from fedgossip.records.metrics import read_metrics
 
 __all__ = ["ASYNC_SCENARIOS", "MAX_TIME_RATIO", "bench_async", "time_to_accuracy"]
@@ -36,8 +36,8 @@ ASYNC_SCENARIOS = (
 
 def time_to_accuracy(wall: np.ndarray, accuracy: np.ndarray, target: float) -> float | None:
     """Return the first evaluation's wall time at which ``accuracy`` reached ``target``, or None."""
-    reached = np.flatnonzero(np.asarray(accuracy) >= target)
-    return float(np.asarray(wall)[reached[0]]) if reached.size else None
+    at = first_reaching(accuracy, target)
+    return None if at is None else float(np.asarray(wall)[at])
 
 
 def bench_async(

@@ -17,10 +17,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from fedgossip.data.create import PartitionRequest, create_partition
 from fedgossip.errors import ConfigError, FedGossipError
 
-__all__ = ["Scenario", "find_mpiexec", "digits_partition", "run_scenario", "compare_with_reference"]
+__all__ = [
+    "Scenario",
+    "find_mpiexec",
+    "digits_partition",
+    "run_scenario",
+    "compare_with_reference",
+    "first_reaching",
+]
 
 
 @dataclass(frozen=True)
@@ -100,6 +109,12 @@ def run_scenario(
         "wall_s": summary["time"]["wall_s"],
         "run": str(run_dir),
     }
+
+
+def first_reaching(accuracy, target: float) -> int | None:
+    """Return the index of the first evaluation whose accuracy reached ``target``, or None."""
+    reached = np.flatnonzero(np.asarray(accuracy) >= target)
+    return int(reached[0]) if reached.size else None
 
 
 def compare_with_reference(rows: list[dict[str, Any]], scenarios: tuple[Scenario, ...]) -> None:

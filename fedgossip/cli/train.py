@@ -225,13 +225,34 @@ def train(config_file: Path | None, **options) -> None:
             sys.exit(1)
         # Only this rank failed: the others may be waiting for it in MPI, so end the whole job.
         print_error(f"[rank {comm.Get_rank()}] {exc}")
-        sys.stderr.flush()
-        comm.Abort(1)
+        _abort(comm, 1)
+    except Exception as exc:
+        # A bug or a library error (torch, h5py) on one rank: the others may be waiting for it in MPI.
+        if debug or comm.Get_size() == 1:
+            raise
+        print_error(f"[rank {comm.Get_rank()}] unexpected {type(exc).__name__}: {exc} (rerun with --debug)")
+        _abort(comm, 1)
     if summary is not None:
         from fedgossip.report.console import stdout
         from fedgossip.report.run import render_summary
 
         render_summary(summary, stdout)
+
+
+def _abort(comm, code: int) -> None:
+    """End every rank of the job after this rank's message has left.
+
+    The launcher forwards a rank's stderr through a pipe; on a loaded machine an
+    immediate Abort can tear the job down before it has read the message, leaving
+    the user an exit code and no reason. A moment's wait costs nothing on a job
+    that is ending anyway.
+    """
+    import time
+
+    sys.stderr.flush()
+    sys.stdout.flush()
+    time.sleep(0.5)
+    comm.Abort(code)
 
 
 def _algorithm_defaults(given: dict, toml_values: dict) -> dict:

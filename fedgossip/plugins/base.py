@@ -8,8 +8,10 @@ serves (data sharing appends what neighbours sent). Each plugin reports a few
 per-rank values at every evaluation, recorded in ``metrics.h5`` under its
 ``metrics`` names.
 
-Hooks that communicate (``share-data``) are called on every rank in the same
-order, so a plugin may use point-to-point MPI with its neighbours inside them.
+Hooks that communicate (``share-data``) are called on every rank with a shard, in
+the same order, so a plugin may use point-to-point MPI with its neighbours inside
+them; a rank without a shard (fedavg's server) runs no plugins, so a plugin that
+communicates must refuse algorithms with a server in :meth:`TrainingPlugin.check`.
 """
 
 from __future__ import annotations

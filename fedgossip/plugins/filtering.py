@@ -129,6 +129,8 @@ class ImportanceFilter(TrainingPlugin):
         if steps == 0:
             return 0
         host = self._started()
+        # decide what the coming epoch hides before sizing the round by it, not at its first batch
+        host.stream.begin_epoch()
         # integer ceil(steps·visible/n): a float product such as 10·0.7 would round up to 8
         taken = max(1, -(-steps * host.stream.visible_samples // host.stream.num_samples))
         skipped = steps - taken

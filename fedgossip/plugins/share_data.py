@@ -85,6 +85,9 @@ class ShareData(TrainingPlugin):
             )
         if getattr(config, "asynchronous", False):
             problems.append("it exchanges at synchronous round boundaries; drop --async")
+        if getattr(config, "link", "none") != "none":
+            # the samples would be counted but take no emulated time, flattering it against more rounds
+            problems.append("its messages do not go through the --link emulation yet; drop --link")
         if problems:
             raise ConfigError("--share-data cannot run: " + "; ".join(problems))
 

@@ -34,9 +34,9 @@ class BatchStream:
     device
         Where the batches live.
 
-    Training-time plugins may change what the stream serves, from the next epoch on:
-    :meth:`set_extra` appends samples after the shard's own (data received from
-    neighbours), :meth:`hide` leaves some out of the coming epochs (importance
+    Training-time plugins may change what the stream serves: :meth:`set_extra`
+    appends samples after the shard's own (data received from neighbours; the
+    epoch under way ends there), :meth:`hide` leaves some out of the coming epochs (importance
     filtering), and ``on_epoch_start(epoch)`` is called just before each epoch's
     order is drawn, the moment a filter decides what to hide.
     """
@@ -88,6 +88,20 @@ class BatchStream:
         self.last_indices = index
         return self._x.index_select(0, index), self._y.index_select(0, index)
 
+    @property
+    def at_epoch_start(self) -> bool:
+        """Return True when the next batch begins a fresh epoch (its order not drawn yet)."""
+        return self._order is None
+
+    def begin_epoch(self) -> None:
+        """Draw the coming epoch's order now, if it is not drawn yet (``on_epoch_start`` runs now).
+
+        A filter calls it before planning a round, so the round is sized by the samples
+        the epoch will really serve.
+        """
+        if self._order is None:
+            self._order = self._draw_order()
+
     def _draw_order(self) -> torch.Tensor:
         """Return a fresh epoch's order: a permutation of the samples not hidden."""
         if self.on_epoch_start is not None:
@@ -120,9 +134,10 @@ class BatchStream:
     def set_extra(self, x: np.ndarray, y: np.ndarray) -> None:
         """Serve ``(x, y)`` after the shard's own samples, replacing any extra samples set before.
 
-        The epoch under way ends here and a fresh one, over the new set, begins
-        with the next batch; hidden positions are cleared, as they may no longer
-        point at the same samples.
+        The epoch under way ends here (it counts as completed, so epoch-based
+        decisions such as a filter's warm-up still advance) and a fresh one, over
+        the new set, begins with the next batch; hidden positions are cleared, as
+        they may no longer point at the same samples.
         """
         x = torch.as_tensor(np.asarray(x, dtype=np.float32)).to(self._own_x.device)
         y = torch.as_tensor(np.asarray(y, dtype=np.int64)).to(self._own_y.device)
@@ -135,6 +150,8 @@ class BatchStream:
         self._y = torch.cat([self._own_y, y]) if len(y) else self._own_y
         self.num_samples = len(self._y)
         self.generation += 1
+        if self._order is not None:
+            self.epoch += 1
         self._order, self._position = None, 0
         self.hide(None)
 

@@ -205,6 +205,8 @@ def _run_record(config: TrainConfig, plan: RunPlan, size: int, hosts: list[str],
             "source": manifest.source,
             "scheme": manifest.scheme,
             "nodes": manifest.nodes,
+            # dispatch may store a sample on several nodes; each node counts (and trains on) its copy
+            "replication": manifest.replication,
             "stats": manifest.stats,
         },
     }

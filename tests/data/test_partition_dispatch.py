@@ -87,6 +87,10 @@ def test_size_bounds_hold_on_adversarial_data(spec, case):
     asked_low, asked_high = partitioner.balance
     share = partitioner.replication * len(s) / 16
     assert np.floor(asked_low * share) / share <= low <= high <= np.ceil(asked_high * share) / share
+    # within the bounds asked, not just their rounding, wherever the copies leave room for it
+    copies = partitioner.replication * len(s)
+    assert low >= asked_low or np.ceil(asked_low * share) * 16 > copies
+    assert high <= asked_high or np.floor(asked_high * share) * 16 < copies
 
 
 def test_exact_balance_gives_equal_nodes(digits):

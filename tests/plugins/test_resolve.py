@@ -41,6 +41,7 @@ def test_built_plugins_carry_their_canonical_specs():
         ({"share_data": "budget=4", "asynchronous": True}, "drop --async"),
         ({"filter": "nosuch"}, "unknown"),
         ({"share_data": "budget=0"}, "budget"),
+        ({"share_data": "budget=4", "link": "bandwidth=10Mbit"}, "drop --link"),
     ],
 )
 def test_bad_combinations_are_refused(settings, message):

@@ -118,3 +118,44 @@ def test_bad_shards_are_refused_with_every_problem():
         BatchStream(np.zeros((3, 1), np.float32), np.zeros(2, np.int64), batch_size=0, seed=0)
     with pytest.raises(DataError, match="the shard is empty"):
         BatchStream(np.zeros((0, 1), np.float32), np.zeros(0, np.int64), batch_size=4, seed=0)
+
+
+# --- what training-time plugins change: hidden samples, extra samples, early epoch draws ---
+
+
+def test_hidden_samples_are_left_out_of_the_next_epoch_only():
+    stream = BatchStream(*_shard(10), batch_size=3, seed=0)
+    stream.next_batch()  # an epoch under way is served to its end, hidden or not
+    stream.hide(np.array([2, 5]))
+    assert stream.visible_samples == 8 and stream.steps_per_epoch == 3
+    rest = []
+    while stream.epoch == 0:
+        rest += stream.next_batch()[1].tolist()
+    assert len(rest) == 7
+    assert sorted(_epoch(stream)) == [0, 1, 3, 4, 6, 7, 8, 9]
+    with pytest.raises(ValueError, match="at least one sample"):
+        stream.hide(np.arange(10))
+
+
+def test_extra_samples_follow_the_shard_and_end_the_epoch_under_way():
+    stream = BatchStream(*_shard(6), batch_size=4, seed=0)
+    stream.next_batch()
+    stream.hide(np.array([1]))
+    stream.set_extra(np.full((2, 1), 100, dtype=np.float32), np.array([100, 101]))
+    # the cut epoch counts as done, hidden positions are cleared, and the next epoch serves all 8
+    assert (stream.epoch, stream.generation, stream.num_samples, stream.visible_samples) == (1, 1, 8, 8)
+    assert sorted(_epoch(stream)) == [0, 1, 2, 3, 4, 5, 100, 101]
+    with pytest.raises(DataError, match="do not fit"):
+        stream.set_extra(np.zeros((2, 3), dtype=np.float32), np.array([0, 1]))
+
+
+def test_an_epoch_drawn_early_calls_the_hook_once_and_serves_the_same_order():
+    calls = []
+    early = BatchStream(*_shard(9), batch_size=4, seed=3)
+    early.on_epoch_start = calls.append
+    assert early.at_epoch_start
+    early.begin_epoch()
+    early.begin_epoch()  # already drawn: no second decision
+    assert calls == [0] and not early.at_epoch_start
+    lazy = BatchStream(*_shard(9), batch_size=4, seed=3)
+    assert _epoch(early) == _epoch(lazy)

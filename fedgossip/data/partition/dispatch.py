@@ -76,7 +76,7 @@ class Dispatch(Partitioner):
     ``clusters=0`` gives one cluster per node; more clusters are grouped into nodes
     of near-equal total size. Each point is stored on ``replication`` distinct
     nodes, the nearest the size bounds allow. Every node holds between
-    ``floor(L·P·n/N)`` (at least 1) and ``ceil(U·P·n/N)`` points for ``balance=L,U``;
+    ``ceil(L·P·n/N)`` (at least 1) and ``floor(U·P·n/N)`` points for ``balance=L,U``;
     the default 0.5,2 lets a dense region fill a node to twice the even share
     before spilling into the next, and keeps any node from starving below half.
     """
@@ -194,14 +194,25 @@ class Dispatch(Partitioner):
     def _sizes(self, n: int, num_nodes: int) -> tuple[int, int]:
         """Return the fewest and most points a node may hold.
 
-        Bounds are read as decimals (``Fraction("0.8")``), so ``L·P·n/N`` lands exactly on
-        an integer when it should and the floor is not one below from binary rounding.
+        Sizes are rounded inwards, ``ceil(L·P·n/N)`` and ``floor(U·P·n/N)``, so every node
+        really holds between L and U times its share; only where that leaves too little room
+        for all ``P·n`` copies (L or U near 1) is a bound rounded outwards. Either way
+        ``fewest ≤ P·n/N ≤ most``, which is what makes the assignment feasible. Bounds are
+        read as decimals (``Fraction("0.8")``), so ``L·P·n/N`` lands exactly on an integer
+        when it should, not one off from binary rounding.
         """
-        share = Fraction(self.replication * n, num_nodes)
-        lower, upper = self.balance
-        fewest = max(1, math.floor(Fraction(repr(lower)) * share))  # never an empty node
-        most = n if math.isinf(upper) else min(n, math.ceil(Fraction(repr(upper)) * share))
-        return fewest, most  # a node holds a point at most once, hence the cap at n
+        copies = self.replication * n
+        share = Fraction(copies, num_nodes)
+        lower, upper = (Fraction(repr(bound)) if not math.isinf(bound) else None for bound in self.balance)
+        fewest = math.ceil(lower * share)
+        if fewest * num_nodes > copies:
+            fewest = math.floor(lower * share)
+        most = n
+        if upper is not None:
+            most = math.floor(upper * share)
+            if most * num_nodes < copies:
+                most = math.ceil(upper * share)
+        return max(1, fewest), min(n, most)  # never an empty node; a node holds a point at most once
 
     def _records(self, samples: Samples, nearest: np.ndarray, parts: list[np.ndarray], fit: int) -> dict:
         """Return plain JSON data: size bounds asked and met, and how pure clusters and nodes are."""
