@@ -6,7 +6,9 @@ the default. The merged config is saved in ``run.json`` so a run can be repeated
 
 from __future__ import annotations
 
+import difflib
 import math
+import os
 import sys
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -66,6 +68,7 @@ class TrainConfig:
     plugin: tuple[str, ...] = ()  # further training-time plugins by spec (third-party ones too)
     # Evaluation, records, reproducibility.
     eval_every: int = 5
+    checkpoint_every: int = 0  # write a checkpoint every K rounds; 0: only when preempted (SIGTERM)
     seed: int = 0  # model init and shared draws agree across ranks; data order and noise add the rank
     device: str = "auto"
     out: str = "results"
@@ -88,14 +91,19 @@ class TrainConfig:
 
 
 def _problems(config: TrainConfig) -> list[str]:
-    problems = []
+    problems = _type_problems(config)
     positive = ("rounds", "batch_size", "eval_every")
     for name in positive:
         value = getattr(config, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             problems.append(f"{name.replace('_', '-')} must be a positive integer, got {value!r}")
+    every = config.checkpoint_every
+    if not isinstance(every, int) or isinstance(every, bool) or every < 0:
+        problems.append(f"checkpoint-every must be an integer ≥ 0 (0: only when preempted), got {every!r}")
     if config.local_epochs is not None and (
-        not isinstance(config.local_epochs, int) or config.local_epochs < 1
+        not isinstance(config.local_epochs, int)
+        or isinstance(config.local_epochs, bool)
+        or config.local_epochs < 1
     ):
         problems.append(f"local-epochs must be a positive integer, got {config.local_epochs!r}")
     steps = config.local_steps
@@ -124,13 +132,13 @@ def _problems(config: TrainConfig) -> list[str]:
         problems.append("give either --local-steps or --local-epochs, not both")
     for name in ("lr", "momentum", "weight_decay"):
         value = getattr(config, name)
-        if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        if not _is_number(value) or not math.isfinite(value) or value < 0:
             problems.append(f"{name.replace('_', '-')} must be a finite number ≥ 0, got {value!r}")
-    if isinstance(config.momentum, (int, float)) and config.momentum >= 1:
+    if _is_number(config.momentum) and config.momentum >= 1:
         problems.append(f"momentum must be below 1, got {config.momentum}")
-    if config.gamma is not None and not (isinstance(config.gamma, (int, float)) and 0 < config.gamma <= 1):
+    if config.gamma is not None and not (_is_number(config.gamma) and 0 < config.gamma <= 1):
         problems.append(f"gamma must lie in (0, 1], got {config.gamma!r}")
-    if not (isinstance(config.client_fraction, (int, float)) and 0 < config.client_fraction <= 1):
+    if not (_is_number(config.client_fraction) and 0 < config.client_fraction <= 1):
         problems.append(f"client-fraction must lie in (0, 1], got {config.client_fraction!r}")
     if not isinstance(config.optimizer, str):
         problems.append(f"optimizer must be a spec such as amsgrad:beta2=0.99, got {config.optimizer!r}")
@@ -148,6 +156,26 @@ def _problems(config: TrainConfig) -> list[str]:
             problems.append(
                 f"{name.replace('_', '-')} must be one of {', '.join(allowed)}, got {getattr(config, name)!r}"
             )
+    return problems
+
+
+def _type_problems(config: TrainConfig) -> list[str]:
+    """Return what a TOML file can get wrong that no later check would catch before a crash."""
+    problems = [
+        f"{name} must be a spec in quotes, got {getattr(config, name)!r}"
+        for name in ("model", "algorithm", "topology", "compressor")  # their registries check the rest
+        if not isinstance(getattr(config, name), str)
+    ]
+    for name, what, optional in (("data", "path", True), ("out", "path", False), ("name", "run name", True)):
+        value = getattr(config, name)
+        if not (isinstance(value, (str, os.PathLike)) or (optional and value is None)):
+            problems.append(f"{name} must be a {what} in quotes, got {value!r}")
+    for name, optional in (("seed", False), ("topology_seed", True)):
+        value = getattr(config, name)
+        in_range = isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**64
+        if not (in_range or (optional and value is None)):
+            # numpy and torch take seeds of 64 bits, and numpy no negative ones
+            problems.append(f"{name.replace('_', '-')} must be an integer from 0 to 2**64 - 1, got {value!r}")
     return problems
 
 
@@ -200,8 +228,12 @@ def load_toml(path: Path) -> dict[str, Any]:
     values = {key.replace("-", "_"): value for key, value in raw.items()}
     unknown = sorted(set(values) - _FIELDS)
     if unknown:
-        known = ", ".join(sorted(name.replace("_", "-") for name in _FIELDS))
-        raise ConfigError(f"--config {path} has unknown settings {', '.join(unknown)}; known: {known}")
+        known = sorted(name.replace("_", "-") for name in _FIELDS)
+        guesses = [g for name in unknown for g in difflib.get_close_matches(name.replace("_", "-"), known, 1)]
+        hint = f"; did you mean {', '.join(guesses)}?" if guesses else ""
+        raise ConfigError(
+            f"--config {path} has unknown settings {', '.join(unknown)}; known: {', '.join(known)}{hint}"
+        )
     return values
 
 

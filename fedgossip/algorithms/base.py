@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from fedgossip.algorithms.swarm_async import AsyncSwarm
     from fedgossip.config import TrainConfig
 
-__all__ = ["GossipContext", "Algorithm", "ALGORITHMS", "round_rng"]
+__all__ = ["GossipContext", "Algorithm", "ALGORITHMS", "round_rng", "check_state"]
 
 
 @dataclass
@@ -79,6 +79,43 @@ def round_rng(seed: int, round_index: int, stream: int) -> np.random.Generator:
     client sampling); ``stream`` keeps different uses independent.
     """
     return np.random.default_rng([seed, round_index, stream])
+
+
+def check_state(owner: str, state: Any, template: Any) -> None:
+    """Raise one ``ValueError`` naming every place a saved ``state`` does not fit this run's ``template``.
+
+    ``template`` is the state this run would save now: dictionaries must have the same keys,
+    tensors and arrays the same shapes, and a part present in one must not be ``None`` in the other.
+    """
+    problems: list[str] = []
+    _compare(state, template, owner, problems)
+    if problems:
+        raise ValueError(f"{owner} state does not fit this run: " + "; ".join(problems))
+
+
+def _compare(saved: Any, expected: Any, where: str, problems: list[str]) -> None:
+    """Append to ``problems`` where ``saved`` differs from ``expected`` in structure (not in values)."""
+    if (saved is None) != (expected is None):
+        problems.append(
+            f"{where} is {'absent' if saved is None else 'present'} in the checkpoint, "
+            f"{'present' if saved is None else 'absent'} in this run (saved with another --compressor?)"
+        )
+    elif isinstance(expected, dict):
+        if not isinstance(saved, dict):
+            problems.append(f"{where} should be a dict, got {type(saved).__name__}")
+            return
+        missing, extra = set(expected) - set(saved), set(saved) - set(expected)
+        if missing or extra:
+            problems.append(
+                f"{where} has keys {sorted(map(str, saved))}, expected {sorted(map(str, expected))}"
+            )
+        for key in sorted(set(expected) & set(saved), key=str):
+            _compare(saved[key], expected[key], f"{where}.{key}", problems)
+    elif isinstance(expected, torch.Tensor | np.ndarray):
+        shape = getattr(saved, "shape", None)
+        shape = None if shape is None else tuple(shape)
+        if shape != tuple(expected.shape):
+            problems.append(f"{where} has shape {shape}, expected {tuple(expected.shape)}")
 
 
 class Algorithm(Plugin, ABC):
@@ -147,6 +184,17 @@ class Algorithm(Plugin, ABC):
     @abstractmethod
     def communicate(self, flat: torch.Tensor, round_index: int) -> None:
         """Exchange with peers and update ``flat`` in place."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return what a resumed synchronous run needs; the asynchronous engine is not checkpointed here.
+
+        State re-derived from the round index (``round_rng``) or fixed at ``setup`` is left out.
+        """
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a state from :meth:`state_dict`, after ``setup`` on a fresh run of the same settings."""
+        check_state(self.name, state, {})
 
 
 ALGORITHMS: Registry[Algorithm] = Registry("algorithms", Algorithm)

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 from mpi4py import MPI
 
-from fedgossip.algorithms.base import Algorithm, GossipContext
+from fedgossip.algorithms.base import Algorithm, GossipContext, check_state
 from fedgossip.compress.feedback import ErrorFeedback
 from fedgossip.errors import ConfigError
 from fedgossip.train.optimizer_spec import parse_optimizer
@@ -94,6 +94,16 @@ class CompAMS(Algorithm):
 
     def communicate(self, flat: torch.Tensor, round_index: int) -> None:
         """Nothing to mix: the models never diverge, every step already used the common gradient."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return the residual and the packets' sequence counter; AMSGrad's moments are the optimizer's."""
+        return {"feedback": self.feedback.state_dict(), "steps": self.steps}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the residual and the sequence counter, after ``setup`` with the same settings."""
+        check_state(self.name, state, self.state_dict())
+        self.feedback.load_state_dict(state["feedback"])
+        self.steps = int(state["steps"])
 
     def reduce_gradient(self, grad: torch.Tensor) -> None:
         self.steps += 1

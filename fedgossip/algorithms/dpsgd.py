@@ -9,9 +9,11 @@ Compressed Communication", Algorithm 2, CHOCO-SGD).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
-from fedgossip.algorithms.base import Algorithm, GossipContext
+from fedgossip.algorithms.base import Algorithm, GossipContext, check_state
 from fedgossip.comm.references import PublicCopies
 from fedgossip.errors import ConfigError
 from fedgossip.topology.mixing import metropolis_row
@@ -46,6 +48,16 @@ class DPSGD(Algorithm):
             self._average(flat)
         else:
             self._choco(flat, self.copies)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return the public copies (``None`` uncompressed): CHOCO-gossip's memory of past rounds."""
+        return {"copies": None if self.copies is None else self.copies.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the public copies, after ``setup`` with the same compressor, model and graph."""
+        check_state(self.name, state, self.state_dict())
+        if self.copies is not None:
+            self.copies.load_state_dict(state["copies"])
 
     def _average(self, flat: torch.Tensor) -> None:
         packet = self.ctx.codec.pack(flat)

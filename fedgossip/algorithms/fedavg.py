@@ -12,10 +12,12 @@ each client for its uplink, the server for its broadcast.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 
-from fedgossip.algorithms.base import Algorithm, GossipContext, round_rng
+from fedgossip.algorithms.base import Algorithm, GossipContext, check_state, round_rng
 from fedgossip.compress.feedback import ErrorFeedback
 from fedgossip.errors import ConfigError
 
@@ -57,6 +59,16 @@ class FedAvg(Algorithm):
             change = self._participate(flat, chosen)
         self._global.add_(change.to(flat.device))
         flat.copy_(self._global)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return this rank's copy of the global model and its residual; client draws follow the round."""
+        return {"global": self._global.clone(), "feedback": self.feedback.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the global model's copy and the residual, after ``setup`` with the same settings."""
+        check_state(self.name, state, self.state_dict())
+        self.feedback.load_state_dict(state["feedback"])
+        self._global.copy_(state["global"])
 
     def _serve(self, flat: torch.Tensor, chosen: list[int]) -> torch.Tensor:
         """Average the chosen clients' deltas, broadcast the change, return it as the clients decode it."""

@@ -9,10 +9,12 @@ where nobody waits, is its own mode.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 
-from fedgossip.algorithms.base import Algorithm, GossipContext, round_rng
+from fedgossip.algorithms.base import Algorithm, GossipContext, check_state, round_rng
 from fedgossip.algorithms.swarm_async import AsyncSwarm
 from fedgossip.comm.references import EdgeReferences
 from fedgossip.topology.matching import partner_of, random_matching
@@ -52,6 +54,16 @@ class Swarm(Algorithm):
             other = self._exchange_delta(flat, partner, self.references)
         # a + b is commutative in floating point, so uncompressed both ends compute the identical average.
         flat.add_(other).mul_(0.5)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return the per-edge references (``None`` uncompressed); the matchings come from the round index."""
+        return {"references": None if self.references is None else self.references.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the per-edge references, after ``setup`` with the same compressor, model and graph."""
+        check_state(self.name, state, self.state_dict())
+        if self.references is not None:
+            self.references.load_state_dict(state["references"])
 
     def _exchange_delta(self, flat: torch.Tensor, partner: int, references: EdgeReferences) -> torch.Tensor:
         """Send Q(x − ref) to ``partner``, apply both deltas, and return this rank's copy of its model."""

@@ -25,11 +25,13 @@ between.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -149,6 +151,38 @@ class AsyncSwarm:
         MPI.Request.Waitall([request for request, _ in self._sending])
         self._sending = []
         self.stats.idle_s += time.perf_counter() - start
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return this rank's gossip state at a quiet moment (after :meth:`finish`): nothing in flight.
+
+        Only then is the state consistent with the neighbours' (every offer answered,
+        both ends of each edge at the same sequence number), which is why an
+        asynchronous run is checkpointed right after a :meth:`finish`.
+        """
+        if self._pending is not None or self._sending or any(self._held.values()):
+            raise RuntimeError("asynchronous gossip can be saved only when nothing is in flight; call finish")
+        return {
+            "rng": self.rng.bit_generator.state,
+            "references": None if self.references is None else self.references.state_dict(),
+            "sent_sequence": [self._sent_sequence[j] for j in self.neighbors],
+            "received_sequence": [self._received_sequence[j] for j in self.neighbors],
+            "steps": self.steps,
+            "stats": dataclasses.asdict(self.stats),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a state from :meth:`state_dict` into gossip built for the same rank and graph."""
+        if (state["references"] is None) != (self.references is None):
+            raise ValueError("the checkpoint and this run disagree on whether gossip is compressed")
+        if len(state["sent_sequence"]) != len(self.neighbors):
+            raise ValueError("the checkpoint was written for another set of neighbours")
+        self.rng.bit_generator.state = state["rng"]
+        if self.references is not None:
+            self.references.load_state_dict(state["references"])
+        self._sent_sequence = dict(zip(self.neighbors, map(int, state["sent_sequence"]), strict=True))
+        self._received_sequence = dict(zip(self.neighbors, map(int, state["received_sequence"]), strict=True))
+        self.steps = int(state["steps"])
+        self.stats = GossipStats(**state["stats"])
 
     def _idle(self) -> None:
         # Nothing to do until a message arrives: let another rank on this core compute.

@@ -370,6 +370,36 @@ def share_data_bench(
     stdout.print(f"saved {path}")
 
 
+@bench.command("checkpoint")
+@click.option("--ranks", type=click.IntRange(min=2), default=16, show_default=True, help="MPI ranks per job.")
+@click.option("--rounds", type=click.IntRange(min=2), default=100, show_default=True)
+@click.option(
+    "--every", type=click.IntRange(min=1), default=10, show_default=True, help="--checkpoint-every K."
+)
+@click.option(
+    "--repeats", type=click.IntRange(min=1), default=2, show_default=True, help="Jobs per scenario."
+)
+@_training_job_options(alpha=0.5, runs="checkpoint-runs")
+def checkpoint_bench(
+    ranks: int, rounds: int, every: int, repeats: int, alpha: float, seed: int, work: Path, out: Path
+) -> None:
+    """What checkpoints cost: wall time with --checkpoint-every K against the same job without.
+
+    \b
+    Example:
+      fedgossip bench checkpoint --ranks 16 --rounds 100 --every 10
+    """
+    from fedgossip.bench.checkpoint import bench_checkpoint
+    from fedgossip.report.bench import scenario_line
+    from fedgossip.report.bench_data import render_checkpoint
+    from fedgossip.report.console import stdout
+
+    result = bench_checkpoint(work, ranks, rounds, every, alpha, seed, repeats, on_scenario=scenario_line)
+    path = save_result(out, "checkpoint", result)
+    render_checkpoint(result, stdout)
+    stdout.print(f"saved {path}")
+
+
 def save_result(directory: Path, name: str, result: dict) -> Path:
     """Write ``result`` as ``directory/name.json`` (replacing the previous figure atomically)."""
     from fedgossip import __version__

@@ -35,7 +35,11 @@ def partition() -> None:
     "quantity:sigma=S, natural.",
 )
 @click.option(
-    "--seed", type=int, default=0, show_default=True, help="Seed of the test hold-out and the split."
+    "--seed",
+    type=click.IntRange(0, 2**32 - 1),
+    default=0,
+    show_default=True,
+    help="Seed of the test hold-out and the split.",
 )
 @click.option(
     "--out",

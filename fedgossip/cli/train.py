@@ -13,7 +13,10 @@ from pathlib import Path
 
 import click
 
-__all__ = ["train"]
+__all__ = ["train", "PREEMPTED_EXIT"]
+
+# EX_TEMPFAIL of sysexits.h: "a temporary failure; the user is invited to retry" (with --resume).
+PREEMPTED_EXIT = 75
 
 # Options that map one to one onto TrainConfig fields.
 _OPTIONS = [
@@ -137,6 +140,12 @@ _OPTIONS = [
         help="A further training-time plugin by spec (third-party ones too); repeat for several.",
     ),
     click.option("--eval-every", type=click.IntRange(min=1), help="Evaluate every K rounds [default: 5]."),
+    click.option(
+        "--checkpoint-every",
+        type=click.IntRange(min=0),
+        help="Write a checkpoint every K rounds into results/<run>/checkpoints, for --resume; SIGTERM "
+        "(preemption) always writes one at the next round [default: 0, only on SIGTERM].",
+    ),
     click.option("--seed", type=int, help="Run seed [default: 0]."),
     click.option(
         "--device",
@@ -160,13 +169,19 @@ def _with_options(command):
 
 @click.command()
 @click.option(
+    "--resume",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    help="Continue a failed or preempted run (results/<run>) from its last complete checkpoint, with "
+    "its own settings, on as many ranks.",
+)
+@click.option(
     "--config",
     "config_file",
     type=click.Path(path_type=Path, dir_okay=False),
     help="TOML file with any of the options below; command-line options override it.",
 )
 @_with_options
-def train(config_file: Path | None, **options) -> None:
+def train(resume: Path | None, config_file: Path | None, **options) -> None:
     """Train on every MPI rank: local steps, then gossip with neighbours, each round.
 
     With no options it trains the embedded default: scikit-learn's digits split
@@ -185,31 +200,45 @@ def train(config_file: Path | None, **options) -> None:
       mpirun -n 16 fedgossip train --local-epochs 1 --filter hide:fraction=0.3
       mpirun -n 16 fedgossip train --share-data budget=32,bits=4,select=loss,every=20
       mpirun -n 4 fedgossip train --config run.toml --rounds 100
+      mpirun -n 16 fedgossip train --checkpoint-every 10 --name long
+      mpirun -n 16 fedgossip train --resume results/long
     """
     from mpi4py import MPI
 
     from fedgossip.cli.options import interrupt_on_sigterm
     from fedgossip.config import load_toml, merge_config
-    from fedgossip.errors import FedGossipError
+    from fedgossip.errors import ConfigError, FedGossipError
     from fedgossip.report.console import print_error
     from fedgossip.train.collective import is_collective
+    from fedgossip.train.preemption import Preemption, preempt_on_sigterm
+    from fedgossip.train.resume import resume_config
 
     comm = MPI.COMM_WORLD
     debug = bool(click.get_current_context().find_root().params.get("debug"))
     given = {key: value for key, value in options.items() if value is not None and value != ()}
     try:
         # Parsed alike on every rank, so an error here is the same everywhere: rank 0 reports it.
-        toml_values = load_toml(config_file) if config_file else {}
-        config = merge_config(given, toml_values, _algorithm_defaults(given, toml_values))
+        if resume is not None:
+            if config_file is not None:
+                raise ConfigError("--resume takes the run's own settings; drop --config")
+            config = resume_config(resume, given)
+        else:
+            toml_values = load_toml(config_file) if config_file else {}
+            config = merge_config(given, toml_values, _algorithm_defaults(given, toml_values))
     except FedGossipError as exc:
         if debug:
             raise
         if comm.Get_rank() == 0:
             print_error(str(exc))
         sys.exit(1)
+    preemption = Preemption()
+    # Synchronous runs stop at the next round with a checkpoint, --async runs at their next checkpoint
+    # (they stand still only there); without checkpoints SIGTERM interrupts one as Ctrl-C does.
+    checkpointed = not config.asynchronous or config.checkpoint_every > 0
+    on_sigterm = preempt_on_sigterm(preemption) if checkpointed else interrupt_on_sigterm()
     try:
-        with interrupt_on_sigterm():
-            summary = _run(config, comm)
+        with on_sigterm:
+            summary = _run(config, comm, resume, preemption)
     except KeyboardInterrupt:
         # Ctrl-C or SIGTERM may reach only some ranks while others wait in MPI: end the whole job.
         print_error(f"[rank {comm.Get_rank()}] interrupted; the run is marked failed")
@@ -237,6 +266,12 @@ def train(config_file: Path | None, **options) -> None:
         from fedgossip.report.run import render_summary
 
         render_summary(summary, stdout)
+    if preemption.requested or (summary is not None and summary.get("status") == "preempted"):
+        if comm.Get_rank() == 0:
+            print_error(
+                f"preempted: checkpoint written; continue with `fedgossip train --resume {_run_dir(summary)}`"
+            )
+        sys.exit(PREEMPTED_EXIT)
 
 
 def _abort(comm, code: int) -> None:
@@ -268,9 +303,13 @@ def _algorithm_defaults(given: dict, toml_values: dict) -> dict:
         return {}  # an unknown algorithm is reported, with the known ones, when the run is planned
 
 
-def _run(config, comm):
+def _run(config, comm, resume, preemption):
     from fedgossip.report.training import training_progress
     from fedgossip.train.loop import run_training
 
     with training_progress(enabled=comm.Get_rank() == 0) as on_round:
-        return run_training(config, comm, on_round=on_round)
+        return run_training(config, comm, on_round=on_round, resume=resume, preemption=preemption)
+
+
+def _run_dir(summary: dict | None) -> str:
+    return "results/<run>" if summary is None else str(summary.get("run_dir") or "results/<run>")

@@ -63,12 +63,34 @@ class Codec:
             values = self.compressor.decode(packet, out)
         except WireError as exc:
             raise WireError(f"malformed packet from rank {source}: {exc}") from None
+        # A well-formed packet can still carry NaN or ±inf (a NaN scale, a diverged model):
+        # averaging it in would silently poison this rank's model, so stop with the sender's name.
+        if not bool(torch.isfinite(values).all()):
+            raise WireError(_non_finite_message(source, self.rank))
         self.seconds += time.perf_counter() - start
         return values
 
     def state_dict(self) -> dict[str, Any]:
-        """Return the key generator's state, so a resumed run draws the same keys."""
-        return {"keys": self._keys.bit_generator.state}
+        """Return the key generator's state and ``seconds``, so a resumed run draws the same keys."""
+        return {"keys": self._keys.bit_generator.state, "seconds": self.seconds}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a state from :meth:`state_dict`; an older one without ``seconds`` leaves it as is."""
+        expected, optional = {"keys"}, {"seconds"}
+        if not expected <= set(state) <= expected | optional:
+            raise ValueError(f"codec state has keys {sorted(state)}, expected {sorted(expected | optional)}")
         self._keys.bit_generator.state = state["keys"]
+        self.seconds = float(state.get("seconds", self.seconds))
+
+
+def _non_finite_message(source: int, rank: int) -> str:
+    """Say who holds the NaN or infinite values a packet decoded to, and what to do about it."""
+    if source == rank:
+        return (
+            f"rank {source} decoded its own packet to NaN or infinite values: this rank's own model "
+            "holds NaN/Inf (training diverged); lower --lr or check this rank's data"
+        )
+    return (
+        f"rank {source} sent NaN or infinite values to rank {rank}: that rank's model has likely "
+        "diverged or its data is bad; lower --lr or check that rank's data"
+    )

@@ -5,12 +5,17 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 
 from fedgossip.compress.wire import HEADER_SIZE
 
 __all__ = ["Traffic"]
+
+_ARRAYS = ("bytes_sent", "bytes_received", "data_bytes_sent", "data_bytes_received")
+_COUNTS = ("collective_bytes", "messages_sent", "fp32_bytes_sent")
+_SECONDS = ("comm_seconds", "link_seconds")
 
 
 class Traffic:
@@ -78,3 +83,29 @@ class Traffic:
             "comm_s": self.comm_seconds,
             "link_s": self.link_seconds,
         }
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return every counter, so a resumed run's totals go on from the checkpoint's, not from zero."""
+        state: dict[str, Any] = {name: getattr(self, name).copy() for name in _ARRAYS}
+        state.update({name: int(getattr(self, name)) for name in _COUNTS})
+        state.update({name: float(getattr(self, name)) for name in _SECONDS})
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the counters of :meth:`state_dict`, saved by the same rank of a run of as many ranks."""
+        expected = {*_ARRAYS, *_COUNTS, *_SECONDS}
+        if set(state) != expected:
+            raise ValueError(f"traffic state has keys {sorted(state)}, expected {sorted(expected)}")
+        size = len(self.bytes_sent)
+        wrong = [f"{name} has {len(state[name])}" for name in _ARRAYS if len(state[name]) != size]
+        if wrong:
+            raise ValueError(
+                f"traffic state does not fit a run of {size} ranks: {', '.join(wrong)} entries; "
+                "resume with as many ranks as the checkpoint"
+            )
+        for name in _ARRAYS:
+            setattr(self, name, np.array(state[name], dtype=np.int64))
+        for name in _COUNTS:
+            setattr(self, name, int(state[name]))
+        for name in _SECONDS:
+            setattr(self, name, float(state[name]))

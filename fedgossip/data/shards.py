@@ -77,8 +77,11 @@ def write_partition(
     if unknown:
         raise ValueError(f"extra partition files must be among {DISPATCH_NAME}, got {unknown}")
     refuse_existing(out, force)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    except OSError as exc:  # a file where a parent directory should be, no permission, name too long
+        raise DataError(f"cannot create {out} ({exc.strerror or exc}); choose another --out") from exc
     try:
         files = {}
         for node, shard in enumerate(shards):
@@ -99,10 +102,17 @@ def write_partition(
 
 
 def refuse_existing(out: Path, force: bool) -> None:
-    """Raise unless ``out`` is free, or ``force`` allows replacing it."""
-    if out.exists() and not force:
+    """Raise unless ``out`` is free and can be made, or ``force`` allows replacing it."""
+    try:
+        exists = out.exists()
+        blocking = next((parent for parent in out.parents if parent.exists() and not parent.is_dir()), None)
+    except OSError as exc:  # a name too long, a loop of symbolic links
+        raise DataError(f"cannot use {out} ({exc.strerror or exc}); choose another --out") from exc
+    if blocking is not None:
+        raise DataError(f"cannot create {out}: {blocking} is a file, not a directory; choose another --out")
+    if exists and not force:
         raise DataError(f"{out} already exists; choose another --out or pass --force to replace it")
-    if out.exists() and not (out / MANIFEST_NAME).is_file():
+    if exists and not (out / MANIFEST_NAME).is_file():
         # --force replaces partitions, never an unrelated directory a typo pointed at.
         raise DataError(f"{out} exists and is not a partition directory; refusing to replace it")
 
@@ -143,11 +153,11 @@ class Partition:
 
     def read_shard(self, node: int, verify: bool = True) -> ShardData:
         """Read node ``node``'s shard, checking its SHA-256 against the manifest first."""
-        return self._read(self.shard_path(node), verify, expect_index=True)
+        return self._read(self.shard_path(node), verify, self.manifest.shards[node].size, expect_index=True)
 
     def read_test(self, verify: bool = True) -> ShardData:
         """Read the test set, checking its SHA-256 against the manifest first."""
-        return self._read(self.directory / TEST_NAME, verify, expect_index=False)
+        return self._read(self.directory / TEST_NAME, verify, self.manifest.test.size, expect_index=False)
 
     def dispatch_rule(self, verify: bool = True) -> DispatchRule:
         """Read the rule that routed the training points, checking its SHA-256 first.
@@ -174,20 +184,43 @@ class Partition:
     def _file_problem(self, path: Path) -> str | None:
         if not path.is_file():
             return f"{path.name} is missing"
-        if file_sha256(path) != self.manifest.files[path.name]:
+        try:
+            digest = file_sha256(path)
+        except OSError as exc:
+            return f"{path.name} cannot be read ({exc.strerror or exc})"
+        if digest != self.manifest.files[path.name]:
             return f"{path.name} is corrupted (its SHA-256 differs from partition.json)"
         return None
 
-    def _read(self, path: Path, verify: bool, expect_index: bool) -> ShardData:
+    def _read(self, path: Path, verify: bool, size: int, expect_index: bool) -> ShardData:
         if verify and (problem := self._file_problem(path)):
             raise DataError(f"{problem} in {self.directory}; recreate the partition")
+        shapes = {"x": (size, *self.manifest.input_shape), "y": (size,)}
+        if expect_index:
+            shapes["index"] = (size,)
         try:
             with h5py.File(path, "r") as handle:
+                # Shapes first: a damaged header could otherwise talk the reader into any allocation.
+                wrong = [_shape_problem(handle.get(name), name, shape) for name, shape in shapes.items()]
+                if any(wrong):
+                    raise DataError(f"{path}: {'; '.join(filter(None, wrong))}; recreate the partition")
                 x = np.asarray(handle["x"][...], dtype=np.float32)
                 y = np.asarray(handle["y"][...], dtype=np.int64)
                 index = np.asarray(handle["index"][...], dtype=np.int64) if expect_index else None
-        except (OSError, KeyError) as exc:
-            raise DataError(f"cannot read {path} ({exc}); recreate the partition") from exc
-        if len(x) != len(y) or list(x.shape[1:]) != list(self.manifest.input_shape):
-            raise DataError(f"{path} holds arrays of unexpected shapes; recreate the partition")
+        # h5py reports a damaged file as any of these, depending on which structure broke.
+        except (OSError, KeyError, TypeError, ValueError, RuntimeError) as exc:
+            detail = " ".join(str(exc).split())  # h5py messages may span lines; the CLI shows one
+            raise DataError(f"cannot read {path} ({detail}); recreate the partition") from exc
+        classes = len(self.manifest.classes)
+        if y.size and not 0 <= y.min() <= y.max() < classes:
+            raise DataError(f"{path} holds labels outside 0..{classes - 1}; recreate the partition")
         return ShardData(x, y, index)
+
+
+def _shape_problem(dataset: object, name: str, shape: tuple[int, ...]) -> str | None:
+    """Say how ``dataset`` (what ``handle.get(name)`` gave) differs from a dataset of ``shape``."""
+    if not isinstance(dataset, h5py.Dataset):
+        return f"dataset {name!r} is missing"
+    if dataset.shape != shape:
+        return f"dataset {name!r} has shape {dataset.shape}, partition.json implies {shape}"
+    return None

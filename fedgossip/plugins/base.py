@@ -102,5 +102,15 @@ class TrainingPlugin(Plugin, ABC):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a state from :meth:`state_dict`."""
 
+    def restore(self, host: PluginHost, state: dict[str, Any]) -> None:
+        """Attach to a resumed run's training from a checkpoint, instead of start(): no first-round work.
+
+        The training loop calls it before it restores the stream and the trainer, which then
+        overwrite whatever this changed in them with the checkpoint's own state. The default
+        starts and loads; a plugin whose ``start`` communicates or decides must override it.
+        """
+        self.start(host)
+        self.load_state_dict(state)
+
 
 PLUGINS: Registry[TrainingPlugin] = Registry("plugins", TrainingPlugin)

@@ -31,7 +31,16 @@ from fedgossip.specs import Param
 __all__ = ["ImportanceFilter"]
 
 _RESCORE_CHUNK = 1024  # samples per forward pass when rescoring: bounds the activations held at once
-_STATE_KEYS = {"loss", "correct", "confidence", "hidden", "skipped_steps", "rescored", "fraction"}
+_STATE_KEYS = {
+    "loss",
+    "correct",
+    "confidence",
+    "hidden",
+    "generation",
+    "skipped_steps",
+    "rescored",
+    "fraction",
+}
 
 
 class ImportanceFilter(TrainingPlugin):
@@ -113,14 +122,27 @@ class ImportanceFilter(TrainingPlugin):
 
     def start(self, host: PluginHost) -> None:
         """Score every sample the trainer trains on, and decide what to hide at each epoch start."""
+        self._attach(host)
+        self._resize(host.stream.num_samples, keep=0)
+        self._generation = host.stream.generation
+
+    def restore(self, host: PluginHost, state: dict[str, Any]) -> None:
+        """Attach to a resumed run with the checkpoint's scores, deciding nothing now.
+
+        The stream restores its hidden samples itself, and the trainer its learning-rate
+        scale; the next epoch start decides as the interrupted run would have.
+        """
+        self._attach(host)
+        self.load_state_dict(state)
+
+    def _attach(self, host: PluginHost) -> None:
+        """Hook the trainer's observer and the stream's epoch start, which only one plugin may hold."""
         if host.trainer.observer is not None or host.stream.on_epoch_start is not None:
             raise ConfigError(
                 f"--filter {self.name} needs the trainer's observer and the stream's on_epoch_start, "
                 "but another plugin set them; use one filter at a time"
             )
         self._host = host
-        self._resize(host.stream.num_samples, keep=0)
-        self._generation = host.stream.generation
         host.stream.on_epoch_start = self._new_epoch
         host.trainer.observer = self._observe
 
@@ -151,30 +173,36 @@ class ImportanceFilter(TrainingPlugin):
         )
 
     def state_dict(self) -> dict[str, Any]:
+        """Return the scores, the last decision, the stream generation they refer to, and the counters."""
         return {
             "loss": self._loss.copy(),
             "correct": self._correct.copy(),
             "confidence": self._confidence.copy(),
             "hidden": self._hidden.copy(),
+            "generation": self._generation,
             "skipped_steps": self._skipped_steps,
             "rescored": self._rescored,
             "fraction": self._fraction,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore a state; once started, the stream hides the saved samples again (it saves none itself)."""
+        """Restore this filter's own state only; the stream and the trainer restore what it changed there."""
         if set(state) != _STATE_KEYS:
             raise KeyError(f"filter state needs keys {sorted(_STATE_KEYS)}, got {sorted(state)}")
-        self._loss = np.array(state["loss"], dtype=np.float64)
-        self._correct = np.array(state["correct"], dtype=bool)
-        self._confidence = np.array(state["confidence"], dtype=np.float64)
-        self._hidden = np.array(state["hidden"], dtype=np.int64)
+        loss = np.array(state["loss"], dtype=np.float64)
+        correct = np.array(state["correct"], dtype=bool)
+        confidence = np.array(state["confidence"], dtype=np.float64)
+        hidden = np.array(state["hidden"], dtype=np.int64)
+        if not len(loss) == len(correct) == len(confidence) or (len(hidden) and hidden.max() >= len(loss)):
+            raise ValueError(
+                f"filter state scores {len(loss)}, {len(correct)} and {len(confidence)} samples and hides "
+                f"positions up to {hidden.max() if len(hidden) else None}; it is not one filter's state"
+            )
+        self._loss, self._correct, self._confidence, self._hidden = loss, correct, confidence, hidden
+        self._generation = int(state["generation"])
         self._skipped_steps = int(state["skipped_steps"])
         self._rescored = int(state["rescored"])
         self._fraction = float(state["fraction"])
-        if self._host is not None and self._host.stream.num_samples == len(self._loss):
-            self._host.stream.hide(self._hidden if len(self._hidden) else None)
-            self._generation = self._host.stream.generation
 
     def _observe(
         self, positions: torch.Tensor, losses: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor

@@ -34,7 +34,10 @@ def build_plugins(config: Any, algorithm: Any, privacy: Any) -> list[TrainingPlu
     """Create every plugin the config asks for and let each refuse what it cannot run with."""
     plugins: list[TrainingPlugin] = []
     for option, spec in plugin_specs(config):
-        plugin = PLUGINS.create(spec)
+        try:
+            plugin = PLUGINS.create(spec)
+        except ConfigError as exc:  # say which option it came from: --share-data takes no plugin name
+            raise ConfigError(f"{option} {spec}: {exc}") from None
         expected = {"--filter": "filter", "--share-data": "share-data"}.get(option)
         if expected is not None and plugin.kind != expected:
             raise ConfigError(

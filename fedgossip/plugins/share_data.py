@@ -97,6 +97,17 @@ class ShareData(TrainingPlugin):
         self._rng = np.random.default_rng([host.seed, host.rank, _SELECT_STREAM])
         self._exchange()
 
+    def restore(self, host: PluginHost, state: dict[str, Any]) -> None:
+        """Attach to a resumed run without exchanging: the checkpoint holds what neighbours last sent.
+
+        It serves the restored samples (:meth:`load_state_dict`); the stream, restored after
+        it, then puts back its own saved extras, order and generation over them, so the
+        samples are the same either way and no epoch ends early.
+        """
+        self._host = host
+        self._rng = np.random.default_rng([host.seed, host.rank, _SELECT_STREAM])
+        self.load_state_dict(state)
+
     def before_round(self, round_index: int, steps: int) -> int:
         """Exchange again before rounds 1 + every, 1 + 2·every, ...; the steps stay as planned."""
         if self.every > 0 and round_index > 1 and (round_index - 1) % self.every == 0:
@@ -223,10 +234,10 @@ class ShareData(TrainingPlugin):
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore a state from :meth:`state_dict`, after :meth:`start`, and serve the restored samples.
+        """Restore a state from :meth:`state_dict` once attached, and serve the restored samples.
 
-        A resumed run's ``start`` exchanges once more; this puts back what the
-        checkpoint held instead, so the run goes on as it would have.
+        Attached by :meth:`restore` (a resumed run, no exchange) or by :meth:`start`, whose
+        exchange this replaces with what the checkpoint held, so the run goes on as it would have.
         """
         expected = {"received_x", "received_y", "exchanges", "rng"}
         if set(state) != expected:

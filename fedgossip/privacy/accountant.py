@@ -268,16 +268,25 @@ class RdpAccountant:
         return epsilon_from_rdp(self._rdp + extra, delta, self._orders)[0]
 
     def state_dict(self) -> dict:
-        """Return the history and the orders as plain lists, for a checkpoint."""
+        """Return the history, the orders and the RDP total as plain lists, for a checkpoint.
+
+        The total is saved as summed, not rebuilt from the history on load: one charge of
+        s₁ + s₂ steps is not, in floating point, the two charges the run made.
+        """
         return {
             "history": [[noise, rate, steps] for (noise, rate), steps in self._history.items()],
             "orders": list(self._orders),
+            "rdp": [float(value) for value in self._rdp],
         }
 
     def load_state_dict(self, state: dict) -> None:
-        """Replace this accountant's charges with those of ``state`` (from :meth:`state_dict`)."""
-        expected = {"history", "orders"}
-        missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
+        """Replace this accountant's charges with those of ``state`` (from :meth:`state_dict`).
+
+        A state without ``rdp`` (saved before it was kept) is replayed from its history,
+        which gives the same ε up to rounding.
+        """
+        required, optional = {"history", "orders"}, {"rdp"}
+        missing, unexpected = sorted(required - set(state)), sorted(set(state) - required - optional)
         if missing or unexpected:
             raise ValueError(f"bad accountant state: missing keys {missing}, unexpected keys {unexpected}")
         if tuple(float(a) for a in state["orders"]) != self._orders:
@@ -286,4 +295,11 @@ class RdpAccountant:
         for entry in state["history"]:
             noise, rate, steps = entry
             fresh.spend(noise, rate, steps)
+        if "rdp" in state:
+            rdp = np.array(state["rdp"], dtype=float)
+            if rdp.shape != fresh._rdp.shape:
+                raise ValueError(
+                    f"accountant state has an RDP total of shape {rdp.shape} for {len(self._orders)} orders"
+                )
+            fresh._rdp = rdp
         self._history, self._rdp = fresh._history, fresh._rdp

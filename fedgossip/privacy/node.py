@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -64,6 +65,7 @@ class NodePrivacy:
         self.target_epsilon = target_epsilon
         self.accountant = RdpAccountant()
         self.stopped = False  # set when the budget stopped this node's training
+        self.deterministic = deterministic
         self.generator = torch.Generator(device=device)
         self.generator.manual_seed(_noise_seed(seed, rank) if deterministic else secrets.randbits(63))
 
@@ -102,6 +104,33 @@ class NodePrivacy:
     @property
     def epsilon(self) -> float:
         return self.accountant.epsilon(self.delta)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return the accountant's state, ``stopped``, and the noise generator's state if deterministic.
+
+        An OS-seeded generator's state is left out (``None``): it would write the secret noise
+        seed to disk. A resumed run reseeds it from the OS, so only its noise differs.
+        """
+        return {
+            "accountant": self.accountant.state_dict(),
+            "stopped": self.stopped,
+            "generator": self.generator.get_state() if self.deterministic else None,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a state from :meth:`state_dict`; the generator in place, as DP-SGD's gradient holds it."""
+        expected = {"accountant", "stopped", "generator"}
+        if set(state) != expected:
+            raise ValueError(f"node privacy state has keys {sorted(state)}, expected {sorted(expected)}")
+        if (state["generator"] is not None) != self.deterministic:
+            saved = "with" if state["generator"] is not None else "without"
+            raise ValueError(
+                f"node privacy state was saved {saved} --deterministic; resume with the same setting"
+            )
+        self.accountant.load_state_dict(state["accountant"])
+        self.stopped = bool(state["stopped"])
+        if state["generator"] is not None:
+            self.generator.set_state(torch.as_tensor(state["generator"], dtype=torch.uint8).cpu())
 
 
 def _noise_seed(seed: int, rank: int) -> int:

@@ -104,6 +104,43 @@ class MetricsWriter:
                 handle.flush()
         self._evals = row + 1
 
+    def truncate(self, evaluations: int) -> None:
+        """Keep the first ``evaluations`` evaluations and drop the rest; a no-op if there are no more.
+
+        A resumed run calls this with the evaluations its checkpoint counted: the
+        rows an interrupted run appended after that checkpoint are evaluated again,
+        and must not be recorded twice. Readers see the file before or after, as for
+        an append; a crash part way leaves the kept rows, and the next append
+        overwrites whatever lies past them.
+        """
+        if not isinstance(evaluations, (int, np.integer)) or isinstance(evaluations, bool):
+            raise ValueError(f"evaluations must be an integer, got {evaluations!r}")
+        if not 0 <= evaluations <= self._evals:
+            raise ValueError(
+                f"cannot keep {evaluations} evaluations of {self.path}: it holds {self._evals}; "
+                f"expecting a number in range({self._evals + 1})"
+            )
+        keep = int(evaluations)
+        if keep == self._evals:
+            return
+        with _open(self.path, "a") as handle:
+            handle.attrs["seq"] = 2 * self._evals + 1
+            handle.flush()
+            try:
+                # evals first: from here on the rows past it are invisible, whatever happens next.
+                handle.attrs["evals"] = keep
+                for dataset in handle.values():
+                    if isinstance(dataset, h5py.Dataset) and dataset.shape[0] > keep:
+                        dataset.resize(keep, axis=0)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    self._evals = int(handle.attrs["evals"])
+                    handle.attrs["seq"] = 2 * self._evals
+                raise
+            handle.attrs["seq"] = 2 * keep
+            handle.flush()
+        self._evals = keep
+
     def _create(self, round: int, wall_time: float, rows: dict[str, np.ndarray]) -> None:
         # The first evaluation makes the file: built beside it and renamed, so no reader sees it half
         # made. Only rank 0 writes, so the process id makes the staging name unique.

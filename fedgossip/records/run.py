@@ -66,14 +66,24 @@ def create_run_dir(out: Path, name: str) -> Path:
     if not name or name in (".", "..") or "/" in name or "\\" in name:
         raise ConfigError(f"run name {name!r} must be one directory name, without '/'; choose another name")
     run_dir = Path(out) / name
-    Path(out).mkdir(parents=True, exist_ok=True)
     try:
+        Path(out).mkdir(parents=True, exist_ok=True)
         # mkdir without exist_ok is the check: no window between testing and creating.
         run_dir.mkdir()
     except FileExistsError:
+        if not Path(out).is_dir():
+            raise ConfigError(f"--out {out}: part of that path is a file; choose a directory") from None
         raise ConfigError(
             f"{run_dir} already exists and a run directory is never overwritten; "
             "choose another run name or move the old run away"
+        ) from None
+    except NotADirectoryError:
+        raise ConfigError(
+            f"--out {out}: part of that path is a file, not a directory; choose another --out"
+        ) from None
+    except OSError as exc:  # name too long, read-only file system, no permission
+        raise ConfigError(
+            f"cannot create the run directory {run_dir}: {exc.strerror}; choose another --out or --name"
         ) from None
     (run_dir / CHECKPOINTS).mkdir()
     return run_dir

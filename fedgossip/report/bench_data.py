@@ -11,7 +11,7 @@ from rich.table import Table
 
 from fedgossip.report.figures import MISSING
 
-__all__ = ["render_dispatch", "render_filter", "render_share_data", "scheme_line"]
+__all__ = ["render_dispatch", "render_filter", "render_share_data", "render_checkpoint", "scheme_line"]
 
 _stderr = Console(stderr=True, highlight=False)
 
@@ -126,4 +126,26 @@ def render_share_data(result: dict[str, Any], console: Console) -> None:
     console.print(
         f"[dim]{escape(result['data'])}, D-PSGD on a ring, seed {result['seed']}; extra MB against "
         f"{escape(result['reference'])} ({result['rounds']} rounds)[/]"
+    )
+
+
+def render_checkpoint(result: dict[str, Any], console: Console) -> None:
+    """Print the table of ``bench_checkpoint``: best wall time of each scenario and their ratio."""
+    table = _table()
+    table.add_column("scenario", ratio=1, min_width=12)
+    for header in ("wall s\n(best)", "×", "accuracy", "file per\nrank"):
+        table.add_column(header, justify="right", no_wrap=True)
+    for row in result["rows"]:
+        size = row.get("bytes_per_rank_file")
+        table.add_row(
+            escape(row["scenario"]),
+            f"{row['best_wall_s']:.2f}",
+            _times(row["ratio_to_reference"]),
+            _percent(row["avg_model_accuracy"]),
+            MISSING if size is None else f"{size / 1e3:.0f} kB",
+        )
+    console.print(table)
+    console.print(
+        f"[dim]{escape(result['data'])}, {result['rounds']} rounds of {result['local_steps']} local steps, "
+        f"best of {result['repeats']} jobs each, seed {result['seed']}[/]"
     )

@@ -8,6 +8,17 @@ for the average model, which completes while everybody goes on (rank 0
 evaluates the average when it does). The per-rank values are gathered once at
 the end and written as for a synchronous run, one row per checkpoint, with
 the wall time of the slowest rank to reach it.
+
+Checkpoints (``--checkpoint-every K``, counted in interactions) are taken at a
+*consistent cut*: when a rank reaches a multiple of K it stops initiating,
+waits for its own offer's reply and serves the others until every rank got
+there (the termination barrier of :meth:`AsyncSwarm.finish`). Then no offer or
+reply is in flight, both ends of every edge agree on their references and
+sequence numbers, and each rank has initiated exactly the same number of
+interactions: the state a resumed run continues from. Its local step counts
+differ (each rank draws its own), and what happens after the cut depends on
+timing, so an asynchronous resume is consistent but not a replay. A SIGTERM
+is honoured at the next such cut.
 """
 
 from __future__ import annotations
@@ -15,13 +26,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from mpi4py import MPI
 
 from fedgossip.records import MetricsWriter
 from fedgossip.train.evaluate import evaluate, evaluate_parameters
+from fedgossip.train.preemption import Preemption
+from fedgossip.train.rank_checkpoint import write_checkpoint
 
 if TYPE_CHECKING:
     from fedgossip.train.loop import RoundInfo, _RankState
@@ -35,16 +49,26 @@ def run_async(
     make_info: Callable[[int], RoundInfo],
     on_round: Callable[[RoundInfo], None] | None,
     names: tuple[str, ...],
-) -> None:
-    """Run every interaction of this rank, then the termination; rank 0 writes the checkpoints.
+    run_dir: Path,
+    resumed: dict[str, Any] | None = None,
+    preemption: Preemption | None = None,
+) -> int | None:
+    """Run every interaction of this rank, then the termination; rank 0 writes the evaluations.
 
-    ``names`` are the per-rank values ``node.per_rank_values`` returns, in order.
+    ``names`` are the per-rank values ``node.per_rank_values`` returns, in order;
+    ``resumed`` is the loop state of the checkpoint a resumed run starts from.
+    Return the interaction a SIGTERM stopped the run after, or None when it ran to the end.
     """
     config, gossip, flat = node.config, node.gossip, node.params.flat
     checkpoints = _Checkpoints(node, names)
     started = time.perf_counter()
+    first = 1
+    if resumed is not None:
+        first = int(resumed["interaction"]) + 1
+        checkpoints.load_state_dict(resumed["evaluations"])
+        started -= float(resumed["wall_s"])
     privacy = node.privacy
-    for interaction in range(1, config.rounds + 1):
+    for interaction in range(first, config.rounds + 1):
         steps = node.local_steps.draw(node.steps_rng) if node.trainer is not None else 0
         if privacy is not None and not privacy.stopped and privacy.would_exceed(steps):
             # Past its budget a node neither trains nor offers; it reaches its remaining
@@ -63,10 +87,22 @@ def run_async(
             checkpoints.take(interaction, time.perf_counter() - started)
         if on_round is not None and node.rank == 0:
             on_round(make_info(interaction))
+        every = config.checkpoint_every
+        if every and interaction % every == 0 and interaction < config.rounds:
+            gossip.finish(flat, between_polls=checkpoints.progress)  # the consistent cut
+            checkpoints.settle()
+            stop = preemption is not None and preemption.agreed(node.comm)
+            wall = time.perf_counter() - started
+            loop = {"interaction": interaction, "wall_s": wall, "evaluations": checkpoints.state_dict()}
+            write_checkpoint(node, run_dir, interaction, writer, wall, loop)
+            if stop:
+                checkpoints.finish(writer)  # the evaluations so far; a resume rewrites them all
+                return interaction
     gossip.finish(flat, between_polls=checkpoints.progress)
     # the last checkpoint comes after every reply, so it counts every interaction
     checkpoints.take(config.rounds, time.perf_counter() - started)
     checkpoints.finish(writer)
+    return None
 
 
 def _local_steps(node: _RankState, checkpoints: _Checkpoints, steps: int, serve: bool) -> None:
@@ -111,11 +147,37 @@ class _Checkpoints:
         while self._pending and self._pending[0][1].Test():
             self._complete(*self._pending.pop(0))
 
-    def finish(self, writer: MetricsWriter | None) -> None:
+    def settle(self) -> None:
+        """Wait for every pending reduction (they complete once every rank has posted it)."""
         for index, request, buffer in self._pending:
             request.Wait()
             self._complete(index, request, buffer)
         self._pending = []
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return the evaluations taken so far (after :meth:`settle`): own rows, rank 0's averages."""
+        if self._pending:
+            raise RuntimeError("evaluations still being reduced; call settle first")
+        width = 2 + len(self.names)
+        rows = np.array(self.rows, dtype=np.float64).reshape(len(self.rows), width)
+        scalars = [[index, s["avg_model_accuracy"], s["avg_model_loss"], s["consensus_distance"]]
+                   for index, s in sorted(self.scalars.items())]  # fmt: skip
+        return {"rows": rows, "scalars": np.array(scalars, dtype=np.float64).reshape(len(scalars), 4)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        rows = np.asarray(state["rows"], dtype=np.float64)
+        if rows.ndim != 2 or rows.shape[1] != 2 + len(self.names):
+            raise ValueError(
+                f"saved evaluations have shape {rows.shape}, expected [n, {2 + len(self.names)}]"
+            )
+        self.rows = list(rows)
+        self.scalars = {
+            int(index): {"avg_model_accuracy": acc, "avg_model_loss": loss, "consensus_distance": distance}
+            for index, acc, loss, distance in np.asarray(state["scalars"], dtype=np.float64).tolist()
+        }
+
+    def finish(self, writer: MetricsWriter | None) -> None:
+        self.settle()
         node = self.node
         rows = np.array(self.rows, dtype=np.float64)
         gathered = np.empty((node.comm.Get_size(), *rows.shape), dtype=np.float64) if node.rank == 0 else None

@@ -13,6 +13,10 @@ from fedgossip.errors import DataError
 
 __all__ = ["BatchStream"]
 
+# The state saved before plugins could change the stream; still accepted when nothing had changed it.
+_ORDER_KEYS = {"epoch", "position", "order", "rng"}
+_STATE_KEYS = _ORDER_KEYS | {"hidden", "extra_x", "extra_y", "generation"}
+
 
 class BatchStream:
     """Serve mini-batches of a shard forever, reshuffling at the start of every epoch.
@@ -139,6 +143,15 @@ class BatchStream:
         the new set, begins with the next batch; hidden positions are cleared, as
         they may no longer point at the same samples.
         """
+        self._append(x, y)
+        self.generation += 1
+        if self._order is not None:
+            self.epoch += 1
+        self._order, self._position = None, 0
+        self.hide(None)
+
+    def _append(self, x: np.ndarray, y: np.ndarray) -> None:
+        """Serve ``(x, y)`` after the shard's own samples, leaving the order, epoch and hidden set alone."""
         x = torch.as_tensor(np.asarray(x, dtype=np.float32)).to(self._own_x.device)
         y = torch.as_tensor(np.asarray(y, dtype=np.int64)).to(self._own_y.device)
         if x.shape[1:] != self._own_x.shape[1:] or len(x) != len(y):
@@ -149,36 +162,49 @@ class BatchStream:
         self._x = torch.cat([self._own_x, x]) if len(x) else self._own_x
         self._y = torch.cat([self._own_y, y]) if len(y) else self._own_y
         self.num_samples = len(self._y)
-        self.generation += 1
-        if self._order is not None:
-            self.epoch += 1
-        self._order, self._position = None, 0
-        self.hide(None)
 
     def full_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Return every sample served (the shard's own, then any extra ones), without advancing the stream."""
         return self._x, self._y
 
     def state_dict(self) -> dict[str, Any]:
-        """Return what a checkpoint needs to resume this exact sequence of batches."""
+        """Return what a checkpoint needs to resume this exact sequence of batches, plugins' changes included.
+
+        The extra samples are saved as served (a sharing plugin cannot rebuild them without
+        exchanging again), with the hidden positions and the ``generation`` filters compare against.
+        """
         return {
             "epoch": self.epoch,
             "position": self._position,
             "order": None if self._order is None else self._order.cpu().numpy(),
             "rng": self._rng.bit_generator.state,
+            "hidden": None if self._hidden is None else self._hidden.copy(),
+            "extra_x": self._x[self.own_samples :].cpu().numpy(),
+            "extra_y": self._y[self.own_samples :].cpu().numpy(),
+            "generation": self.generation,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore a state from :meth:`state_dict` of a stream over the same shard."""
-        expected = {"epoch", "position", "order", "rng"}
-        if set(state) != expected:
-            raise KeyError(f"batch stream state needs keys {sorted(expected)}, got {sorted(state)}")
-        order = state["order"]
-        if order is not None and (
-            len(order) > self.num_samples or (len(order) and order.max() >= self.num_samples)
-        ):
-            raise ValueError(f"saved order does not fit this shard of {self.num_samples} samples")
+        """Restore a state from :meth:`state_dict` of a stream over the same shard.
+
+        The extra samples come back first, without ending an epoch (the saved ``generation``
+        is taken as is), then the hidden positions, then the order and the generator. A state
+        of only ``epoch``, ``position``, ``order`` and ``rng``, saved before plugins' changes
+        were kept, restores those four alone.
+        """
+        if set(state) not in (_STATE_KEYS, _ORDER_KEYS):
+            raise KeyError(f"batch stream state needs keys {sorted(_STATE_KEYS)}, got {sorted(state)}")
+        full = set(state) == _STATE_KEYS
+        samples = self.own_samples + len(state["extra_y"]) if full else self.num_samples
+        # copies: a loaded checkpoint's arrays may be read-only, which torch would warn about sharing
+        order = None if state["order"] is None else np.array(state["order"], dtype=np.int64)
+        if order is not None and (len(order) > samples or (len(order) and order.max() >= samples)):
+            raise ValueError(f"saved order does not fit this shard of {samples} samples")
+        if full:
+            self._append(np.array(state["extra_x"], np.float32), np.array(state["extra_y"], np.int64))
+            self.generation = int(state["generation"])
+            self.hide(None if state["hidden"] is None else np.asarray(state["hidden"], dtype=np.int64))
         self.epoch = int(state["epoch"])
         self._position = int(state["position"])
-        self._order = None if order is None else torch.as_tensor(np.asarray(order)).to(self._x.device)
+        self._order = None if order is None else torch.from_numpy(order).to(self._x.device)
         self._rng.bit_generator.state = state["rng"]

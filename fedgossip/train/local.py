@@ -6,6 +6,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -184,6 +185,32 @@ class LocalTrainer:
         if base_lrs is not None:
             self.schedule.base_lrs = [rate * change for rate in base_lrs]
         self.lr_scale = scale
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return the learning-rate scale and the run's totals of steps and seconds (not the optimizer's)."""
+        return {
+            "lr_scale": self.lr_scale,
+            "total_steps": self.total_steps,
+            "total_seconds": self.total_seconds,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a state from :meth:`state_dict`; the optimizer's rates are left alone.
+
+        The optimizer's and the schedule's own state dicts already hold the scaled rates,
+        so only the scale is put back, for the next :meth:`set_lr_scale` to divide by.
+        """
+        expected = {"lr_scale", "total_steps", "total_seconds"}
+        if set(state) != expected:
+            raise ValueError(f"trainer state has keys {sorted(state)}, expected {sorted(expected)}")
+        scale = float(state["lr_scale"])
+        if not (math.isfinite(scale) and scale > 0):
+            raise ValueError(
+                f"trainer state has a learning-rate scale of {scale}; expected a finite number > 0"
+            )
+        self.lr_scale = scale
+        self.total_steps = int(state["total_steps"])
+        self.total_seconds = float(state["total_seconds"])
 
     def advance_schedule(self, steps: int) -> None:
         """Move the schedule ``steps`` steps on without training, for steps a plugin decided to skip."""

@@ -24,7 +24,8 @@ from fedgossip.data.shards import ShardData
 from fedgossip.errors import ConfigError
 from fedgossip.plugins.base import PluginHost
 from fedgossip.privacy.node import NodePrivacy
-from fedgossip.records import MetricsWriter, summarize, update_run_status, write_summary
+from fedgossip.records import CHECKPOINTS, MetricsWriter, summarize, update_run_status, write_summary
+from fedgossip.records.checkpoint import CheckpointInfo, check_writable, read_rank_checkpoint
 from fedgossip.train.async_loop import run_async
 from fedgossip.train.batches import BatchStream
 from fedgossip.train.collective import agree, is_collective
@@ -36,10 +37,13 @@ from fedgossip.train.local_steps import parse_local_steps
 from fedgossip.train.models.base import build_model
 from fedgossip.train.optim import make_lr_schedule, make_optimizer
 from fedgossip.train.optimizer_spec import parse_optimizer
+from fedgossip.train.preemption import Preemption
+from fedgossip.train.rank_checkpoint import checkpoint_bytes, restore_rank, write_checkpoint
 from fedgossip.train.setup import (
     RunPlan,
     load_local_data,
     plan_run,
+    reopen_records,
     sample_counts,
     start_records,
     warm_up_compressor,
@@ -92,9 +96,19 @@ class RoundInfo:
 
 
 def run_training(
-    config: TrainConfig, comm: MPI.Intracomm, on_round: Callable[[RoundInfo], None] | None = None
+    config: TrainConfig,
+    comm: MPI.Intracomm,
+    on_round: Callable[[RoundInfo], None] | None = None,
+    resume: Path | None = None,
+    preemption: Preemption | None = None,
 ) -> dict | None:
-    """Train as configured on every rank of ``comm``; return the summary on rank 0 (None elsewhere)."""
+    """Train as configured on every rank of ``comm``; return the summary on rank 0 (None elsewhere).
+
+    ``resume`` is a run directory to continue from its last complete checkpoint
+    (``config`` must be the one it was started with). ``preemption`` is polled at
+    every round boundary: once any rank was asked to stop (SIGTERM), every rank
+    writes a checkpoint and the run ends with status ``preempted``.
+    """
     rank = comm.Get_rank()
     plan = plan_run(config, comm)
     warm_up_compressor(plan.compressor, comm)
@@ -103,20 +117,42 @@ def run_training(
     _share_cores(comm)
     device = agree(comm, lambda: select_device(config.device, local_rank))
     counts = sample_counts(shard, comm)
-    run_dir = start_records(config, plan, comm)
-    round_index = 0
+    checkpoint = None  # the checkpoint resumed from, as plain data
+    if resume is None:
+        run_dir = start_records(config, plan, comm)
+    else:
+        run_dir, checkpoint = reopen_records(Path(resume), plan, comm)
+    round_index = 0 if checkpoint is None else checkpoint["round"]
     try:
         # Building a rank's state involves no communication, so agree() cannot leave a rank waiting.
         node = agree(comm, lambda: _RankState(config, plan, shard, test, device, comm, counts))
+        if config.checkpoint_every or not config.asynchronous:
+            # before the first round, not at the first checkpoint an hour later; on a shared file
+            # system every rank's files land together, two rounds' worth while one replaces the other
+            need = 2 * comm.Get_size() * checkpoint_bytes(node)
+            agree(comm, lambda: check_writable(run_dir / CHECKPOINTS, need))
         writer = MetricsWriter(run_dir, comm.Get_size()) if rank == 0 else None
         started = time.perf_counter()
-        node.start_plugins(plan)
+        preempted = None  # the round (interaction) after which a SIGTERM stopped the run
+        resumed_loop = None  # what the asynchronous loop saved in the checkpoint resumed from
+        if checkpoint is None:
+            node.start_plugins(plan)
+        else:
+            state = agree(comm, lambda: read_rank_checkpoint(run_dir, CheckpointInfo(**checkpoint), rank))
+            agree(comm, lambda: restore_rank(node, state, plan))
+            resumed_loop = state.get("loop")
+            if writer is not None:
+                writer.truncate(checkpoint["evaluations"])  # rows written after it are redone
+            started -= checkpoint["wall_s"]  # wall time runs on from where the checkpoint left it
         if config.asynchronous:
             progress = partial(RoundInfo, rounds=config.rounds, run_dir=run_dir)
-            run_async(node, writer, progress, on_round, node.metric_names)
+            preempted = run_async(
+                node, writer, progress, on_round, node.metric_names, run_dir, resumed_loop, preemption
+            )
         synchronous_rounds = 0 if config.asynchronous else config.rounds
         budget = None  # the synchronous round a privacy budget stopped, and the ranks it stopped
-        for round_index in range(1, synchronous_rounds + 1):
+        first_round = round_index + 1  # 1, or the round after the checkpoint resumed from
+        for round_index in range(first_round, synchronous_rounds + 1):
             steps = node.steps_in(round_index)
             over = _over_budget(node, steps)
             if over:
@@ -133,6 +169,14 @@ def run_training(
                 _evaluate(node, round_index, time.perf_counter() - started, writer, info)
             if on_round and rank == 0:
                 on_round(info)
+            last = round_index == config.rounds
+            stop = preemption is not None and not last and preemption.agreed(comm)
+            due = config.checkpoint_every and round_index % config.checkpoint_every == 0 and not last
+            if stop or due:
+                write_checkpoint(node, run_dir, round_index, writer, time.perf_counter() - started)
+            if stop:
+                preempted = round_index
+                break
     except KeyboardInterrupt:
         # The signal may reach only some ranks (the others wait inside MPI), so each one records it.
         _record_failure(run_dir, rank, "interrupted", round_index, everywhere=False)
@@ -158,11 +202,13 @@ def run_training(
         return None
     if budget is not None:
         update_run_status(run_dir, "budget-exhausted", budget=budget)
+    elif preempted is not None:
+        update_run_status(run_dir, "preempted", preempted_round=preempted)
     else:
         update_run_status(run_dir, "completed")
     summary = summarize(run_dir)
     write_summary(run_dir, summary)
-    return summary
+    return {**summary, "run_dir": str(run_dir)}
 
 
 def _over_budget(node: _RankState, steps: int) -> list[int]:
@@ -281,9 +327,14 @@ class _RankState:
 
     def start_plugins(self, plan: RunPlan) -> None:
         """Attach the training-time plugins to this rank's training (they may talk to neighbours)."""
-        if not self.plugins:
-            return
-        host = PluginHost(
+        if self.plugins:
+            host = self.plugin_host(plan)
+            for plugin in self.plugins:
+                plugin.start(host)
+
+    def plugin_host(self, plan: RunPlan) -> PluginHost:
+        """Return what the plugins may use on this rank."""
+        return PluginHost(
             comm=self.comm,
             rank=self.rank,
             neighbors=plan.topology.neighbors(self.rank),
@@ -299,8 +350,6 @@ class _RankState:
             rounds=self.config.rounds,
             device=self.params.device,
         )
-        for plugin in self.plugins:
-            plugin.start(host)
 
     def _private(self, mechanism, stream: BatchStream, device) -> NodePrivacy:
         """Set up --dp on this node: its accountant, and DP-SGD's private gradients if chosen."""

@@ -7,6 +7,7 @@ leaving some of them waiting in MPI for a peer that already exited.
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -27,14 +28,22 @@ from fedgossip.errors import ConfigError, DataError
 from fedgossip.plugins.base import TrainingPlugin
 from fedgossip.plugins.resolve import build_plugins
 from fedgossip.privacy.base import PRIVACY, PrivacyMechanism
-from fedgossip.records import create_run_dir, default_run_name, write_run_json
+from fedgossip.records import (
+    create_run_dir,
+    default_run_name,
+    read_run_json,
+    update_run_status,
+    write_run_json,
+)
+from fedgossip.records.checkpoint import latest_checkpoint
 from fedgossip.records.guardian import start_guardian
 from fedgossip.topology.base import Topology, make_topology
 from fedgossip.train.collective import agree
 from fedgossip.train.default_data import default_partition
+from fedgossip.train.resume import check_same_run, partition_fingerprint
 from fedgossip.train.slowdown import parse_slowdown
 
-__all__ = ["warm_up_compressor", "RunPlan", "plan_run", "load_local_data", "start_records"]
+__all__ = ["warm_up_compressor", "RunPlan", "plan_run", "load_local_data", "start_records", "reopen_records"]
 
 
 @dataclass
@@ -135,6 +144,35 @@ def start_records(config: TrainConfig, plan: RunPlan, comm: MPI.Intracomm) -> Pa
     return Path(agree(comm, create, root_only=True))
 
 
+def reopen_records(run_dir: Path, plan: RunPlan, comm: MPI.Intracomm) -> tuple[Path, dict]:
+    """Reopen a run to resume on rank 0; return its path and last complete checkpoint on every rank.
+
+    The checkpoint comes back as plain data (round, evaluations, wall_s, world_size,
+    hashes), the same on every rank.
+    """
+
+    def reopen() -> tuple[str, dict]:
+        record = read_run_json(run_dir)
+        fingerprint = partition_fingerprint(plan.manifest.files)
+        check_same_run(record, comm.Get_size(), fingerprint, str(plan.data_dir))
+        info = latest_checkpoint(run_dir)
+        if info is None:
+            raise ConfigError(
+                f"{run_dir} has no complete checkpoint to resume from (it stopped before the first one); "
+                "start a new run, with --checkpoint-every K to make them"
+            )
+        resumed = [
+            *record.get("resumed", []),
+            {"at": datetime.now(timezone.utc).isoformat(), "round": info.round},
+        ]
+        update_run_status(run_dir, "running", resumed=resumed)
+        start_guardian(run_dir)
+        return str(run_dir), dataclasses.asdict(info)
+
+    path, info = agree(comm, reopen, root_only=True)
+    return Path(path), info
+
+
 def _consensus_step(config: TrainConfig, plan: RunPlan) -> float | None:
     """Return the γ CHOCO-gossip uses: --gamma, else the compressor's default (None: no CHOCO)."""
     if not plan.algorithm.uses_consensus_step or plan.compressor.lossless:
@@ -205,6 +243,7 @@ def _run_record(config: TrainConfig, plan: RunPlan, size: int, hosts: list[str],
             "source": manifest.source,
             "scheme": manifest.scheme,
             "nodes": manifest.nodes,
+            "fingerprint": partition_fingerprint(manifest.files),  # --resume checks it is the same partition
             # dispatch may store a sample on several nodes; each node counts (and trains on) its copy
             "replication": manifest.replication,
             "stats": manifest.stats,

@@ -231,7 +231,7 @@ def test_extra_samples_start_unscored_and_own_scores_survive():
     assert (decisions[5]["hidden"] < 120).all()
 
 
-def test_state_dict_round_trip_hides_the_same_samples_again():
+def test_restore_decides_nothing_and_the_restored_run_trains_the_same():
     x, y, _ = _blobs(100)
     plugin, host, _ = _started(x, y, fraction=0.3, threshold=0.5, warmup=2)
     _train_epochs(host, 3)
@@ -239,10 +239,19 @@ def test_state_dict_round_trip_hides_the_same_samples_again():
     state = plugin.state_dict()
     restored = ImportanceFilter(fraction=0.3, threshold=0.5, warmup=2)
     fresh = _host(x, y)
-    restored.start(fresh)
-    restored.load_state_dict(state)
+    restored.restore(fresh, state)
+    # the filter only hooks in: the stream and the trainer restore what it changed in them
+    assert fresh.stream.visible_samples == 100 and fresh.trainer.lr_scale == 1.0
+    fresh.stream.load_state_dict(host.stream.state_dict())
+    fresh.trainer.load_state_dict(host.trainer.state_dict())
+    fresh.trainer.optimizer.load_state_dict(host.trainer.optimizer.state_dict())
+    fresh.trainer.schedule.load_state_dict(host.trainer.schedule.state_dict())
+    fresh.model.load_state_dict(host.model.state_dict())
     assert fresh.stream.visible_samples == host.stream.visible_samples < 100
     assert restored.values()[:3] == plugin.values()[:3]
+    for expected, served in zip(_train_epochs(host, 3), _train_epochs(fresh, 3), strict=True):
+        np.testing.assert_array_equal(served, expected)
+    assert torch.equal(fresh.params.flat, host.params.flat)
     with pytest.raises(KeyError, match="needs keys"):
         restored.load_state_dict({"loss": state["loss"]})
 

@@ -1,0 +1,274 @@
+"""Bad values on the command line: each is refused before any work, with one line saying what was wrong.
+
+Click's usage errors (a wrong type, a value out of an option's range) exit 2;
+fedgossip's own errors exit 1 with one ``error:`` line. ``fedgossip train`` runs
+in-process as a single MPI rank: every row must fail while the run is set up, and
+a row that reached a training step fails its test instead of training.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+import fedgossip.train.setup
+from fedgossip.cli.main import cli
+from fedgossip.cli.train import train
+from fedgossip.data.create import PartitionRequest, create_partition
+from fedgossip.train.local import LocalTrainer
+
+TRAIN = ("train", "--data", "{data}", "--rounds", "1", "--out", "{tmp}/results")
+TOML = {  # name -> content of a --config file
+    "malformed": "rounds = [\n",
+    "not-utf-8": b"\xff\xfe rounds = 1\n",
+    "misspelt": "roundz = 3\n",
+    "algorithm-a-number": "algorithm = 3\n",
+    "batch-size-a-string": 'batch-size = "ten"\n',
+    "seed-negative": "seed = -1\n",
+    "local-epochs-a-boolean": "local-epochs = true\n",
+    "gamma-a-boolean": "gamma = true\n",
+    "name-a-number": "name = 5\n",
+}
+CUDA_MISSING = pytest.mark.skipif(torch.cuda.is_available(), reason="this host has CUDA: the run would train")
+
+
+def _config(name: str) -> str:
+    return "{tmp}/" + name + ".toml"
+
+
+# (options after TRAIN, exit code, what the message says), covering every option of `fedgossip train`
+TRAIN_ROWS = [
+    (["--data", "{tmp}/nowhere"], 1, "nowhere is not a partition directory (it does not exist)"),
+    (["--data", "{tmp}/a-file"], 2, "'{tmp}/a-file' is a file"),
+    (["--data", "{tmp}"], 1, "partition.json is missing"),
+    (["--algorithm", "nosuch"], 1, "unknown algorithm 'nosuch'; known: allreduce"),
+    (["--algorithm", "dpsgd:x=1"], 1, "unknown parameter 'x' (parameters of dpsgd: none)"),
+    (["--algorithm", ""], 1, "empty plugin name in spec ''"),
+    (["--topology", "nosuch"], 1, "unknown topology 'nosuch'; known:"),
+    (["--topology", "random-regular:degree=abc"], 1, "degree='abc': expected an integer"),
+    (["--topology", "erdos-renyi:p=2"], 1, "p='2': must be > 0 and <= 1"),
+    (["--topology", "file:path={tmp}/no-edges.txt"], 1, "cannot read edge list {tmp}/no-edges.txt"),
+    (["--topology-seed", "-1"], 2, "-1 is not in the range x>=0"),
+    (["--topology-seed", "abc"], 2, "'abc' is not a valid integer"),
+    (["--compressor", "nosuch"], 1, "unknown compressor 'nosuch'; known:"),
+    (["--compressor", "qsgd:bits"], 1, "expected key=value after 'qsgd:' in spec 'qsgd:bits', got 'bits'"),
+    (["--compressor", "qsgd:bits=x"], 1, "bits='x': expected an integer"),
+    (["--compressor", "qsgd:bits=4,bits=5"], 1, "parameter 'bits' given twice"),
+    (["--compressor", "qsgd:bits=99"], 1, "bits='99': must be >= 1 and <= 8"),
+    (["--compressor", "topk:ratio=2"], 1, "ratio='2': must be > 0 and <= 1"),
+    (["--compressor", ":x=1"], 1, "empty plugin name in spec ':x=1'"),
+    (["--model", "nosuch"], 1, "unknown model 'nosuch'; known:"),
+    (["--model", "mlp:hidden=0"], 1, "hidden='0': must be >= 1"),
+    (["--model", "mlp:hidden=abc"], 1, "hidden='abc': expected an integer"),
+    (["--model", "cnn:nosuch=1"], 1, "unknown parameter 'nosuch' (parameters of cnn:"),
+    (["--rounds", "0"], 2, "0 is not in the range x>=1"),
+    (["--rounds", "-1"], 2, "-1 is not in the range x>=1"),
+    (["--rounds", "abc"], 2, "'abc' is not a valid integer"),
+    (["--rounds", "1.5"], 2, "'1.5' is not a valid integer"),
+    (["--local-steps", "0"], 1, "local-steps must be a positive integer or geometric:mean=H"),
+    (["--local-steps", "abc"], 1, "local-steps must be a positive integer or geometric:mean=H"),
+    (["--local-steps", "geometric:mean=0"], 1, "mean='0': must be >= 1"),
+    (["--local-steps", "geometric"], 1, "missing required parameter 'mean'"),
+    (["--local-epochs", "0"], 2, "0 is not in the range x>=1"),
+    (["--local-epochs", "abc"], 2, "'abc' is not a valid integer"),
+    (
+        ["--local-epochs", "1", "--local-steps", "3"],
+        1,
+        "give either --local-steps or --local-epochs, not both",
+    ),
+    (["--batch-size", "0"], 2, "0 is not in the range x>=1"),
+    (["--batch-size", "abc"], 2, "'abc' is not a valid integer"),
+    (["--optimizer", "nosuch"], 1, "unknown optimizer 'nosuch'; known: sgd, adam, amsgrad"),
+    (["--optimizer", "amsgrad:beta1=2"], 1, "beta1='2': must be >= 0 and < 1"),
+    (["--optimizer", "sgd:x=1"], 1, "unknown parameter 'x' (parameters of sgd: none)"),
+    (["--lr", "-1"], 2, "-1.0 is not in the range x>=0"),
+    (["--lr", "abc"], 2, "'abc' is not a valid float"),
+    (["--lr", "inf"], 1, "lr must be a finite number ≥ 0, got inf"),
+    (["--lr", "nan"], 1, "lr must be a finite number ≥ 0, got nan"),
+    (["--momentum", "1"], 2, "1.0 is not in the range 0<=x<1"),
+    (["--momentum", "nan"], 1, "momentum must be a finite number ≥ 0, got nan"),
+    (["--weight-decay", "-1"], 2, "-1.0 is not in the range x>=0"),
+    (["--weight-decay", "inf"], 1, "weight-decay must be a finite number ≥ 0, got inf"),
+    (["--lr-schedule", "linear"], 2, "'linear' is not one of 'constant', 'cosine'"),
+    (["--client-fraction", "0"], 2, "0.0 is not in the range 0<x<=1"),
+    (["--client-fraction", "nan"], 1, "client-fraction must lie in (0, 1], got nan"),
+    (["--gamma", "2"], 2, "2.0 is not in the range 0<x<=1"),
+    (["--gamma", "nan"], 1, "gamma must lie in (0, 1], got nan"),
+    (["--async"], 1, "--async applies to swarm only; dpsgd runs in synchronous rounds"),
+    (["--slowdown", "nosuch"], 1, "slowdown 'nosuch': unknown kind 'nosuch'"),
+    (["--slowdown", "fixed:factor=0.5"], 1, "factor='0.5': must be >= 1"),
+    (["--slowdown", "ranks=5:factor=4"], 1, "names rank 5, but the world has 1 ranks"),
+    (["--link", "bandwidth=abc"], 1, "invalid --link 'bandwidth=abc'"),
+    (["--link", "bandwidth=0"], 1, "bandwidth='0': needs a unit"),
+    (["--link", "latency=-1ms"], 1, "latency='-1ms': must be a finite number >= 0"),
+    (["--link", "nosuch=1"], 1, "unknown key 'nosuch' (keys: bandwidth, latency)"),
+    (["--dp", "nosuch"], 1, "unknown privacy mechanism 'nosuch'; known: dp-sgd, dp-update"),
+    (["--dp", "dp-sgd:clip=-1,noise=1"], 1, "clip='-1': must be > 0"),
+    (["--dp", ""], 1, "dp must be a mechanism spec such as dp-sgd:clip=1,noise=1.1, got ''"),
+    (["--dp-delta", "0"], 2, "0.0 is not in the range 0<x<1"),
+    (["--dp-delta", "abc"], 2, "'abc' is not a valid float"),
+    (["--dp-delta", "1e-5"], 1, "dp-delta applies to private training only; add --dp"),
+    (["--dp-target-epsilon", "0"], 2, "0.0 is not in the range x>0"),
+    (["--dp-target-epsilon", "inf"], 1, "dp-target-epsilon must be a finite number > 0"),
+    (["--dp-target-epsilon", "8"], 1, "dp-target-epsilon applies to private training only"),
+    (["--deterministic"], 1, "deterministic applies to private training only"),
+    (["--filter", "nosuch"], 1, "unknown plugin 'nosuch'; known:"),
+    (["--filter", "hide:fraction=2"], 1, "fraction='2': must be >= 0 and < 1"),
+    (["--share-data", "nosuch=1"], 1, "unknown parameter 'nosuch' (parameters of share-data:"),
+    (["--share-data", "budget=0"], 1, "budget='0': must be >= 1"),
+    (["--plugin", "nosuch"], 1, "unknown plugin 'nosuch'; known:"),
+    (["--plugin", ""], 1, "plugin must be a list of plugin specs"),
+    (["--eval-every", "0"], 2, "0 is not in the range x>=1"),
+    (["--checkpoint-every", "-1"], 2, "-1 is not in the range x>=0"),
+    (["--checkpoint-every", "abc"], 2, "'abc' is not a valid integer"),
+    (["--seed", "abc"], 2, "'abc' is not a valid integer"),
+    (["--seed", "-1"], 1, "seed must be an integer from 0 to 2**64 - 1, got -1"),
+    (["--seed", str(2**64)], 1, f"seed must be an integer from 0 to 2**64 - 1, got {2**64}"),
+    (["--device", "tpu"], 2, "'tpu' is not one of 'auto', 'cpu', 'cuda'"),
+    pytest.param(["--device", "cuda"], 1, "CUDA is not available on this host", marks=CUDA_MISSING),
+    (["--out", "{tmp}/a-file"], 2, "'{tmp}/a-file' is a file"),
+    (["--out", "{tmp}/a-file/sub"], 1, "part of that path is a file"),
+    (["--name", "../escape"], 1, "run name '../escape' must be one directory name, without '/'"),
+    (["--name", ".."], 1, "run name '..' must be one directory name"),
+    (["--name", "x" * 300], 1, "File name too long"),
+    (["--config", "{tmp}/missing.toml"], 1, "--config {tmp}/missing.toml does not exist"),
+    (["--config", "{tmp}"], 2, "'{tmp}' is a directory"),
+    (["--config", _config("malformed")], 1, "malformed.toml is not valid TOML"),
+    (["--config", _config("not-utf-8")], 1, "not-utf-8.toml is not valid TOML"),
+    (["--config", _config("misspelt")], 1, "has unknown settings roundz; known: algorithm"),
+    (["--config", _config("misspelt")], 1, "did you mean rounds?"),
+    (["--config", _config("algorithm-a-number")], 1, "algorithm must be a spec in quotes, got 3"),
+    (["--config", _config("batch-size-a-string")], 1, "batch-size must be a positive integer, got 'ten'"),
+    (["--config", _config("seed-negative")], 1, "seed must be an integer from 0 to 2**64 - 1, got -1"),
+    (["--config", _config("local-epochs-a-boolean")], 1, "local-epochs must be a positive integer, got True"),
+    (["--config", _config("gamma-a-boolean")], 1, "gamma must lie in (0, 1], got True"),
+    (["--config", _config("name-a-number")], 1, "name must be a run name in quotes, got 5"),
+    (["--resume", "{tmp}/nowhere"], 2, "'{tmp}/nowhere' does not exist"),
+    (["--resume", "{data}"], 1, "run.json is missing, so {data} is not a run directory"),
+    (["--resume", "{data}", "--config", _config("misspelt")], 1, "--resume takes the run's own settings"),
+    (["--nosuch"], 2, "No such option '--nosuch'"),
+]
+
+
+def _create(*args: str, out: str = "{tmp}/new") -> list[str]:
+    return ["partition", "create", *args, "--out", out]
+
+
+BENCH = ["bench", "partition", "--out", "{tmp}/bench"]
+OTHER_ROWS = [
+    (_create("digits", "--nodes", "0"), 2, "0 is not in the range x>=1"),
+    (_create("digits", "--nodes", "abc"), 2, "'abc' is not a valid integer"),
+    (_create("digits", "--nodes", str(10**12)), 1, "cannot give each of 1000000000000 nodes a sample"),
+    (_create("nosuch", "-n", "2"), 1, "unknown dataset 'nosuch'; known:"),
+    (_create("digits:nosuch=1", "-n", "2"), 1, "unknown parameter 'nosuch' (parameters of digits: none)"),
+    (_create("csv:path={tmp}/none.csv,label=y", "-n", "2"), 1, "{tmp}/none.csv does not exist"),
+    (_create("digits", "-n", "2", "--scheme", "nosuch"), 1, "unknown partitioner 'nosuch'; known:"),
+    (_create("digits", "-n", "2", "--scheme", "dirichlet:alpha=-1"), 1, "alpha='-1': must be > 0"),
+    (_create("digits", "-n", "2", "--scheme", "dirichlet:alpha"), 1, "expected key=value after"),
+    (_create("digits", "-n", "2", "--scheme", "iid:x=1,x=2"), 1, "parameter 'x' given twice"),
+    (_create("digits", "-n", "2", "--scheme", ":alpha=1"), 1, "empty plugin name in spec ':alpha=1'"),
+    (_create("digits", "-n", "2", "--seed", "abc"), 2, "'abc' is not a valid integer"),
+    (_create("digits", "-n", "2", "--seed", "-1"), 2, "-1 is not in the range 0<=x<=4294967295"),
+    (_create("digits", "-n", "2", "--test-fraction", "0"), 2, "0.0 is not in the range 0<x<1"),
+    (_create("digits", "-n", "2", "--test-fraction", "abc"), 2, "'abc' is not a valid float"),
+    (_create("digits", "-n", "2", "--test-fraction", "nan"), 1, "--test-fraction must lie strictly between"),
+    (_create("digits", "-n", "2", out="{tmp}/a-file"), 2, "'{tmp}/a-file' is a file"),
+    (
+        _create("digits", "-n", "2", out="{tmp}/a-file/sub"),
+        1,
+        "cannot create {tmp}/a-file/sub: {tmp}/a-file is a file, not a directory",
+    ),
+    (_create("digits", "-n", "2", out="{tmp}/" + "x" * 300), 1, "(File name too long); choose another --out"),
+    (_create("digits", "-n", "2", out="{data}"), 1, "already exists; choose another --out or pass --force"),
+    ([*_create("digits", "-n", "2", out="{tmp}"), "--force"], 1, "is not a partition directory; refusing"),
+    (["summary", "{tmp}/nowhere"], 1, "nowhere is not a run directory (it does not exist)"),
+    (["summary", "{tmp}/a-file"], 2, "'{tmp}/a-file' is a file"),
+    (["summary", "{data}"], 1, "run.json is missing, so {data} is not a run directory"),
+    (["summary", "{tmp}/broken-run"], 1, "broken-run/run.json is not readable JSON"),
+    ([*BENCH, "--nodes", "0"], 2, "0 is not in the range x>=1"),
+    ([*BENCH, "--nodes", "abc"], 2, "'abc' is not a valid integer"),
+    ([*BENCH, "--samples", "0"], 2, "0 is not in the range x>=1"),
+    ([*BENCH, "--classes", "0"], 2, "0 is not in the range x>=1"),
+    ([*BENCH, "--repeats", "0"], 2, "0 is not in the range x>=1"),
+    ([*BENCH, "--scheme", "nosuch"], 1, "unknown partitioner 'nosuch'; known:"),
+    ([*BENCH, "--scheme", "dirichlet:alpha=x"], 1, "alpha='x': expected a number"),
+    ([*BENCH, "--nodes", "100", "--samples", "10"], 1, "cannot give each of 100 nodes a sample"),
+    ([*BENCH, "--out", "{tmp}/a-file"], 2, "'{tmp}/a-file' is a file"),
+]
+
+
+@pytest.fixture(scope="module")
+def one_shard(tmp_path_factory) -> Path:
+    directory = tmp_path_factory.mktemp("bad-values") / "digits-1"
+    create_partition(PartitionRequest("digits", "iid", 1, 0), directory)
+    return directory
+
+
+@pytest.fixture
+def refuses(tmp_path, monkeypatch, one_shard):
+    """Return a check: ``fedgossip ARGS...``, run in ``tmp_path``, exits ``code`` saying ``says``.
+
+    ``{tmp}`` and ``{data}`` in ARGS and ``says`` stand for ``tmp_path`` and the one-shard partition.
+    """
+    monkeypatch.chdir(tmp_path)  # defaults (results/, datasets/, bench output) land in tmp_path
+    monkeypatch.setenv("COLUMNS", "80")  # as run_cli: rich reads it once, when its consoles are made
+    monkeypatch.setattr(LocalTrainer, "run", _no_training)
+    # A row that fails after its run directory exists must not leave a guardian waiting for pytest to end.
+    monkeypatch.setattr(fedgossip.train.setup, "start_guardian", lambda *args, **kwargs: None)
+    (tmp_path / "a-file").write_text("not a directory\n")
+    (tmp_path / "broken-run").mkdir()
+    (tmp_path / "broken-run" / "run.json").write_text('{"status": ')
+    for name, content in TOML.items():
+        path = tmp_path / f"{name}.toml"
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+
+    def fill(text: str) -> str:
+        return text.replace("{tmp}", str(tmp_path)).replace("{data}", str(one_shard))
+
+    def check(args: list[str], code: int, says: str) -> None:
+        result = CliRunner().invoke(cli, [fill(arg) for arg in args], catch_exceptions=False)
+        output, says = result.output, fill(says)
+        assert result.exit_code == code, output
+        if code == 2:  # click: a usage line, then "Error: <what was wrong>"
+            assert any(line.startswith("Error:") and says in line for line in output.splitlines()), output
+        else:
+            assert output.count("error:") == 1, output
+            assert any("error:" in line and says in line for line in output.splitlines()), output
+
+    return check
+
+
+def _no_training(*args, **kwargs):
+    raise AssertionError("this row reached a training step: its value was accepted")
+
+
+def _values(rows: list) -> list[tuple]:
+    """Return the rows as tuples, whether plain or ``pytest.param``."""
+    return [row.values if hasattr(row, "values") else row for row in rows]
+
+
+def _ids(rows: list) -> list[str]:
+    """Name each row by its arguments, shortened."""
+    return [
+        " ".join(arg if len(arg) < 40 else arg[:37] + "..." for arg in args) for args, *_ in _values(rows)
+    ]
+
+
+@pytest.mark.parametrize(("options", "code", "says"), TRAIN_ROWS, ids=_ids(TRAIN_ROWS))
+def test_train_refuses_a_bad_value_before_training(refuses, options, code, says):
+    refuses([*TRAIN, *options], code, says)
+
+
+@pytest.mark.parametrize(("args", "code", "says"), OTHER_ROWS, ids=_ids(OTHER_ROWS))
+def test_other_commands_refuse_a_bad_value(refuses, args, code, says):
+    refuses(args, code, says)
+
+
+def test_every_train_option_has_a_bad_value_row():
+    covered = {option for options, *_ in _values(TRAIN_ROWS) for option in options if option.startswith("--")}
+    flags = {flag for param in train.params for flag in param.opts if flag.startswith("--")}
+    untested = flags - covered - {"--help", "--sync", "--os-noise"}  # the second half of on/off flags
+    assert not untested, f"add a row with a bad value for {sorted(untested)}"
