@@ -143,8 +143,9 @@ _OPTIONS = [
     click.option(
         "--checkpoint-every",
         type=click.IntRange(min=0),
-        help="Write a checkpoint every K rounds into results/<run>/checkpoints, for --resume; SIGTERM "
-        "(preemption) always writes one at the next round [default: 0, only on SIGTERM].",
+        help="Write a checkpoint every K rounds (--async: interactions, at a point where no message is in "
+        "flight) into results/<run>/checkpoints, for --resume; SIGTERM (preemption) writes one at the next "
+        "round [default: 0, only on SIGTERM].",
     ),
     click.option("--seed", type=int, help="Run seed [default: 0]."),
     click.option(
@@ -206,10 +207,10 @@ def train(resume: Path | None, config_file: Path | None, **options) -> None:
     from mpi4py import MPI
 
     from fedgossip.cli.options import interrupt_on_sigterm
-    from fedgossip.config import load_toml, merge_config
+    from fedgossip.config import TrainConfig, load_toml, merge_config
     from fedgossip.errors import ConfigError, FedGossipError
     from fedgossip.report.console import print_error
-    from fedgossip.train.collective import is_collective
+    from fedgossip.train.collective import agree, is_collective
     from fedgossip.train.preemption import Preemption, preempt_on_sigterm
     from fedgossip.train.resume import resume_config
 
@@ -221,7 +222,11 @@ def train(resume: Path | None, config_file: Path | None, **options) -> None:
         if resume is not None:
             if config_file is not None:
                 raise ConfigError("--resume takes the run's own settings; drop --config")
-            config = resume_config(resume, given)
+            # read on rank 0 only: run.json may live on rank 0's disk alone; the others get plain data
+            saved = agree(
+                comm, lambda: resume_config(resume, given, comm.Get_size()).to_dict(), root_only=True
+            )
+            config = TrainConfig(**{**saved, "plugin": tuple(saved["plugin"])})
         else:
             toml_values = load_toml(config_file) if config_file else {}
             config = merge_config(given, toml_values, _algorithm_defaults(given, toml_values))
@@ -234,7 +239,7 @@ def train(resume: Path | None, config_file: Path | None, **options) -> None:
     preemption = Preemption()
     # Synchronous runs stop at the next round with a checkpoint, --async runs at their next checkpoint
     # (they stand still only there); without checkpoints SIGTERM interrupts one as Ctrl-C does.
-    checkpointed = not config.asynchronous or config.checkpoint_every > 0
+    checkpointed = not config.asynchronous or 0 < config.checkpoint_every < config.rounds
     on_sigterm = preempt_on_sigterm(preemption) if checkpointed else interrupt_on_sigterm()
     try:
         with on_sigterm:
@@ -266,7 +271,7 @@ def train(resume: Path | None, config_file: Path | None, **options) -> None:
         from fedgossip.report.run import render_summary
 
         render_summary(summary, stdout)
-    if preemption.requested or (summary is not None and summary.get("status") == "preempted"):
+    if preemption.stopped_at is not None:  # set on every rank, only when the run really stopped for it
         if comm.Get_rank() == 0:
             print_error(
                 f"preempted: checkpoint written; continue with `fedgossip train --resume {_run_dir(summary)}`"

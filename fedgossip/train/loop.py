@@ -21,7 +21,7 @@ from fedgossip.comm.link import parse_link
 from fedgossip.comm.traffic import Traffic
 from fedgossip.config import TrainConfig
 from fedgossip.data.shards import ShardData
-from fedgossip.errors import ConfigError
+from fedgossip.errors import ConfigError, DataError
 from fedgossip.plugins.base import PluginHost
 from fedgossip.privacy.node import NodePrivacy
 from fedgossip.records import CHECKPOINTS, MetricsWriter, summarize, update_run_status, write_summary
@@ -128,8 +128,10 @@ def run_training(
         node = agree(comm, lambda: _RankState(config, plan, shard, test, device, comm, counts))
         if config.checkpoint_every or not config.asynchronous:
             # before the first round, not at the first checkpoint an hour later; on a shared file
-            # system every rank's files land together, two rounds' worth while one replaces the other
-            need = 2 * comm.Get_size() * checkpoint_bytes(node)
+            # system every rank's files land together, two rounds' worth while one replaces the other.
+            # Without --checkpoint-every only a SIGTERM writes one: the directory must be writable,
+            # but a run that never asked for checkpoints is not refused for their size.
+            need = 2 * comm.Get_size() * checkpoint_bytes(node) if config.checkpoint_every else 0
             agree(comm, lambda: check_writable(run_dir / CHECKPOINTS, need))
         writer = MetricsWriter(run_dir, comm.Get_size()) if rank == 0 else None
         started = time.perf_counter()
@@ -141,14 +143,15 @@ def run_training(
             state = agree(comm, lambda: read_rank_checkpoint(run_dir, CheckpointInfo(**checkpoint), rank))
             agree(comm, lambda: restore_rank(node, state, plan))
             resumed_loop = state.get("loop")
-            if writer is not None:
-                writer.truncate(checkpoint["evaluations"])  # rows written after it are redone
+            agree(comm, lambda: _truncate_metrics(writer, checkpoint["evaluations"]), root_only=True)
             started -= checkpoint["wall_s"]  # wall time runs on from where the checkpoint left it
         if config.asynchronous:
             progress = partial(RoundInfo, rounds=config.rounds, run_dir=run_dir)
             preempted = run_async(
                 node, writer, progress, on_round, node.metric_names, run_dir, resumed_loop, preemption
             )
+            if preempted is not None:
+                preemption.stopped_at = preempted
         synchronous_rounds = 0 if config.asynchronous else config.rounds
         budget = None  # the synchronous round a privacy budget stopped, and the ranks it stopped
         first_round = round_index + 1  # 1, or the round after the checkpoint resumed from
@@ -175,7 +178,7 @@ def run_training(
             if stop or due:
                 write_checkpoint(node, run_dir, round_index, writer, time.perf_counter() - started)
             if stop:
-                preempted = round_index
+                preempted = preemption.stopped_at = round_index
                 break
     except KeyboardInterrupt:
         # The signal may reach only some ranks (the others wait inside MPI), so each one records it.
@@ -209,6 +212,18 @@ def run_training(
     summary = summarize(run_dir)
     write_summary(run_dir, summary)
     return {**summary, "run_dir": str(run_dir)}
+
+
+def _truncate_metrics(writer: MetricsWriter | None, evaluations: int) -> None:
+    """Drop the metrics rows written after the checkpoint resumed from: the resumed run writes them again."""
+    if writer is None:
+        return
+    if writer.evals < evaluations:
+        raise DataError(
+            f"{writer.path} holds {writer.evals} evaluations but the checkpoint counts {evaluations} "
+            "(the file lost rows in a crash); the run cannot resume with its records whole: start a new run"
+        )
+    writer.truncate(evaluations)
 
 
 def _over_budget(node: _RankState, steps: int) -> list[int]:

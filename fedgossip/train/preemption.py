@@ -25,8 +25,12 @@ class Preemption:
 
     def __init__(self) -> None:
         self.requested = False
+        self.stopped_at: int | None = None  # the round (interaction) the run stopped after, on every rank
 
     def request(self, _signum: int | None = None, _frame=None) -> None:
+        """Note the request; a second one interrupts at once (a job wedged in a collective still stops)."""
+        if self.requested:
+            raise KeyboardInterrupt
         self.requested = True
 
     def agreed(self, comm: MPI.Intracomm) -> bool:

@@ -32,7 +32,7 @@ def partition_fingerprint(files: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
 
 
-def resume_config(run_dir: Path, given: dict[str, Any]) -> TrainConfig:
+def resume_config(run_dir: Path, given: dict[str, Any], world_size: int | None = None) -> TrainConfig:
     """Return the config ``run_dir`` was started with, plus the few ``given`` settings a resume may change.
 
     Any other option is refused rather than compared: the saved specs are canonical
@@ -49,6 +49,9 @@ def resume_config(run_dir: Path, given: dict[str, Any]) -> TrainConfig:
             "running": "it is still marked running (if its job is dead, wait a moment for its guardian)",
         }.get(status, f"its status is {status!r}")
         raise ConfigError(f"cannot resume {run_dir}: {hint}; only failed or preempted runs resume")
+    if world_size is not None and record.get("world_size") != world_size:
+        # before anything else: the partition check would otherwise report a puzzling shard count
+        check_same_run(record, world_size, None, "")
     saved = {key: value for key, value in (record.get("config") or {}).items() if key in _FIELDS}
     if isinstance(saved.get("plugin"), list):
         saved["plugin"] = tuple(saved["plugin"])
@@ -63,8 +66,11 @@ def resume_config(run_dir: Path, given: dict[str, Any]) -> TrainConfig:
     return TrainConfig(**{**saved, **overrides})
 
 
-def check_same_run(record: dict[str, Any], world_size: int, fingerprint: str, data_dir: str) -> None:
-    """Refuse a resume on another world size or partition than the run started with, naming the difference."""
+def check_same_run(record: dict[str, Any], world_size: int, fingerprint: str | None, data_dir: str) -> None:
+    """Refuse a resume on another world size or partition than the run started with, naming the difference.
+
+    ``fingerprint=None`` checks the world size only.
+    """
     problems = []
     if record.get("world_size") != world_size:
         problems.append(
@@ -72,7 +78,7 @@ def check_same_run(record: dict[str, Any], world_size: int, fingerprint: str, da
             f"start it with mpirun -n {record.get('world_size')}"
         )
     saved = (record.get("partition") or {}).get("fingerprint")
-    if saved is not None and saved != fingerprint:
+    if fingerprint is not None and saved is not None and saved != fingerprint:
         problems.append(
             f"the partition {data_dir} is not the one it trained on (its files changed since); "
             "restore that partition or start a new run"

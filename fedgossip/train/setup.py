@@ -165,8 +165,8 @@ def reopen_records(run_dir: Path, plan: RunPlan, comm: MPI.Intracomm) -> tuple[P
             *record.get("resumed", []),
             {"at": datetime.now(timezone.utc).isoformat(), "round": info.round},
         ]
-        update_run_status(run_dir, "running", resumed=resumed)
-        start_guardian(run_dir)
+        start_guardian(run_dir)  # first: a kill right after the status change must still be recorded
+        update_run_status(run_dir, "running", resumed=resumed, preempted_round=None)
         return str(run_dir), dataclasses.asdict(info)
 
     path, info = agree(comm, reopen, root_only=True)
