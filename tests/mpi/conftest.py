@@ -24,6 +24,19 @@ def mpiexec_path() -> str:
         pytest.fail(str(exc))
 
 
+def rank_pids(name: str) -> list[int]:
+    """Return the PIDs of the ranks of the ``fedgossip train --name name`` job (not its mpiexec)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            continue
+        if b"fedgossip" in cmdline and name.encode() in cmdline and b"-n" not in cmdline:
+            pids.append(int(entry.name))
+    return pids
+
+
 @dataclass
 class Finished:
     returncode: int

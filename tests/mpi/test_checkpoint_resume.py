@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import mpiexec_path
+from conftest import mpiexec_path, rank_pids
 
 from fedgossip.records import read_metrics, read_run_json, update_run_status
 from fedgossip.records.checkpoint import latest_checkpoint
@@ -35,18 +35,6 @@ def _finish(job: subprocess.Popen, timeout: float = 300) -> tuple[int, str]:
         job.kill()
         pytest.fail("the job hung")
     return job.returncode, out + err
-
-
-def _rank_pids(name: str) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        try:
-            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-        except (OSError, ValueError):
-            continue
-        if b"fedgossip" in cmdline and name.encode() in cmdline and b"-n" not in cmdline:
-            pids.append(int(entry.name))
-    return pids
 
 
 def _wait_for(condition, job: subprocess.Popen, what: str, timeout: float = 240) -> None:
@@ -89,7 +77,7 @@ def test_a_killed_run_resumes_to_the_metrics_of_an_uninterrupted_one(tmp_path):
     job = _start(tmp_path, 4, *_RUN, "--name", "killed")
     _wait_for(lambda: _checkpointed_round(run) >= 6, job, "a checkpoint at round 6")
     killed_at = time.monotonic()
-    os.kill(max(_rank_pids("killed")), signal.SIGKILL)
+    os.kill(max(rank_pids("killed")), signal.SIGKILL)
     code, output = _finish(job, timeout=120)
     ended_after = time.monotonic() - killed_at
     assert code != 0
@@ -114,7 +102,7 @@ def test_sigterm_checkpoints_at_the_next_round_and_resume_completes(tmp_path):
     run = tmp_path / "results" / "slurm"
     job = _start(tmp_path, 4, *options)
     _wait_for(lambda: (run / "metrics.h5").exists(), job, "the first evaluation")
-    for pid in _rank_pids("slurm"):  # as Slurm does: every task of the step gets SIGTERM
+    for pid in rank_pids("slurm"):  # as Slurm does: every task of the step gets SIGTERM
         os.kill(pid, signal.SIGTERM)
     code, output = _finish(job, timeout=120)
     assert code == 75, output
@@ -172,7 +160,7 @@ def test_an_async_run_resumes_from_a_consistent_cut(tmp_path):
     run = tmp_path / "results" / "gossip"
     job = _start(tmp_path, 4, *options)
     _wait_for(lambda: _checkpointed_round(run) >= 6, job, "a checkpoint at interaction 6")
-    os.kill(max(_rank_pids("gossip")), signal.SIGKILL)
+    os.kill(max(rank_pids("gossip")), signal.SIGKILL)
     code, output = _finish(job, timeout=120)
     assert code != 0
     deadline = time.monotonic() + 30

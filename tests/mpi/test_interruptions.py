@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import mpiexec_path
+from conftest import mpiexec_path, rank_pids
 
 from fedgossip.records import read_run_json
 
@@ -30,18 +30,6 @@ def _wait_for_training(tmp_path: Path, name: str, job: subprocess.Popen) -> None
         time.sleep(0.2)
 
 
-def _rank_pids(name: str) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        try:
-            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-        except (OSError, ValueError):
-            continue
-        if b"fedgossip" in cmdline and name.encode() in cmdline and b"-n" not in cmdline:
-            pids.append(int(entry.name))
-    return pids
-
-
 @pytest.mark.parametrize("how", ["ctrl-c", "kill-one-rank"])
 def test_job_ends_and_run_is_marked_failed(tmp_path, how):
     name = f"interrupted-{how}"
@@ -50,7 +38,7 @@ def test_job_ends_and_run_is_marked_failed(tmp_path, how):
     if how == "ctrl-c":
         job.send_signal(signal.SIGINT)  # mpiexec forwards it to the ranks, as a terminal's Ctrl-C does
     else:
-        os.kill(max(_rank_pids(name)), signal.SIGKILL)
+        os.kill(max(rank_pids(name)), signal.SIGKILL)
     try:
         job.communicate(timeout=120)
     except subprocess.TimeoutExpired:
@@ -58,11 +46,11 @@ def test_job_ends_and_run_is_marked_failed(tmp_path, how):
         pytest.fail(f"the job hung after {how}")
     assert job.returncode != 0
     deadline = time.monotonic() + 30  # ranks and the guardian finish within moments of mpiexec
-    while (_rank_pids(name) or read_run_json(tmp_path / "results" / name)["status"] == "running") and (
+    while (rank_pids(name) or read_run_json(tmp_path / "results" / name)["status"] == "running") and (
         time.monotonic() < deadline
     ):
         time.sleep(0.2)
-    assert _rank_pids(name) == []
+    assert rank_pids(name) == []
     record = read_run_json(tmp_path / "results" / name)
     assert record["status"] == "failed"
     if how == "ctrl-c":
