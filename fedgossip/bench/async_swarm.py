@@ -20,8 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from fedgossip.bench.jobs import Scenario, digits_partition, first_reaching, run_scenario
-from fedgossip.records.metrics import read_metrics
+from fedgossip.bench.jobs import Scenario, digits_partition, evaluation_curve, first_reaching, run_scenario
 
 __all__ = ["ASYNC_SCENARIOS", "MAX_TIME_RATIO", "bench_async", "time_to_accuracy"]
 
@@ -59,11 +58,7 @@ def bench_async(
         if on_scenario is not None:
             on_scenario(scenario)
         row = run_scenario(scenario, data, work / "runs", ranks, rounds, seed, shared)
-        metrics = read_metrics(Path(row["run"]))
-        row["curve"] = {
-            "wall_s": [float(w) for w in metrics["wall_time"]],
-            "avg_model_accuracy": [float(a) for a in metrics["avg_model_accuracy"]],
-        }
+        row["curve"] = evaluation_curve(row["run"])
         rows.append(row)
     reference = rows[0]
     target = reference["avg_model_accuracy"]

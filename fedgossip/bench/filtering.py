@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from fedgossip.bench.jobs import Scenario, digits_partition, first_reaching, run_scenario
+from fedgossip.bench.jobs import Scenario, digits_partition, evaluation_curve, first_reaching, run_scenario
 from fedgossip.records.metrics import read_metrics
 
 __all__ = ["FILTER_SCENARIOS", "bench_filter"]
@@ -47,12 +47,8 @@ def bench_filter(
         if on_scenario is not None:
             on_scenario(scenario)
         row = run_scenario(scenario, data, work / "runs", ranks, rounds, seed, shared)
+        row["curve"] = evaluation_curve(row["run"], "samples_processed")
         metrics = read_metrics(Path(row["run"]))
-        row["curve"] = {
-            "wall_s": [float(w) for w in metrics["wall_time"]],
-            "avg_model_accuracy": [float(a) for a in metrics["avg_model_accuracy"]],
-            "samples_processed": [float(np.nansum(s)) for s in metrics["samples_processed"]],
-        }
         hidden = metrics.get("hidden_fraction")
         row["hidden_fraction_final"] = None if hidden is None else float(np.nanmean(hidden[-1]))
         # forward passes that re-scored hidden samples: not training, but not free either

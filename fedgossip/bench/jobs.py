@@ -29,6 +29,7 @@ __all__ = [
     "run_scenario",
     "compare_with_reference",
     "first_reaching",
+    "evaluation_curve",
 ]
 
 
@@ -109,6 +110,20 @@ def run_scenario(
         "wall_s": summary["time"]["wall_s"],
         "run": str(run_dir),
     }
+
+
+def evaluation_curve(run: str | Path, *per_rank: str) -> dict[str, list[float]]:
+    """Return a run's wall time and average-model accuracy at each evaluation, plus ``per_rank`` metrics
+    summed over ranks (e.g. ``samples_processed``), as plain lists for a benchmark's JSON."""
+    from fedgossip.records.metrics import read_metrics
+
+    metrics = read_metrics(Path(run))
+    curve = {
+        "wall_s": [float(w) for w in metrics["wall_time"]],
+        "avg_model_accuracy": [float(a) for a in metrics["avg_model_accuracy"]],
+    }
+    curve.update({name: [float(np.nansum(row)) for row in metrics[name]] for name in per_rank})
+    return curve
 
 
 def first_reaching(accuracy, target: float) -> int | None:

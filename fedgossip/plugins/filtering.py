@@ -100,7 +100,10 @@ class ImportanceFilter(TrainingPlugin):
         self._fraction = 0.0  # F_eff: the share hidden by the last decision
 
     def check(self, algorithm: Any, config: Any, privacy: Any) -> None:
-        """Refuse gradient-exchanging algorithms, sample-level DP and --async, naming each fix."""
+        """Refuse gradient-exchanging algorithms and sample-level DP, naming each fix.
+
+        --async is refused for every plugin that declares ``synchronous_only``, where plugins are resolved.
+        """
         problems = []
         if getattr(algorithm, "exchanges_gradients", False):
             name = getattr(algorithm, "name", "the algorithm")
@@ -112,10 +115,6 @@ class ImportanceFilter(TrainingPlugin):
             problems.append(
                 f"--dp {privacy.name} accounts for Poisson samples of the whole shard, but the filter "
                 "picks the samples that train by their losses; use --dp dp-update or drop --filter"
-            )
-        if getattr(config, "asynchronous", False):
-            problems.append(
-                "the filter shrinks synchronous rounds and --async has none; drop --async or --filter"
             )
         if problems:
             raise ConfigError(f"--filter {self.name} cannot run here: " + "; ".join(problems))

@@ -71,20 +71,14 @@ class ShareData(TrainingPlugin):
         self.sent_indices: dict[int, np.ndarray] = {}
 
     def check(self, algorithm: Any, config: Any, privacy: Any) -> None:
+        """Refuse a server's star and --link; --dp and --async are refused where plugins are resolved,
+        for every plugin declaring ``shares_raw_data`` or ``synchronous_only``."""
         problems = []
-        if privacy is not None:
-            problems.append(
-                f"it sends quantized raw samples to neighbours, which no differential-privacy guarantee "
-                f"survives (neither sample-level dp-sgd nor node-level dp-update); drop --dp "
-                f"{getattr(privacy, 'name', privacy)} or --share-data"
-            )
         if getattr(algorithm, "server", None) is not None:
             problems.append(
                 f"{getattr(algorithm, 'name', 'this algorithm')} has a server, the clients' only neighbour, "
                 "which does not train on samples; use a decentralized algorithm such as dpsgd or swarm"
             )
-        if getattr(config, "asynchronous", False):
-            problems.append("it exchanges at synchronous round boundaries; drop --async")
         if getattr(config, "link", "none") != "none":
             # the samples would be counted but take no emulated time, flattering it against more rounds
             problems.append("its messages do not go through the --link emulation yet; drop --link")

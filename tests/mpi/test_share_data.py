@@ -47,12 +47,6 @@ def test_direct_construction_checks_like_a_spec():
         ShareData(budget=0)
 
 
-def test_differential_privacy_is_refused_for_either_level():
-    for mechanism in ("dp-sgd", "dp-update"):
-        with pytest.raises(ConfigError, match=rf"quantized raw samples.*drop --dp {mechanism}"):
-            ShareData().check(DECENTRALIZED, SYNCHRONOUS, SimpleNamespace(name=mechanism, level="sample"))
-
-
 def test_an_algorithm_with_a_server_is_refused():
     with pytest.raises(ConfigError, match="fedavg has a server"):
         ShareData().check(SimpleNamespace(name="fedavg", server=0), SYNCHRONOUS, None)
@@ -60,8 +54,8 @@ def test_an_algorithm_with_a_server_is_refused():
 
 def test_every_problem_is_reported_at_once():
     fedavg = SimpleNamespace(name="fedavg", server=0)
-    with pytest.raises(ConfigError, match=r"--dp dp-sgd.*server.*--async"):
-        ShareData().check(fedavg, SimpleNamespace(asynchronous=True), SimpleNamespace(name="dp-sgd"))
+    with pytest.raises(ConfigError, match=r"server.*--link"):
+        ShareData().check(fedavg, SimpleNamespace(asynchronous=False, link="latency=5ms"), None)
 
 
 def test_decentralized_synchronous_runs_are_accepted():

@@ -285,7 +285,6 @@ _SYNC = SimpleNamespace(asynchronous=False)
     [
         (SimpleNamespace(name="comp-ams", exchanges_gradients=True), _SYNC, None, "--algorithm"),
         (_PLAIN, _SYNC, SimpleNamespace(name="dp-sgd", level="sample"), "--dp dp-update"),
-        (_PLAIN, SimpleNamespace(asynchronous=True), None, "drop --async"),
     ],
 )
 def test_check_refuses_what_breaks_the_filter_and_names_the_fix(algorithm, config, privacy, fix):

@@ -39,6 +39,7 @@ def test_built_plugins_carry_their_canonical_specs():
         ({"filter": "share-data:budget=4"}, "is a share-data plugin, not a filter"),
         ({"filter": "hide", "plugin": ("hide:fraction=0.1",)}, "already in this run"),
         ({"share_data": "budget=4", "asynchronous": True}, "drop --async"),
+        ({"filter": "hide", "asynchronous": True}, "drop --async"),
         ({"filter": "nosuch"}, "unknown"),
         ({"share_data": "budget=0"}, "budget"),
         ({"share_data": "budget=4", "link": "bandwidth=10Mbit"}, "drop --link"),
@@ -52,7 +53,7 @@ def test_bad_combinations_are_refused(settings, message):
 def test_shared_raw_data_refuses_every_privacy_level():
     for level in ("sample", "node"):
         privacy = SimpleNamespace(name=f"dp-{level}", level=level)
-        with pytest.raises(ConfigError, match="no differential-privacy guarantee"):
+        with pytest.raises(ConfigError, match=f"no differential-privacy guarantee.*drop --dp dp-{level}"):
             build_plugins(TrainConfig(share_data="budget=4"), _DPSGD, privacy)
 
 
