@@ -24,7 +24,7 @@ FAMILIES: Mapping[str, str] = MappingProxyType(
         "compressors": "fedgossip.compress.base:COMPRESSORS",
         "algorithms": "fedgossip.algorithms.base:ALGORITHMS",
         "privacy": "fedgossip.privacy.base:PRIVACY",
-        "models": "fedgossip.train.models.base:MODELS",
+        "models": "fedgossip.local.models.base:MODELS",
         "plugins": "fedgossip.plugins.base:PLUGINS",
     }
 )

@@ -10,8 +10,8 @@ from fedgossip.cli.train import _algorithm_defaults
 from fedgossip.comm.codec import Codec
 from fedgossip.comm.traffic import Traffic
 from fedgossip.compress import COMPRESSORS
-from fedgossip.config import TrainConfig
 from fedgossip.errors import ConfigError
+from fedgossip.settings.config import TrainConfig
 from fedgossip.topology.base import make_topology
 
 

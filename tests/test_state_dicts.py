@@ -15,6 +15,11 @@ from fedgossip.comm.codec import Codec
 from fedgossip.comm.traffic import Traffic
 from fedgossip.compress import COMPRESSORS
 from fedgossip.compress.wire import HEADER_SIZE, unframe
+from fedgossip.local.batches import BatchStream
+from fedgossip.local.flat import FlatParameters
+from fedgossip.local.models import build_model
+from fedgossip.local.optim import make_lr_schedule, make_optimizer
+from fedgossip.local.trainer import LocalTrainer
 from fedgossip.plugins.base import PluginHost
 from fedgossip.plugins.filtering import ImportanceFilter
 from fedgossip.plugins.share_data import ShareData
@@ -22,11 +27,6 @@ from fedgossip.privacy.accountant import RdpAccountant
 from fedgossip.privacy.dp_update import DpUpdate
 from fedgossip.privacy.node import NodePrivacy
 from fedgossip.topology.base import make_topology
-from fedgossip.train.batches import BatchStream
-from fedgossip.train.flat import FlatParameters
-from fedgossip.train.local import LocalTrainer
-from fedgossip.train.models import build_model
-from fedgossip.train.optim import make_lr_schedule, make_optimizer
 
 torch.set_num_threads(1)
 

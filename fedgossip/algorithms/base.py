@@ -12,15 +12,16 @@ from mpi4py import MPI
 
 from fedgossip.comm.codec import Codec
 from fedgossip.comm.exchange import PeerExchange
-from fedgossip.comm.link import Link, Uplink, hold_until
+from fedgossip.comm.link import Uplink, hold_until
 from fedgossip.comm.traffic import Traffic
 from fedgossip.errors import ConfigError
 from fedgossip.registry import Plugin, Registry
+from fedgossip.settings.link_spec import Link
 from fedgossip.topology.base import Topology
 
 if TYPE_CHECKING:
     from fedgossip.algorithms.swarm_async import AsyncSwarm
-    from fedgossip.config import TrainConfig
+    from fedgossip.settings.config import TrainConfig
 
 __all__ = ["GossipContext", "Algorithm", "ALGORITHMS", "round_rng", "check_state"]
 

@@ -45,10 +45,10 @@ from mpi4py import MPI
 from fedgossip.algorithms.base import Algorithm, GossipContext, check_state
 from fedgossip.compress.feedback import ErrorFeedback
 from fedgossip.errors import ConfigError
-from fedgossip.train.optimizer_spec import parse_optimizer
+from fedgossip.settings.optimizer_spec import parse_optimizer
 
 if TYPE_CHECKING:
-    from fedgossip.config import TrainConfig
+    from fedgossip.settings.config import TrainConfig
 
 __all__ = ["CompAMS"]
 

@@ -26,12 +26,12 @@ from fedgossip.comm.codec import Codec
 from fedgossip.comm.traffic import Traffic
 from fedgossip.compress.none import NoCompression
 from fedgossip.data.shards import Partition
+from fedgossip.local.batches import BatchStream
+from fedgossip.local.flat import FlatParameters
+from fedgossip.local.models.base import build_model
+from fedgossip.local.optim import make_optimizer
+from fedgossip.local.trainer import LocalTrainer
 from fedgossip.topology.base import make_topology
-from fedgossip.train.batches import BatchStream
-from fedgossip.train.flat import FlatParameters
-from fedgossip.train.local import LocalTrainer
-from fedgossip.train.models.base import build_model
-from fedgossip.train.optim import make_optimizer
 
 __all__ = ["bench_ddp"]
 

@@ -24,11 +24,11 @@ import torch
 from fedgossip.bench.jobs import Scenario, run_scenario
 from fedgossip.data.create import PartitionRequest, create_partition
 from fedgossip.data.shards import Partition, ShardData
-from fedgossip.train.batches import BatchStream
-from fedgossip.train.flat import FlatParameters
-from fedgossip.train.local import LocalTrainer
-from fedgossip.train.models.base import build_model
-from fedgossip.train.optim import make_lr_schedule, make_optimizer
+from fedgossip.local.batches import BatchStream
+from fedgossip.local.flat import FlatParameters
+from fedgossip.local.models.base import build_model
+from fedgossip.local.optim import make_lr_schedule, make_optimizer
+from fedgossip.local.trainer import LocalTrainer
 
 __all__ = ["DISPATCH_SCHEMES", "bench_dispatch", "local_accuracy"]
 

@@ -73,9 +73,9 @@ def ddp_bench(data: Path | None, model: str, batch_size: int, steps: int, out: P
     from mpi4py import MPI
 
     from fedgossip.bench.ddp import bench_ddp
+    from fedgossip.comm.collective import agree
     from fedgossip.report.console import stdout
-    from fedgossip.train.collective import agree
-    from fedgossip.train.default_data import default_partition
+    from fedgossip.run.default_data import default_partition
 
     comm = MPI.COMM_WORLD
     if data is None:

@@ -207,12 +207,12 @@ def train(resume: Path | None, config_file: Path | None, **options) -> None:
     from mpi4py import MPI
 
     from fedgossip.cli.options import interrupt_on_sigterm
-    from fedgossip.config import TrainConfig, load_toml, merge_config
+    from fedgossip.comm.collective import agree, is_collective
     from fedgossip.errors import ConfigError, FedGossipError
     from fedgossip.report.console import print_error
-    from fedgossip.train.collective import agree, is_collective
-    from fedgossip.train.preemption import Preemption, preempt_on_sigterm
-    from fedgossip.train.resume import resume_config
+    from fedgossip.run.preemption import Preemption, preempt_on_sigterm
+    from fedgossip.run.resume import resume_config
+    from fedgossip.settings.config import TrainConfig, load_toml, merge_config
 
     comm = MPI.COMM_WORLD
     debug = bool(click.get_current_context().find_root().params.get("debug"))
@@ -310,7 +310,7 @@ def _algorithm_defaults(given: dict, toml_values: dict) -> dict:
 
 def _run(config, comm, resume, preemption):
     from fedgossip.report.training import training_progress
-    from fedgossip.train.loop import run_training
+    from fedgossip.run.engine import run_training
 
     with training_progress(enabled=comm.Get_rank() == 0) as on_round:
         return run_training(config, comm, on_round=on_round, resume=resume, preemption=preemption)

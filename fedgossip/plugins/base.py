@@ -26,10 +26,10 @@ from mpi4py import MPI
 from torch import nn
 
 from fedgossip.comm.traffic import Traffic
+from fedgossip.local.batches import BatchStream
+from fedgossip.local.flat import FlatParameters
+from fedgossip.local.trainer import LocalTrainer
 from fedgossip.registry import Plugin, Registry
-from fedgossip.train.batches import BatchStream
-from fedgossip.train.flat import FlatParameters
-from fedgossip.train.local import LocalTrainer
 
 __all__ = ["PluginHost", "TrainingPlugin", "PLUGINS"]
 

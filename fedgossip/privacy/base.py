@@ -31,7 +31,7 @@ from fedgossip.specs import Param
 if TYPE_CHECKING:
     from torch import nn
 
-    from fedgossip.train.flat import FlatParameters
+    from fedgossip.local.flat import FlatParameters
 
 __all__ = ["CLIP", "NOISE", "Charge", "RoundWork", "GradientSource", "PrivacyMechanism", "PRIVACY"]
 

@@ -22,7 +22,7 @@ from fedgossip.privacy.base import Charge, PrivacyMechanism, RoundWork
 from fedgossip.privacy.clipping import clip_rows_
 
 if TYPE_CHECKING:
-    from fedgossip.train.flat import FlatParameters
+    from fedgossip.local.flat import FlatParameters
 
 __all__ = ["DpSgd", "PoissonClippedGradient"]
 

@@ -14,11 +14,11 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-import fedgossip.train.setup
+import fedgossip.run.plan
 from fedgossip.cli.main import cli
 from fedgossip.cli.train import train
 from fedgossip.data.create import PartitionRequest, create_partition
-from fedgossip.train.local import LocalTrainer
+from fedgossip.local.trainer import LocalTrainer
 
 TRAIN = ("train", "--data", "{data}", "--rounds", "1", "--out", "{tmp}/results")
 TOML = {  # name -> content of a --config file
@@ -217,7 +217,7 @@ def refuses(tmp_path, monkeypatch, one_shard):
     monkeypatch.setenv("COLUMNS", "80")  # as run_cli: rich reads it once, when its consoles are made
     monkeypatch.setattr(LocalTrainer, "run", _no_training)
     # A row that fails after its run directory exists must not leave a guardian waiting for pytest to end.
-    monkeypatch.setattr(fedgossip.train.setup, "start_guardian", lambda *args, **kwargs: None)
+    monkeypatch.setattr(fedgossip.run.plan, "start_guardian", lambda *args, **kwargs: None)
     (tmp_path / "a-file").write_text("not a directory\n")
     (tmp_path / "broken-run").mkdir()
     (tmp_path / "broken-run" / "run.json").write_text('{"status": ')

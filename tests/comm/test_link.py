@@ -4,8 +4,9 @@ import math
 
 import pytest
 
-from fedgossip.comm.link import Link, Uplink, hold_until, parse_link
+from fedgossip.comm.link import Uplink, hold_until
 from fedgossip.errors import ConfigError
+from fedgossip.settings.link_spec import Link, parse_link
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import pytest
 
 from fedgossip.compress import COMPRESSORS
 from fedgossip.compress.wire import HEADER_SIZE
-from fedgossip.train.models.base import build_model
+from fedgossip.local.models.base import build_model
 
 
 def test_uncompressed_comp_ams_equals_single_process_amsgrad(mpirun, script):

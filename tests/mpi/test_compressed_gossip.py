@@ -8,7 +8,7 @@ import pytest
 
 from fedgossip.compress import COMPRESSORS
 from fedgossip.compress.wire import HEADER_SIZE
-from fedgossip.train.models.base import build_model
+from fedgossip.local.models.base import build_model
 
 
 @pytest.mark.parametrize(

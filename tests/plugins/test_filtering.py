@@ -12,13 +12,13 @@ from mpi4py import MPI
 
 from fedgossip.comm.traffic import Traffic
 from fedgossip.errors import ConfigError
+from fedgossip.local.batches import BatchStream
+from fedgossip.local.flat import FlatParameters
+from fedgossip.local.models import build_model
+from fedgossip.local.optim import make_lr_schedule, make_optimizer
+from fedgossip.local.trainer import LocalTrainer
 from fedgossip.plugins.base import PLUGINS, PluginHost
 from fedgossip.plugins.filtering import ImportanceFilter
-from fedgossip.train.batches import BatchStream
-from fedgossip.train.flat import FlatParameters
-from fedgossip.train.local import LocalTrainer
-from fedgossip.train.models import build_model
-from fedgossip.train.optim import make_lr_schedule, make_optimizer
 
 torch.set_num_threads(1)
 

@@ -6,9 +6,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from fedgossip.config import TrainConfig, merge_config
 from fedgossip.errors import ConfigError
 from fedgossip.plugins.resolve import build_plugins, plugin_specs
+from fedgossip.settings.config import TrainConfig, merge_config
 
 _DPSGD = SimpleNamespace(name="dpsgd", exchanges_gradients=False, server=None)
 

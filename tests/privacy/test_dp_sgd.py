@@ -12,11 +12,11 @@ from torch import nn
 from torch.nn.functional import cross_entropy
 
 from fedgossip.errors import ConfigError
+from fedgossip.local.flat import FlatParameters
+from fedgossip.local.models import build_model
 from fedgossip.privacy.base import Charge, RoundWork
 from fedgossip.privacy.clipping import clip_rows_
 from fedgossip.privacy.dp_sgd import DpSgd, PoissonClippedGradient
-from fedgossip.train.flat import FlatParameters
-from fedgossip.train.models import build_model
 
 # Tiny models: a second thread only adds contention (on a loaded 2-core machine, 70 s instead of 6 s).
 torch.set_num_threads(1)

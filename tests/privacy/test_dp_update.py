@@ -8,9 +8,9 @@ import torch
 from scipy import stats
 
 from fedgossip.errors import ConfigError
+from fedgossip.local.models import build_model
 from fedgossip.privacy.base import Charge, RoundWork
 from fedgossip.privacy.dp_update import DpUpdate, clip_norm_
-from fedgossip.train.models import build_model
 
 TAIL = 1e-6  # false-failure probability of each side of every statistical check below
 

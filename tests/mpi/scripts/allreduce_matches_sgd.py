@@ -8,11 +8,11 @@ import numpy as np
 from _common import check, comm, context, rank, size, step_on_all_batches
 from mpi4py import MPI
 
-from fedgossip.train.batches import BatchStream
-from fedgossip.train.flat import FlatParameters
-from fedgossip.train.local import LocalTrainer
-from fedgossip.train.models.base import build_model
-from fedgossip.train.optim import make_lr_schedule, make_optimizer
+from fedgossip.local.batches import BatchStream
+from fedgossip.local.flat import FlatParameters
+from fedgossip.local.models.base import build_model
+from fedgossip.local.optim import make_lr_schedule, make_optimizer
+from fedgossip.local.trainer import LocalTrainer
 
 FEATURES, CLASSES, BATCH, STEPS = 20, 4, 16, 30
 rng = np.random.default_rng([7, rank])  # every rank holds different data

@@ -14,11 +14,11 @@ import numpy as np
 import torch
 from _common import check, comm, context, rank, size
 
-from fedgossip.train.batches import BatchStream
-from fedgossip.train.flat import FlatParameters
-from fedgossip.train.local import LocalTrainer
-from fedgossip.train.models.base import build_model
-from fedgossip.train.optim import make_lr_schedule, make_optimizer
+from fedgossip.local.batches import BatchStream
+from fedgossip.local.flat import FlatParameters
+from fedgossip.local.models.base import build_model
+from fedgossip.local.optim import make_lr_schedule, make_optimizer
+from fedgossip.local.trainer import LocalTrainer
 
 compressor_spec, steps = sys.argv[1], int(sys.argv[2])
 FEATURES, CLASSES, BATCH = 20, 4, 16

@@ -10,11 +10,11 @@ import torch
 from _common import check, comm, context, rank, step_on_all_batches
 from mpi4py import MPI
 
-from fedgossip.train.batches import BatchStream
-from fedgossip.train.flat import FlatParameters
-from fedgossip.train.local import LocalTrainer
-from fedgossip.train.models.base import build_model
-from fedgossip.train.optim import make_lr_schedule, make_optimizer
+from fedgossip.local.batches import BatchStream
+from fedgossip.local.flat import FlatParameters
+from fedgossip.local.models.base import build_model
+from fedgossip.local.optim import make_lr_schedule, make_optimizer
+from fedgossip.local.trainer import LocalTrainer
 
 FEATURES, CLASSES, BATCH, STEPS = 20, 4, 16, 40
 BETAS, EPS, LR, WEIGHT_DECAY = (0.8, 0.99), 1e-6, 0.01, 1e-3

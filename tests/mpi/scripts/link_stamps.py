@@ -10,10 +10,11 @@ from _common import check, comm, rank
 
 from fedgossip.comm.codec import Codec
 from fedgossip.comm.exchange import PeerExchange
-from fedgossip.comm.link import Link, Uplink
+from fedgossip.comm.link import Uplink
 from fedgossip.comm.traffic import Traffic
 from fedgossip.compress import COMPRESSORS
 from fedgossip.compress.wire import delivery_time
+from fedgossip.settings.link_spec import Link
 
 link = Link(bandwidth_bps=1e6, latency_s=0.01)  # 1 Mbit/s: a 4 kB packet takes about 32 ms
 codec = Codec(COMPRESSORS.create("none"), rank, 1000)

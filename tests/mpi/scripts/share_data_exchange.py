@@ -19,12 +19,12 @@ from mpi4py import MPI
 from torch.nn.functional import cross_entropy
 
 from fedgossip.comm.traffic import Traffic
+from fedgossip.local.batches import BatchStream
+from fedgossip.local.flat import FlatParameters
+from fedgossip.local.models.base import build_model
+from fedgossip.local.optim import make_lr_schedule, make_optimizer
+from fedgossip.local.trainer import LocalTrainer
 from fedgossip.plugins import PLUGINS, PluginHost
-from fedgossip.train.batches import BatchStream
-from fedgossip.train.flat import FlatParameters
-from fedgossip.train.local import LocalTrainer
-from fedgossip.train.models.base import build_model
-from fedgossip.train.optim import make_lr_schedule, make_optimizer
 
 select, bits, budget, every = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 comm = MPI.COMM_WORLD

@@ -1,0 +1,250 @@
+"""Run settings: a frozen ``TrainConfig`` built from CLI options and an optional TOML file.
+
+Precedence: an option given on the command line beats the TOML file, which beats
+the default. The merged config is saved in ``run.json`` so a run can be repeated.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import sys
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from fedgossip.errors import ConfigError
+from fedgossip.settings.link_spec import parse_link
+from fedgossip.settings.local_steps import LocalSteps, parse_local_steps
+from fedgossip.settings.optimizer_spec import parse_optimizer
+from fedgossip.settings.slowdown_spec import parse_slowdown
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+__all__ = ["TrainConfig", "load_toml", "merge_config"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run depends on. Every rank builds the same one."""
+
+    # What to train on, and how.
+    data: str | None = None  # partition directory; None: the embedded digits default
+    model: str = "mlp"  # model spec (fedgossip.local.models)
+    algorithm: str = "dpsgd"  # algorithm spec (fedgossip.algorithms)
+    topology: str = "ring"  # topology spec (fedgossip.topology)
+    topology_seed: int | None = None  # seed of random graphs; None: --seed
+    compressor: str = "none"  # compressor spec (fedgossip.compress)
+    # Local work per round: exactly one of local_steps / local_epochs.
+    rounds: int = 60
+    local_steps: int | str | None = None  # H, or geometric:mean=H; None with local_epochs None: 10
+    local_epochs: int | None = None
+    batch_size: int = 32
+    # The local optimizer.
+    optimizer: str = "sgd"  # sgd, adam or amsgrad, with betas: amsgrad:beta1=0.9,beta2=0.99,eps=1e-8
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    lr_schedule: str = "cosine"
+    # Algorithm options.
+    client_fraction: float = 1.0  # fedavg: share of clients per round
+    gamma: float | None = None  # CHOCO-gossip consensus step; None: the compressor's default
+    asynchronous: bool = False  # swarm only: no rounds, pairwise offers and replies (--async)
+    # Emulation of heterogeneous hardware and networks, for every algorithm.
+    slowdown: str = "none"  # per-rank compute slowdown (fedgossip.settings.slowdown_spec)
+    link: str = "none"  # emulated network, e.g. bandwidth=10Mbit,latency=20ms (fedgossip.settings.link_spec)
+    # Differential privacy (fedgossip.privacy).
+    dp: str = "none"  # mechanism spec, e.g. dp-sgd:clip=1,noise=1.1; none: no privacy
+    dp_delta: float | None = None  # δ of the reported ε(δ); None: min(1e-5, 1/samples on the node)
+    dp_target_epsilon: float | None = None  # budget: stop before any node's ε would exceed it
+    deterministic: bool = False  # seed DP noise from --seed (reproducible, for tests) instead of the OS
+    # Training-time plugins (fedgossip.plugins); each "none" or empty when off.
+    filter: str = "none"  # importance filtering, e.g. hide:fraction=0.3
+    share_data: str = "none"  # quantized data sharing, e.g. budget=32,bits=8 (trusted networks only)
+    plugin: tuple[str, ...] = ()  # further training-time plugins by spec (third-party ones too)
+    # Evaluation, records, reproducibility.
+    eval_every: int = 5
+    checkpoint_every: int = 0  # write a checkpoint every K rounds; 0: only when preempted (SIGTERM)
+    seed: int = 0  # model init and shared draws agree across ranks; data order and noise add the rank
+    device: str = "auto"
+    out: str = "results"
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        problems = _problems(self)
+        if problems:
+            raise ConfigError("invalid settings: " + "; ".join(problems))
+
+    @property
+    def steps_per_round(self) -> LocalSteps | None:
+        """Return the local steps per round (fixed or random), or None when rounds count epochs."""
+        if self.local_epochs is not None:
+            return None
+        return parse_local_steps(10 if self.local_steps is None else self.local_steps)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _problems(config: TrainConfig) -> list[str]:
+    problems = _type_problems(config)
+    positive = ("rounds", "batch_size", "eval_every")
+    for name in positive:
+        value = getattr(config, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            problems.append(f"{name.replace('_', '-')} must be a positive integer, got {value!r}")
+    every = config.checkpoint_every
+    if not isinstance(every, int) or isinstance(every, bool) or every < 0:
+        problems.append(f"checkpoint-every must be an integer ≥ 0 (0: only when preempted), got {every!r}")
+    if config.local_epochs is not None and (
+        not isinstance(config.local_epochs, int)
+        or isinstance(config.local_epochs, bool)
+        or config.local_epochs < 1
+    ):
+        problems.append(f"local-epochs must be a positive integer, got {config.local_epochs!r}")
+    steps = config.local_steps
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, (int, str))):
+        problems.append(f"local-steps must be a positive integer or geometric:mean=H, got {steps!r}")
+    for name in ("slowdown", "link"):
+        if not isinstance(getattr(config, name), str):
+            problems.append(f"{name} must be a spec in quotes, got {getattr(config, name)!r}")
+    checks = [
+        (isinstance(steps, (int, str)) and not isinstance(steps, bool), parse_local_steps, steps),
+        (isinstance(config.slowdown, str), parse_slowdown, config.slowdown),
+        (isinstance(config.link, str), parse_link, config.link),
+    ]
+    for well_typed, parse, value in checks:
+        try:
+            if well_typed:
+                parse(value)
+        except ConfigError as exc:
+            problems.append(str(exc))
+    for name in ("asynchronous", "deterministic"):
+        if not isinstance(getattr(config, name), bool):
+            problems.append(f"{name} must be true or false, got {getattr(config, name)!r}")
+    problems += _privacy_problems(config)
+    problems += _plugin_problems(config)
+    if config.local_steps is not None and config.local_epochs is not None:
+        problems.append("give either --local-steps or --local-epochs, not both")
+    for name in ("lr", "momentum", "weight_decay"):
+        value = getattr(config, name)
+        if not _is_number(value) or not math.isfinite(value) or value < 0:
+            problems.append(f"{name.replace('_', '-')} must be a finite number ≥ 0, got {value!r}")
+    if _is_number(config.momentum) and config.momentum >= 1:
+        problems.append(f"momentum must be below 1, got {config.momentum}")
+    if config.gamma is not None and not (_is_number(config.gamma) and 0 < config.gamma <= 1):
+        problems.append(f"gamma must lie in (0, 1], got {config.gamma!r}")
+    if not (_is_number(config.client_fraction) and 0 < config.client_fraction <= 1):
+        problems.append(f"client-fraction must lie in (0, 1], got {config.client_fraction!r}")
+    if not isinstance(config.optimizer, str):
+        problems.append(f"optimizer must be a spec such as amsgrad:beta2=0.99, got {config.optimizer!r}")
+    else:
+        try:
+            parse_optimizer(config.optimizer)
+        except ConfigError as exc:
+            problems.append(str(exc))
+    choices = {
+        "lr_schedule": ("constant", "cosine"),
+        "device": ("auto", "cpu", "cuda"),
+    }
+    for name, allowed in choices.items():
+        if getattr(config, name) not in allowed:
+            problems.append(
+                f"{name.replace('_', '-')} must be one of {', '.join(allowed)}, got {getattr(config, name)!r}"
+            )
+    return problems
+
+
+def _type_problems(config: TrainConfig) -> list[str]:
+    """Return what a TOML file can get wrong that no later check would catch before a crash."""
+    problems = [
+        f"{name} must be a spec in quotes, got {getattr(config, name)!r}"
+        for name in ("model", "algorithm", "topology", "compressor")  # their registries check the rest
+        if not isinstance(getattr(config, name), str)
+    ]
+    for name, what, optional in (("data", "path", True), ("out", "path", False), ("name", "run name", True)):
+        value = getattr(config, name)
+        if not (isinstance(value, (str, os.PathLike)) or (optional and value is None)):
+            problems.append(f"{name} must be a {what} in quotes, got {value!r}")
+    for name, optional in (("seed", False), ("topology_seed", True)):
+        value = getattr(config, name)
+        in_range = isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**64
+        if not (in_range or (optional and value is None)):
+            # numpy and torch take seeds of 64 bits, and numpy no negative ones
+            problems.append(f"{name.replace('_', '-')} must be an integer from 0 to 2**64 - 1, got {value!r}")
+    return problems
+
+
+def _privacy_problems(config: TrainConfig) -> list[str]:
+    problems = []
+    if not isinstance(config.dp, str) or not config.dp.strip():
+        problems.append(f"dp must be a mechanism spec such as dp-sgd:clip=1,noise=1.1, got {config.dp!r}")
+    delta, target = config.dp_delta, config.dp_target_epsilon
+    if delta is not None and not (_is_number(delta) and 0 < delta < 1):
+        problems.append(f"dp-delta must lie in (0, 1), e.g. 1e-5, got {delta!r}")
+    if target is not None and not (_is_number(target) and math.isfinite(target) and target > 0):
+        problems.append(f"dp-target-epsilon must be a finite number > 0, e.g. 8, got {target!r}")
+    if config.dp == "none":
+        given = [name for name in ("dp_delta", "dp_target_epsilon") if getattr(config, name) is not None]
+        given += ["deterministic"] if config.deterministic is True else []
+        problems += [
+            f"{name.replace('_', '-')} applies to private training only; add --dp dp-sgd or --dp dp-update"
+            for name in given
+        ]
+    return problems
+
+
+def _plugin_problems(config: TrainConfig) -> list[str]:
+    problems = []
+    for name in ("filter", "share_data"):
+        value = getattr(config, name)
+        if not isinstance(value, str) or not value.strip():
+            problems.append(f"{name.replace('_', '-')} must be a spec in quotes or none, got {value!r}")
+    plugins = config.plugin
+    if not isinstance(plugins, (tuple, list)) or not all(isinstance(p, str) and p.strip() for p in plugins):
+        problems.append(f'plugin must be a list of plugin specs, e.g. ["hide:fraction=0.3"], got {plugins!r}')
+    return problems
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+_FIELDS = {f.name for f in fields(TrainConfig)}
+
+
+def load_toml(path: Path) -> dict[str, Any]:
+    """Read a TOML run file; keys are option names with '-' or '_'."""
+    try:
+        raw = tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"--config {path} does not exist") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"--config {path} is not valid TOML: {exc}") from exc
+    values = {key.replace("-", "_"): value for key, value in raw.items()}
+    unknown = sorted(set(values) - _FIELDS)
+    if unknown:
+        known = sorted(name.replace("_", "-") for name in _FIELDS)
+        guesses = [g for name in unknown for g in difflib.get_close_matches(name.replace("_", "-"), known, 1)]
+        hint = f"; did you mean {', '.join(guesses)}?" if guesses else ""
+        raise ConfigError(
+            f"--config {path} has unknown settings {', '.join(unknown)}; known: {', '.join(known)}{hint}"
+        )
+    return values
+
+
+def merge_config(
+    command_line: dict[str, Any],
+    toml_values: dict[str, Any],
+    algorithm_defaults: dict[str, Any] | None = None,
+) -> TrainConfig:
+    """Build a ``TrainConfig``: command-line values over TOML values over the algorithm's defaults
+    (comp-ams defaults to AMSGrad, see ``Algorithm.config_defaults``) over the field defaults."""
+    values = {**(algorithm_defaults or {}), **toml_values, **command_line}
+    if isinstance(values.get("plugin"), list):  # TOML arrays arrive as lists; the config is frozen
+        values["plugin"] = tuple(values["plugin"])
+    return TrainConfig(**values)
