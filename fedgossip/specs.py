@@ -49,7 +49,8 @@ class Param:
 
     ``type`` is ``int``, ``float``, ``str``, ``bool`` or any callable that turns
     the text into a value and raises ``ValueError`` with a short reason.
-    Bounds are checked after conversion; ``gt``/``lt`` are strict.
+    Bounds are checked after conversion; ``gt``/``lt`` are strict. A ``default``
+    of ``None`` makes the parameter optional with no value (the plugin picks one).
     """
 
     name: str
@@ -183,10 +184,14 @@ def bind(spec: Spec, params: tuple[Param, ...]) -> dict[str, Any]:
 
 
 def format_spec(name: str, values: Mapping[str, Any]) -> str:
-    """Write ``name`` and ``values`` back as a spec string (the canonical form in manifests)."""
-    if not values:
+    """Write ``name`` and ``values`` back as a spec string (the canonical form in manifests).
+
+    A ``None`` value is an optional parameter left out (its default is ``None``), so it is left out here too.
+    """
+    given = {key: value for key, value in values.items() if value is not None}
+    if not given:
         return name
-    body = ",".join(f"{key}={_format_value(value)}" for key, value in values.items())
+    body = ",".join(f"{key}={_format_value(value)}" for key, value in given.items())
     return f"{name}:{body}"
 
 

@@ -36,12 +36,18 @@ class HalfPrecision(Compressor):
         return 2 * count
 
 
-def context(compressor, *, gamma=None, same_start=True, size=3):
+def context(compressor, *, same_start=True, size=3):
     """A gossip context of rank 0 in a ring of ``size`` (setup never communicates)."""
     topology = make_topology("ring", size, 0)
     codec = Codec(compressor, 0, 10)
     return GossipContext(
-        MPI.COMM_SELF, topology, codec, Traffic(size), 0, np.ones(size), 1.0, gamma, same_start
+        comm=MPI.COMM_SELF,
+        topology=topology,
+        codec=codec,
+        traffic=Traffic(size),
+        seed=0,
+        sample_counts=np.ones(size),
+        same_start=same_start,
     )
 
 
@@ -56,7 +62,7 @@ def test_lossy_dpsgd_keeps_public_copies_starting_at_the_shared_model():
     algorithm.setup(context(HalfPrecision()), flat)
     assert isinstance(algorithm.copies, PublicCopies)
     assert torch.equal(algorithm.copies.own, flat) and torch.equal(algorithm.copies.mixed, flat)
-    assert algorithm.gamma == 0.7  # the compressor's default consensus step
+    assert algorithm.consensus_step == 0.7  # the compressor's default consensus step
 
 
 def test_public_copies_start_at_zero_when_ranks_start_apart():
@@ -66,21 +72,35 @@ def test_public_copies_start_at_zero_when_ranks_start_apart():
 
 
 def test_lossless_dpsgd_averages_models_directly():
-    algorithm = ALGORITHMS.create("dpsgd")
+    algorithm = ALGORITHMS.create("dpsgd:gamma=0.5")
     algorithm.setup(context(NoCompression()), torch.ones(10))
     assert algorithm.copies is None
+    assert algorithm.consensus_step is None and algorithm.consensus_step_for(NoCompression()) is None
 
 
 def test_gamma_overrides_the_compressor_default():
-    algorithm = ALGORITHMS.create("dpsgd")
-    algorithm.setup(context(HalfPrecision(), gamma=0.25), torch.ones(10))
-    assert algorithm.gamma == 0.25
+    algorithm = ALGORITHMS.create("dpsgd:gamma=0.25")
+    assert algorithm.consensus_step_for(HalfPrecision()) == 0.25
+    algorithm.setup(context(HalfPrecision()), torch.ones(10))
+    assert algorithm.consensus_step == 0.25
 
 
-@pytest.mark.parametrize("gamma", [-0.5, 1.5])
+@pytest.mark.parametrize("gamma", ["-0.5", "0", "1.5"])
 def test_gamma_outside_zero_one_is_refused(gamma):
-    with pytest.raises(ConfigError, match=r"--gamma must be in \(0, 1\]"):
-        ALGORITHMS.create("dpsgd").setup(context(HalfPrecision(), gamma=gamma), torch.ones(10))
+    with pytest.raises(ConfigError, match=rf"gamma='{gamma}': must be > 0 and <= 1"):
+        ALGORITHMS.create(f"dpsgd:gamma={gamma}")
+
+
+def test_a_compressor_default_outside_zero_one_is_refused_at_setup():
+    class Overshooting(HalfPrecision):
+        name = "overshooting"
+
+        @property
+        def consensus_step(self):
+            return 1.5
+
+    with pytest.raises(ConfigError, match=r"overshooting's consensus step must be in \(0, 1\], got 1.5"):
+        ALGORITHMS.create("dpsgd").setup(context(Overshooting()), torch.ones(10))
 
 
 def test_lossy_swarm_keeps_a_reference_per_edge():

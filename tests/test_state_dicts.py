@@ -304,9 +304,9 @@ def _algorithm(name: str, compressor: str, rank: int = 0, size: int = 3, fractio
     world = MPI.COMM_SELF if size == 1 else _World(rank, size)
     codec = Codec(COMPRESSORS.create(compressor), rank, COUNT, seed=1)
     graph = "star" if name == "fedavg" else "ring" if size > 1 else "complete"
-    ctx = _Loopback(world, make_topology(graph, size, 0), codec, Traffic(size), 1, np.ones(size), fraction)
+    ctx = _Loopback(world, make_topology(graph, size, 0), codec, Traffic(size), 1, np.ones(size))
     flat = torch.linspace(-1, 1, COUNT)
-    algorithm = ALGORITHMS.create(name)
+    algorithm = ALGORITHMS.create(f"fedavg:client_fraction={fraction}" if name == "fedavg" else name)
     algorithm.setup(ctx, flat)
     return algorithm, flat
 

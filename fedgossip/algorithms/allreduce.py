@@ -12,7 +12,8 @@ import numpy as np
 import torch
 from mpi4py import MPI
 
-from fedgossip.algorithms.base import Algorithm, GossipContext
+from fedgossip.algorithms.base import Algorithm
+from fedgossip.algorithms.context import GossipContext
 
 __all__ = ["AllReduce"]
 

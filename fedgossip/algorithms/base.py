@@ -3,74 +3,23 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
-from mpi4py import MPI
 
-from fedgossip.comm.codec import Codec
-from fedgossip.comm.exchange import PeerExchange
-from fedgossip.comm.link import Uplink, hold_until
-from fedgossip.comm.traffic import Traffic
+from fedgossip.algorithms.asynchronous import AsyncGossip
+from fedgossip.algorithms.context import GossipContext
 from fedgossip.errors import ConfigError
 from fedgossip.registry import Plugin, Registry
-from fedgossip.settings.link_spec import Link
-from fedgossip.topology.base import Topology
+from fedgossip.settings.algorithm_shorthands import SHORTHANDS, misplaced_shorthands
+from fedgossip.settings.config import TrainConfig
+from fedgossip.specs import Spec, bind, parse_spec
 
 if TYPE_CHECKING:
-    from fedgossip.algorithms.swarm_async import AsyncSwarm
-    from fedgossip.settings.config import TrainConfig
+    from fedgossip.compress.base import Compressor
 
-__all__ = ["GossipContext", "Algorithm", "ALGORITHMS", "round_rng", "check_state"]
-
-
-@dataclass
-class GossipContext:
-    """Everything an algorithm may use; built once per run by the training loop."""
-
-    comm: MPI.Intracomm
-    topology: Topology
-    codec: Codec
-    traffic: Traffic
-    seed: int  # the run seed: draws that must agree across ranks derive from it (see round_rng)
-    sample_counts: np.ndarray  # training samples held by each rank (0 for a server)
-    client_fraction: float = 1.0  # fedavg: share of clients sampled per round
-    consensus_step: float | None = None  # CHOCO-gossip γ; None: the compressor's default
-    # Every rank starts from the same model (built from the run seed), so public copies and
-    # per-edge references can start as that model without a message; otherwise they start at 0.
-    same_start: bool = True
-    link: Link | None = None  # --link: emulated network; None: messages count as delivered at once
-
-    def __post_init__(self) -> None:
-        # One outgoing link per rank, shared by every exchange, so its messages queue behind each other.
-        self.uplink = Uplink(self.link) if self.link is not None else None
-
-    @property
-    def rank(self) -> int:
-        return self.comm.Get_rank()
-
-    @property
-    def size(self) -> int:
-        return self.comm.Get_size()
-
-    def exchange(self) -> PeerExchange:
-        return PeerExchange(self.comm, self.traffic, max_bytes=self.codec.max_packet, uplink=self.uplink)
-
-    def hold_collective(self, started: float, seconds: float) -> None:
-        """Stretch a collective begun at wall time ``started`` to the ``seconds`` the link would take."""
-        if self.link is not None:
-            self.traffic.link_seconds += hold_until(started + seconds)
-
-    @property
-    def compressed(self) -> bool:
-        """Whether packets lose information, so models must travel as deltas against references."""
-        return not self.codec.compressor.lossless
-
-    def initial_reference(self, flat: torch.Tensor) -> torch.Tensor:
-        """Return what every reference to a model starts as: the shared start, or zeros."""
-        return flat.detach().clone() if self.same_start else torch.zeros_like(flat)
+__all__ = ["Algorithm", "ALGORITHMS", "round_rng", "check_state"]
 
 
 def round_rng(seed: int, round_index: int, stream: int) -> np.random.Generator:
@@ -130,7 +79,6 @@ class Algorithm(Plugin, ABC):
     """
 
     server: int | None = None  # rank that holds no shard and only aggregates (fedavg)
-    uses_consensus_step: bool = False  # whether --gamma means anything to it (CHOCO-gossip)
     graph: str | None = None  # the topology it always runs on, whatever --topology says (None: --topology)
     # Whether it exchanges gradients at every local step (reduce_gradient) instead of models per round.
     exchanges_gradients: bool = False
@@ -155,10 +103,14 @@ class Algorithm(Plugin, ABC):
         """
         self.ctx = ctx
 
+    def consensus_step_for(self, compressor: Compressor) -> float | None:
+        """Return the consensus step γ it mixes with under ``compressor`` (None: none), for run.json."""
+        return None
+
     def check_config(self, config: TrainConfig) -> None:
         """Refuse run settings it cannot work with (raise ``ConfigError``); called alike on every rank."""
 
-    def start_async(self, flat: torch.Tensor, rng: np.random.Generator) -> AsyncSwarm:
+    def start_async(self, flat: torch.Tensor, rng: np.random.Generator) -> AsyncGossip:
         """Return the engine of its asynchronous mode (``supports_async`` only); called after ``setup``."""
         raise NotImplementedError(f"{self.name} has no asynchronous mode")
 
@@ -198,4 +150,26 @@ class Algorithm(Plugin, ABC):
         check_state(self.name, state, {})
 
 
-ALGORITHMS: Registry[Algorithm] = Registry("algorithms", Algorithm)
+class _AlgorithmRegistry(Registry[Algorithm]):
+    """The algorithms' registry: a shorthand option given to an algorithm without that setting says so.
+
+    ``--gamma 0.5 --algorithm swarm`` arrives as ``swarm:gamma=0.5``; the plain registry would call
+    gamma an unknown parameter of swarm, without naming the option or the algorithm that has one.
+    """
+
+    def create(self, spec: str | Spec, **context: Any) -> Algorithm:
+        parsed = parse_spec(spec) if isinstance(spec, str) else spec
+        declared = {name: plugin.params for name, plugin in self.available().items()}
+        problems = misplaced_shorthands(parsed, declared)
+        if not problems:
+            return super().create(parsed, **context)
+        misplaced = {shorthand.param for shorthand in SHORTHANDS} - {p.name for p in declared[parsed.name]}
+        rest = Spec(parsed.name, {key: text for key, text in parsed.args.items() if key not in misplaced})
+        try:  # report the spec's other problems too
+            bind(rest, declared[parsed.name])
+        except ConfigError as exc:
+            problems.append(str(exc))
+        raise ConfigError("; ".join(problems))
+
+
+ALGORITHMS: Registry[Algorithm] = _AlgorithmRegistry("algorithms", Algorithm)

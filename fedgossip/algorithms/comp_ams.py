@@ -42,10 +42,10 @@ import numpy as np
 import torch
 from mpi4py import MPI
 
-from fedgossip.algorithms.base import Algorithm, GossipContext, check_state
+from fedgossip.algorithms.base import Algorithm, check_state
+from fedgossip.algorithms.context import GossipContext
 from fedgossip.compress.feedback import ErrorFeedback
 from fedgossip.errors import ConfigError
-from fedgossip.settings.optimizer_spec import parse_optimizer
 
 if TYPE_CHECKING:
     from fedgossip.settings.config import TrainConfig
@@ -67,12 +67,12 @@ class CompAMS(Algorithm):
 
     def check_config(self, config: TrainConfig) -> None:
         problems = []
-        if parse_optimizer(config.optimizer)[0] != "amsgrad":
+        if config.specs.optimizer.name != "amsgrad":
             problems.append(
                 f"comp-ams applies AMSGrad to the averaged gradient, not {config.optimizer}; leave the "
                 "optimizer out (--optimizer or the TOML file) or give amsgrad, e.g. amsgrad:beta2=0.99"
             )
-        steps = config.steps_per_round
+        steps = config.specs.local_steps
         if config.local_epochs is not None or (steps is not None and steps.fixed is None):
             problems.append(
                 "comp-ams exchanges a gradient at every step, so every rank must take the same "

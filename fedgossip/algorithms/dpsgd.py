@@ -9,14 +9,20 @@ Compressed Communication", Algorithm 2, CHOCO-SGD).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from fedgossip.algorithms.base import Algorithm, GossipContext, check_state
+from fedgossip.algorithms.base import Algorithm, check_state
+from fedgossip.algorithms.context import GossipContext
 from fedgossip.comm.references import PublicCopies
 from fedgossip.errors import ConfigError
+from fedgossip.registry import check_params
+from fedgossip.specs import Param
 from fedgossip.topology.mixing import metropolis_row
+
+if TYPE_CHECKING:
+    from fedgossip.compress.base import Compressor
 
 __all__ = ["DPSGD"]
 
@@ -24,7 +30,20 @@ __all__ = ["DPSGD"]
 class DPSGD(Algorithm):
     """Average with every neighbour each round: x_i ← Σ_j W_ij x_j, or CHOCO-gossip with a lossy code."""
 
-    uses_consensus_step = True
+    params = (
+        Param("gamma", float, None, "CHOCO-gossip's consensus step, by default the compressor's", gt=0, le=1),
+    )
+
+    def __init__(self, gamma: float | None = None):
+        if gamma is not None:
+            check_params(type(self), gamma=gamma)
+        self.gamma = gamma  # γ as given; None: the compressor's (Compressor.consensus_step)
+
+    def consensus_step_for(self, compressor: Compressor) -> float | None:
+        """Return γ under a lossy ``compressor`` (``gamma``, else the compressor's); ``None`` uncompressed."""
+        if compressor.lossless:
+            return None
+        return compressor.consensus_step if self.gamma is None else self.gamma
 
     def setup(self, ctx: GossipContext, flat: torch.Tensor) -> None:
         super().setup(ctx, flat)
@@ -33,9 +52,13 @@ class DPSGD(Algorithm):
         self._self_weight = row[ctx.rank]
         self._weights = {j: row[j] for j in self._neighbors}
         self._exchange = ctx.exchange()
-        self.gamma = ctx.consensus_step or ctx.codec.compressor.consensus_step
-        if not 0 < self.gamma <= 1:
-            raise ConfigError(f"the consensus step --gamma must be in (0, 1], got {self.gamma}")
+        # γ of Algorithm 2, line 8 (see _choco); None: plain averaging, no consensus step
+        self.consensus_step = step = self.consensus_step_for(ctx.codec.compressor)
+        if step is not None and not 0 < step <= 1:  # a compressor's default: a given gamma was checked
+            raise ConfigError(
+                f"{ctx.codec.compressor.name}'s consensus step must be in (0, 1], got {step}; "
+                "give one: --algorithm dpsgd:gamma=G"
+            )
         self.copies = None
         if ctx.compressed:
             self.copies = PublicCopies(ctx.initial_reference(flat), self._self_weight, self._weights)
@@ -80,4 +103,4 @@ class DPSGD(Algorithm):
             copies.add_neighbor(peer, codec.unpack(buffer, peer, sequence, out=self._decoded).to(flat.device))
         copies.sequence += 1
         # x_i += γ Σ_j W_ij (x̂_j − x̂_i) = γ (s_i − x̂_i), the rows of W summing to one (line 8).
-        flat.add_(copies.mixed - copies.own, alpha=self.gamma)
+        flat.add_(copies.mixed - copies.own, alpha=self.consensus_step)

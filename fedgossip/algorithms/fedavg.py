@@ -1,9 +1,9 @@
 """``fedavg``: federated averaging over a star (McMahan et al.), rank 0 the server.
 
-Each round a fraction of the clients, drawn identically on every rank from the
-run seed, trains locally and sends its delta against the global model; the
-server averages the deltas weighted by sample count and sends every client the
-change of the global model. Both directions travel as deltas through the
+Each round a fraction of the clients (``client_fraction``, the paper's C), drawn
+identically on every rank from the run seed, trains locally and sends its delta
+against the global model; the server averages the deltas weighted by sample
+count and sends every client the change of the global model. Both directions travel as deltas through the
 codec, and server and clients apply the *decoded* global delta to their copy
 of the global model, so all copies stay identical by construction. With a
 biased compressor (top-k, sign) both directions keep error-feedback residuals:
@@ -17,9 +17,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from fedgossip.algorithms.base import Algorithm, GossipContext, check_state, round_rng
+from fedgossip.algorithms.base import Algorithm, check_state, round_rng
+from fedgossip.algorithms.context import GossipContext
 from fedgossip.compress.feedback import ErrorFeedback
 from fedgossip.errors import ConfigError
+from fedgossip.registry import check_params
+from fedgossip.specs import Param
 
 __all__ = ["FedAvg"]
 
@@ -31,6 +34,11 @@ class FedAvg(Algorithm):
 
     server = 0
     graph = "star"
+    params = (Param("client_fraction", float, 1.0, "share of clients sampled per round", gt=0, le=1),)
+
+    def __init__(self, client_fraction: float = 1.0):
+        check_params(type(self), client_fraction=client_fraction)
+        self.client_fraction = client_fraction
 
     def setup(self, ctx: GossipContext, flat: torch.Tensor) -> None:
         super().setup(ctx, flat)
@@ -44,7 +52,7 @@ class FedAvg(Algorithm):
 
     def selected(self, round_index: int) -> np.ndarray:
         """Return the clients sampled in ``round_index`` (identical on every rank)."""
-        count = max(1, round(self.ctx.client_fraction * len(self._clients)))
+        count = max(1, round(self.client_fraction * len(self._clients)))
         rng = round_rng(self.ctx.seed, round_index, _SELECTION_STREAM)
         return np.sort(rng.choice(self._clients, size=count, replace=False))
 

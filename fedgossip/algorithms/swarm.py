@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from fedgossip.algorithms.base import Algorithm, GossipContext, check_state, round_rng
+from fedgossip.algorithms.base import Algorithm, check_state, round_rng
+from fedgossip.algorithms.context import GossipContext
 from fedgossip.algorithms.swarm_async import AsyncSwarm
 from fedgossip.comm.references import EdgeReferences
 from fedgossip.topology.matching import partner_of, random_matching

@@ -37,28 +37,15 @@ import numpy as np
 import torch
 from mpi4py import MPI
 
-from fedgossip.algorithms.base import GossipContext
+from fedgossip.algorithms.asynchronous import AsyncGossip, GossipStats
+from fedgossip.algorithms.context import GossipContext
 from fedgossip.comm.references import EdgeReferences
 from fedgossip.compress.wire import delivery_time, packet_kind
 from fedgossip.errors import FedGossipError, WireError
 
-__all__ = ["OFFER", "REPLY", "GossipStats", "AsyncSwarm"]
+__all__ = ["OFFER", "REPLY", "AsyncSwarm"]
 
 OFFER, REPLY = 1, 2  # the header's kind byte
-
-
-@dataclass
-class GossipStats:
-    """What one rank's asynchronous gossip did; all cumulative."""
-
-    interactions: int = 0  # own offers answered
-    offers_served: int = 0  # others' offers averaged with
-    staleness_steps: int = 0  # local steps taken between each own offer and its reply, summed
-    idle_s: float = 0.0  # waiting for a reply or for the others to finish, serving meanwhile
-
-    @property
-    def mean_staleness(self) -> float:
-        return self.staleness_steps / self.interactions if self.interactions else float("nan")
 
 
 @dataclass
@@ -68,7 +55,7 @@ class _Offer:
     steps_at_offer: int
 
 
-class AsyncSwarm:
+class AsyncSwarm(AsyncGossip):
     """One rank's side of asynchronous pairwise gossip; the training loop drives it between steps."""
 
     def __init__(self, ctx: GossipContext, flat: torch.Tensor, rng: np.random.Generator):

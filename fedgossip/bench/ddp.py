@@ -21,7 +21,7 @@ from torch.nn.functional import cross_entropy
 from torch.nn.parallel import DistributedDataParallel
 
 from fedgossip.algorithms.allreduce import AllReduce
-from fedgossip.algorithms.base import GossipContext
+from fedgossip.algorithms.context import GossipContext
 from fedgossip.comm.codec import Codec
 from fedgossip.comm.traffic import Traffic
 from fedgossip.compress.none import NoCompression

@@ -52,9 +52,10 @@ def show(spec: str, nodes: int, seed: int, as_json: bool) -> None:
     from fedgossip.report.console import stdout
     from fedgossip.report.topology import render_topology
     from fedgossip.topology import make_topology
+    from fedgossip.topology.stats import topology_stats
 
     graph = make_topology(spec, nodes, seed)
-    stats = graph.stats()
+    stats = topology_stats(graph)
     if as_json:
         click.echo(json.dumps(stats, indent=2))
         return

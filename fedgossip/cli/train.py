@@ -25,7 +25,12 @@ _OPTIONS = [
         type=click.Path(path_type=str, file_okay=False),
         help="Partition directory [default: the embedded digits partition for this many ranks].",
     ),
-    click.option("--algorithm", help="dpsgd, swarm, fedavg, allreduce or comp-ams [default: dpsgd]."),
+    click.option(
+        "--algorithm",
+        help="dpsgd, swarm, fedavg, allreduce or comp-ams, with its settings as parameters, e.g. "
+        "dpsgd:gamma=0.5 or fedavg:client_fraction=0.5; `fedgossip plugins algorithms` lists them "
+        "[default: dpsgd].",
+    ),
     click.option(
         "--topology",
         help="ring, torus, complete, hypercube, exponential, random-regular:degree=D, "
@@ -75,12 +80,14 @@ _OPTIONS = [
     click.option(
         "--client-fraction",
         type=click.FloatRange(0, 1, min_open=True),
-        help="fedavg: share of clients per round [default: 1].",
+        help="Shorthand of --algorithm fedavg:client_fraction=F: the share of clients per round "
+        "[default: 1].",
     ),
     click.option(
         "--gamma",
         type=click.FloatRange(0, 1, min_open=True),
-        help="dpsgd with a lossy compressor (CHOCO-gossip): consensus step γ [default: per compressor].",
+        help="Shorthand of --algorithm dpsgd:gamma=G: the consensus step γ of CHOCO-gossip (dpsgd with a "
+        "lossy compressor) [default: per compressor].",
     ),
     click.option(
         "--async/--sync",

@@ -19,7 +19,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
 from fedgossip.errors import ConfigError
-from fedgossip.settings.optimizer_spec import parse_optimizer
+from fedgossip.settings.optimizer_spec import OptimizerChoice, parse_optimizer
 
 __all__ = ["OPTIMIZERS", "SCHEDULES", "Schedule", "make_optimizer", "make_lr_schedule"]
 
@@ -62,7 +62,7 @@ OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {"sgd": _sgd, "adam": _adam, "
 
 
 def make_optimizer(
-    spec: str,
+    spec: OptimizerChoice | str,
     params: Iterable[torch.Tensor],
     lr: float,
     momentum: float = 0.0,
@@ -70,6 +70,7 @@ def make_optimizer(
 ) -> Optimizer:
     """Build the local optimizer ``spec``: ``sgd``, ``adam`` or ``amsgrad``, with parameters.
 
+    ``spec`` is the run's parsed choice (a spec string is read here, for scripts and tests).
     ``adam`` and ``amsgrad`` take ``beta1``, ``beta2`` and ``eps`` in the spec
     (``amsgrad:beta1=0.9,beta2=0.99,eps=1e-8``; torch's defaults otherwise).
     ``momentum`` applies to ``sgd`` only; Adam's first-moment decay is ``beta1``,
@@ -80,7 +81,8 @@ def make_optimizer(
     problems = []
     name, values = None, {}
     try:
-        name, values = parse_optimizer(spec)
+        choice = parse_optimizer(spec) if isinstance(spec, str) else spec
+        name, values = choice.name, choice.values
     except ConfigError as exc:
         problems.append(str(exc))
     if not (math.isfinite(lr) and lr >= 0):

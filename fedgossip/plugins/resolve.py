@@ -1,4 +1,4 @@
-"""Turn ``--filter``, ``--share-data`` and ``--plugin`` into the plugins of a run."""
+"""Turn ``--filter``, ``--share-data`` and ``--plugin`` (parsed by the config) into the plugins of a run."""
 
 from __future__ import annotations
 
@@ -7,33 +7,13 @@ from typing import Any
 from fedgossip.errors import ConfigError
 from fedgossip.plugins.base import PLUGINS, TrainingPlugin
 
-__all__ = ["plugin_specs", "build_plugins"]
-
-_SHARE_DATA = "share-data"
-
-
-def plugin_specs(config: Any) -> list[tuple[str, str]]:
-    """Return ``(option, spec)`` of every plugin the config asks for, in the order they hook in.
-
-    ``--share-data`` takes only the parameters (``budget=32,bits=4``), since there is
-    one sharing plugin; its name is added here. The filter comes after the
-    sharing, so it scores the shared samples too.
-    """
-    specs = []
-    if config.share_data != "none":
-        text = config.share_data.strip()
-        head = text.split(":", 1)[0]
-        specs.append(("--share-data", f"{_SHARE_DATA}:{text}" if "=" in head else text))
-    if config.filter != "none":
-        specs.append(("--filter", config.filter.strip()))
-    specs += [("--plugin", spec.strip()) for spec in config.plugin]
-    return specs
+__all__ = ["build_plugins"]
 
 
 def build_plugins(config: Any, algorithm: Any, privacy: Any) -> list[TrainingPlugin]:
     """Create every plugin the config asks for and let each refuse what it cannot run with."""
     plugins: list[TrainingPlugin] = []
-    for option, spec in plugin_specs(config):
+    for option, spec in config.specs.plugins:
         try:
             plugin = PLUGINS.create(spec)
         except ConfigError as exc:  # say which option it came from: --share-data takes no plugin name

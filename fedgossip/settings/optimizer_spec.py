@@ -1,17 +1,19 @@
 """Optimizer specs (``amsgrad:beta2=0.99``) checked without importing torch.
 
-The run config validates ``--optimizer`` on every rank before anything heavy is
-loaded; :mod:`fedgossip.local.optim` builds the optimizer from the same values.
+The run config parses ``--optimizer`` once, before anything heavy is loaded;
+:mod:`fedgossip.local.optim` builds the optimizer from the resulting
+:class:`OptimizerChoice`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from fedgossip.errors import ConfigError
-from fedgossip.specs import Param, bind, parse_spec
+from fedgossip.specs import Param, bind, format_spec, parse_spec
 
-__all__ = ["OPTIMIZER_PARAMS", "parse_optimizer"]
+__all__ = ["OPTIMIZER_PARAMS", "OptimizerChoice", "parse_optimizer"]
 
 _ADAM_PARAMS = (
     Param("beta1", float, 0.9, "decay of the first moment (the running mean of gradients)", ge=0, lt=1),
@@ -23,9 +25,22 @@ OPTIMIZER_PARAMS: dict[str, tuple[Param, ...]] = {"sgd": (), "adam": _ADAM_PARAM
 """The optimizers by name, with what each one's spec accepts."""
 
 
-def parse_optimizer(spec: str) -> tuple[str, dict[str, Any]]:
-    """Split an optimizer spec such as ``adam:beta2=0.99`` into its name and checked values."""
+@dataclass(frozen=True)
+class OptimizerChoice:
+    """A local optimizer by name, with its checked spec values (betas, eps)."""
+
+    name: str
+    values: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def spec(self) -> str:
+        """Return the canonical spec, e.g. ``amsgrad:beta1=0.9,beta2=0.99,eps=1e-08``."""
+        return format_spec(self.name, self.values)
+
+
+def parse_optimizer(spec: str) -> OptimizerChoice:
+    """Read an optimizer spec such as ``adam:beta2=0.99`` into its name and checked values."""
     parsed = parse_spec(spec)
     if parsed.name not in OPTIMIZER_PARAMS:
         raise ConfigError(f"unknown optimizer {parsed.name!r}; known: {', '.join(OPTIMIZER_PARAMS)}")
-    return parsed.name, bind(parsed, OPTIMIZER_PARAMS[parsed.name])
+    return OptimizerChoice(parsed.name, bind(parsed, OPTIMIZER_PARAMS[parsed.name]))

@@ -10,12 +10,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from fedgossip.errors import ConfigError, TopologyError
 from fedgossip.registry import Plugin, Registry, check_params
+from fedgossip.specs import Spec
 
 __all__ = ["Topology", "TopologyBuilder", "TOPOLOGIES", "make_topology", "check_params"]
 
@@ -141,25 +141,6 @@ class Topology:
             longest = max(longest, int(hops.max()))
         return longest
 
-    def stats(self) -> dict[str, Any]:
-        """Return what a user asks about a graph, as JSON-ready values.
-
-        ``spectral_gap`` is that of the Metropolis mixing matrix (see
-        :mod:`fedgossip.topology.mixing`); ``diameter`` is ``None`` when disconnected.
-        """
-        from fedgossip.topology.mixing import metropolis_weights, spectral_gap
-
-        degrees = self.degrees
-        return {
-            "spec": self.name,
-            "nodes": self.num_nodes,
-            "edges": len(self.edges),
-            "degree_min": int(degrees.min()),
-            "degree_max": int(degrees.max()),
-            "diameter": self.diameter() if self.is_connected() else None,
-            "spectral_gap": spectral_gap(metropolis_weights(self)),
-        }
-
     def _adjacency(self):
         from scipy.sparse import csr_array
 
@@ -189,7 +170,7 @@ class TopologyBuilder(Plugin, ABC):
 TOPOLOGIES: Registry[TopologyBuilder] = Registry("topologies", TopologyBuilder)
 
 
-def make_topology(spec: str, num_nodes: int, seed: int) -> Topology:
+def make_topology(spec: str | Spec, num_nodes: int, seed: int) -> Topology:
     """Build the topology ``spec`` on ``num_nodes`` nodes and refuse a disconnected one.
 
     Every rank calls this on its own with the same spec, node count and seed and must

@@ -13,12 +13,9 @@ This is the rate the consensus distance of a run with learning rate 0 must follo
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
-if TYPE_CHECKING:
-    from fedgossip.topology.base import Topology
+from fedgossip.topology.base import Topology
 
 __all__ = ["metropolis_weights", "metropolis_row", "spectral_gap"]
 

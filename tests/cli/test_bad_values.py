@@ -14,7 +14,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-import fedgossip.run.plan
+import fedgossip.run.records
 from fedgossip.cli.main import cli
 from fedgossip.cli.train import train
 from fedgossip.data.create import PartitionRequest, create_partition
@@ -45,7 +45,9 @@ TRAIN_ROWS = [
     (["--data", "{tmp}/a-file"], 2, "'{tmp}/a-file' is a file"),
     (["--data", "{tmp}"], 1, "partition.json is missing"),
     (["--algorithm", "nosuch"], 1, "unknown algorithm 'nosuch'; known: allreduce"),
-    (["--algorithm", "dpsgd:x=1"], 1, "unknown parameter 'x' (parameters of dpsgd: none)"),
+    (["--algorithm", "dpsgd:x=1"], 1, "unknown parameter 'x' (parameters of dpsgd: gamma)"),
+    (["--algorithm", "dpsgd:gamma=0"], 1, "gamma='0': must be > 0 and <= 1"),
+    (["--algorithm", "fedavg:client_fraction=2"], 1, "client_fraction='2': must be > 0 and <= 1"),
     (["--algorithm", ""], 1, "empty plugin name in spec ''"),
     (["--topology", "nosuch"], 1, "unknown topology 'nosuch'; known:"),
     (["--topology", "random-regular:degree=abc"], 1, "degree='abc': expected an integer"),
@@ -95,8 +97,19 @@ TRAIN_ROWS = [
     (["--lr-schedule", "linear"], 2, "'linear' is not one of 'constant', 'cosine'"),
     (["--client-fraction", "0"], 2, "0.0 is not in the range 0<x<=1"),
     (["--client-fraction", "nan"], 1, "client-fraction must lie in (0, 1], got nan"),
+    (["--client-fraction", "0.5"], 1, "--client-fraction applies to fedavg (share of clients sampled per"),
     (["--gamma", "2"], 2, "2.0 is not in the range 0<x<=1"),
     (["--gamma", "nan"], 1, "gamma must lie in (0, 1], got nan"),
+    (
+        ["--gamma", "0.5", "--algorithm", "swarm"],
+        1,
+        "--gamma applies to dpsgd (CHOCO-gossip's consensus step",
+    ),
+    (
+        ["--gamma", "0.5", "--algorithm", "dpsgd:gamma=0.25"],
+        1,
+        "--gamma 0.5 and --algorithm dpsgd:gamma=0.25 set",
+    ),
     (["--async"], 1, "--async applies to swarm only; dpsgd runs in synchronous rounds"),
     (["--slowdown", "nosuch"], 1, "slowdown 'nosuch': unknown kind 'nosuch'"),
     (["--slowdown", "fixed:factor=0.5"], 1, "factor='0.5': must be >= 1"),
@@ -217,7 +230,7 @@ def refuses(tmp_path, monkeypatch, one_shard):
     monkeypatch.setenv("COLUMNS", "80")  # as run_cli: rich reads it once, when its consoles are made
     monkeypatch.setattr(LocalTrainer, "run", _no_training)
     # A row that fails after its run directory exists must not leave a guardian waiting for pytest to end.
-    monkeypatch.setattr(fedgossip.run.plan, "start_guardian", lambda *args, **kwargs: None)
+    monkeypatch.setattr(fedgossip.run.records, "start_guardian", lambda *args, **kwargs: None)
     (tmp_path / "a-file").write_text("not a directory\n")
     (tmp_path / "broken-run").mkdir()
     (tmp_path / "broken-run" / "run.json").write_text('{"status": ')

@@ -7,21 +7,22 @@ from types import SimpleNamespace
 import pytest
 
 from fedgossip.errors import ConfigError
-from fedgossip.plugins.resolve import build_plugins, plugin_specs
+from fedgossip.plugins.resolve import build_plugins
 from fedgossip.settings.config import TrainConfig, merge_config
+from fedgossip.settings.run_specs import plugin_specs
 
 _DPSGD = SimpleNamespace(name="dpsgd", exchanges_gradients=False, server=None)
 
 
 def test_share_data_takes_only_parameters_and_comes_before_the_filter():
     config = TrainConfig(share_data="budget=8,bits=4", filter="hide:fraction=0.2", plugin=("hide",))
-    assert plugin_specs(config) == [
+    assert [(option, str(spec)) for option, spec in plugin_specs(config)] == [
         ("--share-data", "share-data:budget=8,bits=4"),
         ("--filter", "hide:fraction=0.2"),
         ("--plugin", "hide"),
     ]
     # the full spec is accepted too
-    assert plugin_specs(TrainConfig(share_data="share-data:budget=8")) == [
+    assert [(o, str(s)) for o, s in plugin_specs(TrainConfig(share_data="share-data:budget=8"))] == [
         ("--share-data", "share-data:budget=8")
     ]
 

@@ -45,10 +45,10 @@ def test_every_problem_is_reported():
 
 
 def test_steps_per_round_defaults_to_ten_and_epochs_replace_steps():
-    assert TrainConfig().steps_per_round.fixed == 10
-    assert TrainConfig(local_steps=3).steps_per_round.fixed == 3
-    assert TrainConfig(local_steps="geometric:mean=4").steps_per_round.mean == 4
-    assert TrainConfig(local_epochs=2).steps_per_round is None
+    assert TrainConfig().specs.local_steps.fixed == 10
+    assert TrainConfig(local_steps=3).specs.local_steps.fixed == 3
+    assert TrainConfig(local_steps="geometric:mean=4").specs.local_steps.mean == 4
+    assert TrainConfig(local_epochs=2).specs.local_steps is None
 
 
 def test_an_algorithms_defaults_sit_below_toml_and_command_line(tmp_path):

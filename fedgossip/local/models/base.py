@@ -33,8 +33,10 @@ class ModelFactory(Plugin, ABC):
 MODELS: Registry[ModelFactory] = Registry("models", ModelFactory)
 
 
-def build_model(spec: str | Spec, input_shape: tuple[int, ...], num_classes: int, seed: int) -> nn.Module:
-    """Build the model named by ``spec`` with weights drawn from ``seed``.
+def build_model(
+    model: ModelFactory | str | Spec, input_shape: tuple[int, ...], num_classes: int, seed: int
+) -> nn.Module:
+    """Build the model ``model`` (the run's factory, or a spec for scripts) with weights drawn from ``seed``.
 
     Every rank must start from the same weights, so every rank passes the *same* seed
     (the run seed, not seed + rank). The global CPU generator is seeded only inside a
@@ -50,7 +52,7 @@ def build_model(spec: str | Spec, input_shape: tuple[int, ...], num_classes: int
         problems.append(f"a classifier needs at least 2 classes, got {num_classes}")
     if problems:
         raise ConfigError("cannot build a model: " + "; ".join(problems) + "; check the dataset")
-    factory = MODELS.create(spec)
+    factory = model if isinstance(model, ModelFactory) else MODELS.create(model)
     # devices=[]: build on the CPU only, and leave every CUDA generator untouched.
     with torch.random.fork_rng(devices=[]):
         torch.random.default_generator.manual_seed(int(seed))

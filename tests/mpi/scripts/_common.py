@@ -24,18 +24,22 @@ def context(
     count: int = 1000,
     seed: int = 3,
     compressor: str = "none",
-    gamma: float | None = None,
     same_start: bool = False,
+    counts: np.ndarray | None = None,
 ):
-    """Return (algorithm, context, flat) with a different random model on every rank (or the same one)."""
+    """Return (algorithm, context, flat) with a different random model on every rank (or the same one).
+
+    ``algorithm`` is a spec, with the algorithm's parameters: ``dpsgd:gamma=0.1``; ``counts`` are the
+    ranks' training samples (default: 100 each).
+    """
     torch.set_num_threads(1)
     model_seed = [seed] if same_start else [seed, rank]
     flat = torch.from_numpy(np.random.default_rng(model_seed).normal(size=count).astype(np.float32))
     traffic = Traffic(size)
     codec = Codec(COMPRESSORS.create(compressor), rank, count, seed)
-    counts = np.full(size, 100, dtype=np.int64)
+    counts = np.full(size, 100, dtype=np.int64) if counts is None else counts
     topo = make_topology(topology, size, seed)
-    ctx = GossipContext(comm, topo, codec, traffic, seed, counts, 1.0, gamma, same_start)
+    ctx = GossipContext(comm, topo, codec, traffic, seed, counts, same_start=same_start)
     made = ALGORITHMS.create(algorithm)
     made.setup(ctx, flat)
     return made, ctx, flat

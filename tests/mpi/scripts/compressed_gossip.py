@@ -15,9 +15,9 @@ from _common import check, comm, consensus_distance, context, mean_of, rank, siz
 from mpi4py import MPI
 
 algorithm, compressor, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
-gamma = float(sys.argv[4]) if len(sys.argv) > 4 else None
+spec = f"{algorithm}:gamma={sys.argv[4]}" if len(sys.argv) > 4 else algorithm
 # fedavg's copies of the global model start as every rank's model, which training makes equal.
-made, ctx, flat = context(algorithm, compressor=compressor, gamma=gamma, same_start=algorithm == "fedavg")
+made, ctx, flat = context(spec, compressor=compressor, same_start=algorithm == "fedavg")
 if algorithm == "fedavg":  # without training the model would never move: give each client a change
     flat.add_(torch.from_numpy(np.random.default_rng([9, rank]).normal(size=flat.numel()).astype(np.float32)))
 before_mean, before_spread = mean_of(flat), consensus_distance(flat)

@@ -1,0 +1,163 @@
+"""Build a node from the run's plan, its shard and its device: the one place its parts are wired.
+
+Seeds (STYLE §4): the model is built from the run seed alone, so every node
+starts identical, as decentralized SGD assumes; data order, local-step draws,
+codec keys and DP noise add the node id, so they differ across nodes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from mpi4py import MPI
+
+from fedgossip.algorithms.context import GossipContext
+from fedgossip.comm.codec import Codec
+from fedgossip.comm.traffic import Traffic
+from fedgossip.data.shards import ShardData
+from fedgossip.errors import ConfigError
+from fedgossip.local.batches import BatchStream
+from fedgossip.local.flat import FlatParameters
+from fedgossip.local.models.base import build_model
+from fedgossip.local.optim import make_lr_schedule, make_optimizer
+from fedgossip.local.slowdown import StepStretcher
+from fedgossip.local.trainer import LocalTrainer
+from fedgossip.plugins.base import PluginHost
+from fedgossip.privacy.node import NodePrivacy
+from fedgossip.run.node import Node
+from fedgossip.run.plan import RunPlan
+from fedgossip.settings.local_steps import parse_local_steps
+
+__all__ = ["build_node"]
+
+# Streams of the generators seeded by (run seed, node), kept apart from the codec's (3).
+_LOCAL_STEPS_STREAM, _PARTNER_STREAM = 5, 6
+
+
+def build_node(
+    plan: RunPlan,
+    shard: ShardData | None,
+    test: ShardData,
+    device: torch.device,
+    comm: MPI.Intracomm,
+    counts: np.ndarray,
+) -> Node:
+    """Build this rank's node; no communication, so it may run inside ``agree``."""
+    config, node_id = plan.config, comm.Get_rank()
+    manifest = plan.manifest
+    model = build_model(plan.model, tuple(manifest.input_shape), len(manifest.classes), config.seed)
+    model.to(device)
+    params = FlatParameters(model)
+    trainer = _trainer(plan, model, params, shard, node_id, device) if shard is not None else None
+    traffic = Traffic(comm.Get_size())
+    codec = Codec(plan.compressor, node_id, params.numel, config.seed)
+    context = GossipContext(
+        comm=comm,
+        topology=plan.topology,
+        codec=codec,
+        traffic=traffic,
+        seed=config.seed,
+        sample_counts=counts,
+        link=plan.link,
+    )
+    plan.algorithm.setup(context, params.flat)
+    node = Node(
+        id=node_id,
+        model=model,
+        params=params,
+        test_x=torch.from_numpy(test.x).to(device),
+        test_y=torch.from_numpy(test.y).to(device),
+        codec=codec,
+        traffic=traffic,
+        algorithm=plan.algorithm,
+        plugin_metrics=tuple(tuple(p.metrics) for p in plan.plugins),
+    )
+    if trainer is not None:
+        node.trainer = trainer
+        node.local_steps = plan.local_steps or parse_local_steps(
+            config.local_epochs * trainer.stream.steps_per_epoch
+        )  # rounds of epochs take a fixed number of steps too
+        node.steps_rng = np.random.default_rng([config.seed, node_id, _LOCAL_STEPS_STREAM])
+        if plan.privacy is not None:
+            node.privacy = _private(plan, node, device)
+        node.plugins = plan.plugins
+        node.plugin_host = _plugin_host(plan, node, shard, comm)
+    if config.asynchronous:
+        rng = np.random.default_rng([config.seed, node_id, _PARTNER_STREAM])
+        node.gossip = plan.algorithm.start_async(params.flat, rng)
+    return node
+
+
+def _trainer(
+    plan: RunPlan, model, params: FlatParameters, shard: ShardData, node_id: int, device
+) -> LocalTrainer:
+    """Build the node's local training: its batches, optimizer, schedule and slowdown."""
+    config = plan.config
+    # Data order must differ across nodes: the node enters the seed.
+    stream = BatchStream(shard.x, shard.y, config.batch_size, seed=[config.seed, node_id], device=device)
+    steps = plan.local_steps
+    mean_steps = steps.mean if steps is not None else config.local_epochs * stream.steps_per_epoch
+    factor = plan.slowdown_of(node_id)
+    # --momentum is SGD's alone (Adam's first-moment decay is the spec's beta1); its default
+    # of 0.9 must not reach an adam or amsgrad optimizer, which refuses a momentum.
+    momentum = config.momentum if plan.optimizer.name == "sgd" else 0.0
+    optimizer = make_optimizer(plan.optimizer, model.parameters(), config.lr, momentum, config.weight_decay)
+    total_steps = max(1, round(config.rounds * mean_steps))
+    schedule = make_lr_schedule(config.lr_schedule, optimizer, total_steps)
+    # COMP-AMS replaces each step's gradient by the mean of all ranks' compressed ones.
+    hook = plan.algorithm.reduce_gradient if plan.algorithm.exchanges_gradients else None
+    return LocalTrainer(
+        model,
+        params,
+        optimizer,
+        schedule,
+        stream,
+        gradient_hook=hook,
+        stretcher=StepStretcher(factor) if factor > 1 else None,
+    )
+
+
+def _private(plan: RunPlan, node: Node, device) -> NodePrivacy:
+    """Set up --dp on this node: its accountant, and DP-SGD's private gradients if chosen."""
+    config, mechanism, stream = plan.config, plan.privacy, node.trainer.stream
+    mechanism.check_model(node.model)
+    privacy = NodePrivacy(
+        mechanism,
+        samples=stream.num_samples,
+        batch_size=config.batch_size,
+        delta=config.dp_delta,
+        target_epsilon=config.dp_target_epsilon,
+        seed=config.seed,
+        rank=node.id,
+        deterministic=config.deterministic,
+        device=device,
+    )
+    x, y = stream.full_batch()
+    gradient = mechanism.make_gradient(node.model, node.params, x, y, config.batch_size, privacy.generator)
+    if gradient is not None:
+        node.trainer.gradient = gradient
+    elif mechanism.level == "sample":  # a plugin that would train on raw batches while reporting ε
+        raise ConfigError(
+            f"--dp {mechanism.name} is sample-level but builds no private gradient; fix the plugin"
+        )
+    return privacy
+
+
+def _plugin_host(plan: RunPlan, node: Node, shard: ShardData, comm: MPI.Intracomm) -> PluginHost:
+    """Return what the training-time plugins may use on this node."""
+    return PluginHost(
+        comm=comm,
+        rank=node.id,
+        neighbors=plan.topology.neighbors(node.id),
+        num_classes=len(plan.manifest.classes),
+        model=node.model,
+        params=node.params,
+        stream=node.trainer.stream,
+        trainer=node.trainer,
+        traffic=node.traffic,
+        shard_x=shard.x,
+        shard_y=shard.y,
+        seed=plan.config.seed,
+        rounds=plan.config.rounds,
+        device=node.params.device,
+    )

@@ -1,0 +1,73 @@
+"""What both schedules share during a run: the node, its evaluator, the cadence, records and the clock."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mpi4py import MPI
+
+from fedgossip.records import MetricsWriter
+from fedgossip.run.cadence import Cadence
+from fedgossip.run.checkpointing import write_checkpoint
+from fedgossip.run.evaluator import Evaluator
+from fedgossip.run.node import Node
+from fedgossip.run.plan import RunPlan
+from fedgossip.run.preemption import Preemption
+from fedgossip.run.progress import RoundInfo
+
+__all__ = ["RunContext", "Outcome"]
+
+
+@dataclass
+class Outcome:
+    """How a schedule ended: ``completed``, ``budget-exhausted`` or ``preempted``, and its details."""
+
+    status: str = "completed"
+    details: dict[str, Any] = field(default_factory=dict)  # run.json keys: budget, preempted_round
+    stopped_at: int | None = None  # the step a preemption stopped the run after
+
+
+@dataclass
+class RunContext:
+    """One rank's run, as the schedules drive it."""
+
+    plan: RunPlan
+    node: Node
+    comm: MPI.Intracomm
+    run_dir: Path
+    writer: MetricsWriter | None  # rank 0 only
+    evaluator: Evaluator
+    cadence: Cadence
+    preemption: Preemption | None = None
+    on_round: Callable[[RoundInfo], None] | None = None
+    step: int = 0  # the round (interaction) under way; the schedules move it on
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def rank(self) -> int:
+        return self.comm.Get_rank()
+
+    def wall(self) -> float:
+        """Return the seconds since training started (a resumed run goes on from its checkpoint's)."""
+        return time.perf_counter() - self.started
+
+    def info(self, step: int, shown: dict[str, float] | None = None) -> RoundInfo:
+        return RoundInfo(step, self.plan.config.rounds, run_dir=self.run_dir, **(shown or {}))
+
+    def report(self, info: RoundInfo) -> None:
+        """Hand one step to the progress display, on rank 0."""
+        if self.on_round is not None and self.rank == 0:
+            self.on_round(info)
+
+    def preempted(self) -> bool:
+        """Return on every rank whether any rank was asked to stop (all ranks call it alike)."""
+        return self.preemption is not None and self.preemption.agreed(self.comm)
+
+    def checkpoint(self, step: int, loop: dict[str, Any] | None = None, wall: float | None = None) -> None:
+        """Write every rank's checkpoint after ``step`` (``wall``: the time it records; default now)."""
+        wall = self.wall() if wall is None else wall
+        write_checkpoint(self.node, self.comm, self.run_dir, step, self.writer, wall, loop)

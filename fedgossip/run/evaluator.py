@@ -1,0 +1,209 @@
+"""Evaluation, one formula for both schedules: each node's model, the average model, the consensus distance.
+
+Every evaluation records, per node, the test accuracy and loss of its own model
+with its :meth:`~fedgossip.run.node.Node.metrics_row`, and once per run the
+average model x̄ = (1/n) Σ x_i (evaluated on rank 0) and the consensus distance
+(1/n) Σ ‖x_i − x̄‖², computed exactly: first the sum of the models, then each
+node's distance to the mean, then their sum (:class:`AverageModel`). None of
+this counts as traffic.
+
+Synchronous rounds reduce at once (:meth:`Evaluator.evaluate`). Asynchronous runs
+must not wait for each other, so :class:`Evaluations` takes the node's values
+where it stands, posts the reductions without blocking, advances them between
+local steps and gathers the rows once at the end.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from mpi4py import MPI
+
+from fedgossip.local.evaluate import evaluate, evaluate_parameters
+from fedgossip.records import MetricsWriter
+from fedgossip.run.node import Node
+
+__all__ = ["AverageModel", "Evaluator", "Evaluations"]
+
+
+class AverageModel:
+    """The average model and consensus distance of one evaluation, reduced in two phases.
+
+    Phase 1 sums the models (float64); phase 2, once the mean is known, sums each
+    node's squared distance to it. Blocking, both run at construction; otherwise
+    :meth:`advance` moves them on and never waits. Phase 2 uses its own
+    communicator: nodes may start phase 2 of one evaluation while others still post
+    phase 1 of the next, and collectives on one communicator must come in one order.
+    """
+
+    def __init__(self, flat: np.ndarray, comms: tuple[MPI.Intracomm, MPI.Intracomm], blocking: bool):
+        self._model = flat  # float32 copy of the node's model when evaluated
+        self._comms = comms
+        self._blocking = blocking
+        self._sum = flat.astype(np.float64)
+        self._distance: np.ndarray | None = None
+        self.average: np.ndarray | None = None
+        if blocking:
+            comms[0].Allreduce(MPI.IN_PLACE, self._sum, op=MPI.SUM)
+            self._second_phase()
+        else:
+            self._request = comms[0].Iallreduce(MPI.IN_PLACE, self._sum, op=MPI.SUM)
+
+    @property
+    def consensus_distance(self) -> float:
+        """Return (1/n) Σ ‖x_i − x̄‖² (after :meth:`advance` returned True)."""
+        return float(self._distance[0]) / self._comms[0].Get_size()
+
+    def advance(self, wait: bool = False) -> bool:
+        """Move the reductions on (to the end when ``wait``); return whether both are complete."""
+        while self._request is not None:
+            if wait:
+                self._request.Wait()
+            elif not self._request.Test():
+                return False
+            if self.average is None:
+                self._second_phase()
+            else:
+                self._request = None
+        return True
+
+    def _second_phase(self) -> None:
+        self.average = self._sum / self._comms[0].Get_size()
+        self._distance = np.array([np.sum((self._model - self.average) ** 2)], dtype=np.float64)
+        if self._blocking:
+            self._comms[1].Allreduce(MPI.IN_PLACE, self._distance, op=MPI.SUM)
+            self._request = None
+        else:
+            self._request = self._comms[1].Iallreduce(MPI.IN_PLACE, self._distance, op=MPI.SUM)
+
+
+class Evaluator:
+    """Evaluate a rank's node and the average model; rank 0 records."""
+
+    def __init__(self, node: Node, comm: MPI.Intracomm):
+        self.node = node
+        self.comm = comm
+        self.rank = comm.Get_rank()
+        self._distance_comm = comm.Dup()  # phase 2 of AverageModel (see there)
+
+    @property
+    def comms(self) -> tuple[MPI.Intracomm, MPI.Intracomm]:
+        return self.comm, self._distance_comm
+
+    def own_values(self) -> np.ndarray:
+        """Evaluate the node's own model; return its metrics row as values."""
+        node = self.node
+        own = evaluate(node.model, node.test_x, node.test_y)
+        return node.metrics_vector(own.accuracy, own.loss)
+
+    def average_model(self, flat: np.ndarray, blocking: bool) -> AverageModel:
+        return AverageModel(flat, self.comms, blocking)
+
+    def scalars(self, reduced: AverageModel) -> dict[str, float]:
+        """Return the average model's accuracy and loss and the consensus distance (rank 0 only)."""
+        node = self.node
+        result = evaluate_parameters(node.model, node.flat, reduced.average, node.test_x, node.test_y)
+        return {
+            "avg_model_accuracy": result.accuracy,
+            "avg_model_loss": result.loss,
+            "consensus_distance": reduced.consensus_distance,
+        }
+
+    def evaluate(
+        self, round_index: int, wall: float, writer: MetricsWriter | None
+    ) -> dict[str, float] | None:
+        """Evaluate everything now (all ranks); rank 0 appends the row and returns what progress shows."""
+        values = self.own_values()
+        reduced = self.average_model(self.node.flat.detach().cpu().numpy().copy(), blocking=True)
+        names = self.node.metric_names
+        gathered = np.empty((self.comm.Get_size(), len(names)), dtype=np.float64) if self.rank == 0 else None
+        self.comm.Gather(values, gathered, root=0)
+        if self.rank != 0:
+            return None
+        scalars = self.scalars(reduced)
+        per_node = {name: gathered[:, i] for i, name in enumerate(names)}
+        writer.append(round_index, wall, per_node, scalars)
+        return {
+            "mean_accuracy": float(np.mean(per_node["test_accuracy"])),
+            "avg_model_accuracy": scalars["avg_model_accuracy"],
+            "mb_sent": float(per_node["bytes_sent"].sum()) / 1e6,
+        }
+
+    def free(self) -> None:
+        self._distance_comm.Free()
+
+
+class Evaluations:
+    """An asynchronous run's evaluations on this rank: rows kept, reductions in flight, rank 0's averages."""
+
+    def __init__(self, evaluator: Evaluator):
+        self.evaluator = evaluator
+        self.names = evaluator.node.metric_names
+        self.rows: list[np.ndarray] = []  # per evaluation: interaction, wall time, then the node's values
+        self.scalars: dict[int, dict[str, float]] = {}  # rank 0: average model per evaluation
+        self._pending: list[tuple[int, AverageModel]] = []
+
+    def take(self, interaction: int, wall: float) -> None:
+        """Evaluate the node where it stands and post the reductions of the average model."""
+        values = self.evaluator.own_values()
+        self.rows.append(np.concatenate([[interaction, wall], values]))
+        flat = self.evaluator.node.flat.detach().cpu().numpy().copy()
+        self._pending.append((len(self.rows) - 1, self.evaluator.average_model(flat, blocking=False)))
+
+    def progress(self) -> None:
+        """Handle the reductions that have completed, in order; never waits."""
+        while self._pending and self._pending[0][1].advance():
+            self._complete(*self._pending.pop(0))
+
+    def settle(self) -> None:
+        """Wait for every pending reduction (they complete once every rank has posted them)."""
+        for index, reduced in self._pending:
+            reduced.advance(wait=True)
+            self._complete(index, reduced)
+        self._pending = []
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return the evaluations taken so far (after :meth:`settle`): own rows, rank 0's averages."""
+        if self._pending:
+            raise RuntimeError("evaluations still being reduced; call settle first")
+        width = 2 + len(self.names)
+        rows = np.array(self.rows, dtype=np.float64).reshape(len(self.rows), width)
+        scalars = [[index, s["avg_model_accuracy"], s["avg_model_loss"], s["consensus_distance"]]
+                   for index, s in sorted(self.scalars.items())]  # fmt: skip
+        return {"rows": rows, "scalars": np.array(scalars, dtype=np.float64).reshape(len(scalars), 4)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        rows = np.asarray(state["rows"], dtype=np.float64)
+        if rows.ndim != 2 or rows.shape[1] != 2 + len(self.names):
+            raise ValueError(
+                f"saved evaluations have shape {rows.shape}, expected [n, {2 + len(self.names)}]"
+            )
+        self.rows = list(rows)
+        self.scalars = {
+            int(index): {"avg_model_accuracy": acc, "avg_model_loss": loss, "consensus_distance": distance}
+            for index, acc, loss, distance in np.asarray(state["scalars"], dtype=np.float64).tolist()
+        }
+
+    def finish(self, writer: MetricsWriter | None) -> None:
+        """Gather every rank's rows on rank 0, which writes one row per evaluation.
+
+        Each row's wall time is that of the slowest rank to reach it.
+        """
+        self.settle()
+        comm = self.evaluator.comm
+        rows = np.array(self.rows, dtype=np.float64)
+        gathered = (
+            np.empty((comm.Get_size(), *rows.shape), dtype=np.float64) if comm.Get_rank() == 0 else None
+        )
+        comm.Gather(rows, gathered, root=0)
+        if writer is None:
+            return
+        for index in range(rows.shape[0]):
+            at = gathered[:, index, :]
+            per_node = {name: at[:, 2 + i] for i, name in enumerate(self.names)}
+            writer.append(int(at[0, 0]), float(at[:, 1].max()), per_node, self.scalars[index])
+
+    def _complete(self, index: int, reduced: AverageModel) -> None:
+        if self.evaluator.rank == 0:
+            self.scalars[index] = self.evaluator.scalars(reduced)

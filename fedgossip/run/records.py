@@ -1,0 +1,169 @@
+"""The run directory as the engine opens it: run.json at the start, reopened to resume.
+
+Only rank 0 writes; every other rank learns the path from it (under ``agree``, so
+a failure to write stops every rank with the same message).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import mpi4py
+import torch
+from mpi4py import MPI
+
+from fedgossip import __version__
+from fedgossip.comm.collective import agree
+from fedgossip.errors import ConfigError
+from fedgossip.plugins.base import TrainingPlugin
+from fedgossip.privacy.base import PrivacyMechanism
+from fedgossip.records import (
+    create_run_dir,
+    default_run_name,
+    read_run_json,
+    update_run_status,
+    write_run_json,
+)
+from fedgossip.records.checkpoint import latest_checkpoint
+from fedgossip.records.guardian import start_guardian
+from fedgossip.run.plan import RunPlan
+from fedgossip.run.resume import check_same_run, partition_fingerprint
+from fedgossip.topology.stats import topology_stats
+
+__all__ = ["start_records", "reopen_records", "canonical_config"]
+
+
+def start_records(plan: RunPlan, comm: MPI.Intracomm) -> Path:
+    """Create the run directory and run.json on rank 0; return its path on every rank."""
+    hosts = comm.gather(MPI.Get_processor_name(), root=0)
+    config = plan.config
+
+    def create() -> str:
+        now = datetime.now(timezone.utc)
+        name = config.name or default_run_name(plan.algorithm.name, plan.data_dir.name, now)
+        run_dir = create_run_dir(Path(config.out), name)
+        write_run_json(run_dir, _run_record(plan, hosts, name, now))
+        start_guardian(run_dir)  # records a failure even if every rank is killed
+        return str(run_dir)
+
+    return Path(agree(comm, create, root_only=True))
+
+
+def reopen_records(run_dir: Path, plan: RunPlan, comm: MPI.Intracomm) -> tuple[Path, dict]:
+    """Reopen a run to resume on rank 0; return its path and last complete checkpoint on every rank.
+
+    The checkpoint comes back as plain data (round, evaluations, wall_s, world_size,
+    hashes), the same on every rank.
+    """
+
+    def reopen() -> tuple[str, dict]:
+        record = read_run_json(run_dir)
+        fingerprint = partition_fingerprint(plan.manifest.files)
+        check_same_run(record, comm.Get_size(), fingerprint, str(plan.data_dir))
+        info = latest_checkpoint(run_dir)
+        if info is None:
+            raise ConfigError(
+                f"{run_dir} has no complete checkpoint to resume from (it stopped before the first one); "
+                "start a new run, with --checkpoint-every K to make them"
+            )
+        resumed = [
+            *record.get("resumed", []),
+            {"at": datetime.now(timezone.utc).isoformat(), "round": info.round},
+        ]
+        start_guardian(run_dir)  # first: a kill right after the status change must still be recorded
+        update_run_status(run_dir, "running", resumed=resumed, preempted_round=None)
+        return str(run_dir), dataclasses.asdict(info)
+
+    path, info = agree(comm, reopen, root_only=True)
+    return Path(path), info
+
+
+def canonical_config(plan: RunPlan) -> dict[str, Any]:
+    """Return the config as it really ran: every spec in the canonical form that parses back to it."""
+    config = plan.config
+    return {
+        **config.to_dict(),
+        "model": plan.model.spec,
+        "algorithm": plan.algorithm.spec,
+        "compressor": plan.compressor.spec,
+        "topology": plan.topology.name,
+        "optimizer": plan.optimizer.spec,
+        "local_steps": None if plan.local_steps is None else plan.local_steps.spec,
+        "slowdown": plan.slowdown.spec,
+        "link": "none" if plan.link is None else plan.link.spec,
+        "dp": plan.privacy.spec if plan.privacy is not None else "none",
+        **_plugin_config(plan.plugins),
+        "data": str(plan.data_dir),
+    }
+
+
+def _consensus_step(plan: RunPlan) -> float | None:
+    """Return the γ CHOCO-gossip uses: the algorithm's gamma, else the compressor's (None: no CHOCO)."""
+    return plan.algorithm.consensus_step_for(plan.compressor)
+
+
+def _privacy_record(mechanism: PrivacyMechanism | None) -> dict | None:
+    if mechanism is None:
+        return None
+    return {
+        "mechanism": mechanism.name,
+        "level": mechanism.level,
+        "clip": mechanism.clip,
+        "noise": mechanism.noise,
+    }
+
+
+def _plugin_config(plugins: tuple[TrainingPlugin, ...]) -> dict:
+    """Return the config's plugin settings as the canonical specs that really ran."""
+    chosen = {"filter": "none", "share_data": "none", "plugin": []}
+    for plugin in plugins:
+        if plugin.kind == "filter" and chosen["filter"] == "none":
+            chosen["filter"] = plugin.spec
+        elif plugin.kind == "share-data" and chosen["share_data"] == "none":
+            chosen["share_data"] = plugin.spec
+        else:
+            chosen["plugin"].append(plugin.spec)
+    return chosen
+
+
+def _run_record(plan: RunPlan, hosts: list[str], name: str, now: datetime) -> dict:
+    manifest = plan.manifest
+    return {
+        "format_version": 1,
+        "name": name,
+        "status": "running",
+        "error": None,
+        "failed_round": None,
+        "started_at": now.isoformat(),
+        "ended_at": None,
+        "config": canonical_config(plan),
+        "privacy": _privacy_record(plan.privacy),
+        "plugins": [
+            {"name": p.name, "kind": p.kind, "spec": p.spec, "metrics": list(p.metrics)} for p in plan.plugins
+        ],
+        "consensus_step": _consensus_step(plan),  # CHOCO-gossip's γ as used; None: no CHOCO
+        "versions": {
+            "fedgossip": __version__,
+            "torch": torch.__version__,
+            "mpi4py": mpi4py.__version__,
+            "mpi_library": MPI.Get_library_version().splitlines()[0].strip(),
+            "python": platform.python_version(),
+        },
+        "world_size": plan.world_size,
+        "hosts": sorted(set(hosts)),
+        "topology": topology_stats(plan.topology),
+        "partition": {
+            "path": str(plan.data_dir),
+            "source": manifest.source,
+            "scheme": manifest.scheme,
+            "nodes": manifest.nodes,
+            "fingerprint": partition_fingerprint(manifest.files),  # --resume checks it is the same partition
+            # dispatch may store a sample on several nodes; each node counts (and trains on) its copy
+            "replication": manifest.replication,
+            "stats": manifest.stats,
+        },
+    }

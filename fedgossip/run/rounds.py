@@ -1,0 +1,44 @@
+"""The synchronous schedule: rounds of local steps, each ended by the algorithm's exchange.
+
+Every rank runs the same rounds: the privacy gate, then its node's local steps,
+then ``communicate``; evaluations and checkpoints follow the cadence, and a
+SIGTERM on any rank stops every rank after the same round, with a checkpoint.
+"""
+
+from __future__ import annotations
+
+from fedgossip.run.context import Outcome, RunContext
+from fedgossip.run.privacy_gate import nodes_over_budget
+
+__all__ = ["run_rounds"]
+
+
+def run_rounds(ctx: RunContext, first_round: int) -> Outcome:
+    """Run rounds ``first_round .. --rounds`` on this rank; return how the run ended."""
+    node, cadence, config = ctx.node, ctx.cadence, ctx.plan.config
+    for round_index in range(first_round, config.rounds + 1):
+        ctx.step = round_index
+        steps = node.steps_in(round_index)
+        over = nodes_over_budget(node, steps, ctx.comm, config.dp_target_epsilon)
+        if over:
+            if node.id in over:
+                node.privacy.stopped = True
+            done = round_index - 1
+            if not cadence.evaluates(done):  # the last round done is not evaluated yet
+                ctx.evaluator.evaluate(done, ctx.wall(), ctx.writer)
+            budget = {"round": done, "ranks": over, "target_epsilon": config.dp_target_epsilon}
+            return Outcome("budget-exhausted", {"budget": budget})
+        if steps:
+            node.train_privately(steps)
+        node.algorithm.communicate(node.flat, round_index)
+        shown = None
+        if cadence.evaluates(round_index):
+            shown = ctx.evaluator.evaluate(round_index, ctx.wall(), ctx.writer)
+        ctx.report(ctx.info(round_index, shown))
+        last = round_index == config.rounds
+        stop = not last and ctx.preempted()
+        if stop or cadence.checkpoints(round_index):
+            ctx.checkpoint(round_index)
+        if stop:
+            return Outcome("preempted", {"preempted_round": round_index}, stopped_at=round_index)
+    return Outcome()
