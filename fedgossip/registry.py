@@ -3,13 +3,15 @@
 Every family (``datasets``, ``partitioners``, ...) has an abstract base deriving
 from :class:`Plugin` and a :class:`Registry`. Built-ins are registered through
 the entry-point group ``fedgossip.<family>`` exactly like third-party packages,
-so an installed plugin is a first-class citizen. Entry points are read lazily,
-on the first lookup.
+so an installed plugin is a first-class citizen. Entry points are read lazily:
+a lookup by name imports only the modules that name points to, since a plugin
+module may import heavy dependencies (scikit-learn for ``dispatch``) that every
+MPI rank would otherwise pay for; listing a family imports all of them.
 """
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any, ClassVar, Generic, TypeVar
 
 from fedgossip.errors import ConfigError
@@ -56,11 +58,12 @@ class Registry(Generic[P]):
         # Entry points that failed to load or clash: an error only when that name is asked for,
         # so one broken third-party package does not take the whole family down.
         self._broken: dict[str, str] = {}
-        self._loaded = False
+        self._points: dict[str, list[EntryPoint]] | None = None  # by name, read but not loaded
+        self._settled: set[str] = set()  # names whose entry points have been loaded
 
     def register(self, name: str, plugin: type[P], provider: str = "runtime") -> None:
         """Add ``plugin`` under ``name``; a name held by a different class is an error."""
-        self._load_entry_points()
+        self._load_name(name)
         self._add(name, plugin, provider)
 
     def available(self) -> dict[str, type[P]]:
@@ -94,15 +97,15 @@ class Registry(Generic[P]):
         return self._providers[name]
 
     def get(self, name: str) -> type[P]:
-        """Return the plugin class called ``name``."""
-        self._load_entry_points()
+        """Return the plugin class called ``name``, importing only the entry points of that name."""
+        self._load_name(name)
         if name in self._broken:
             raise ConfigError(self._broken[name])
-        try:
-            return self._plugins[name]
-        except KeyError:
+        if name not in self._plugins:
+            self._load_entry_points()  # to name the known ones, which must then load
             known = ", ".join(sorted(self._plugins)) or "none installed"
-            raise ConfigError(f"unknown {self._singular()} {name!r}; known: {known}") from None
+            raise ConfigError(f"unknown {self._singular()} {name!r}; known: {known}")
+        return self._plugins[name]
 
     def create(self, spec: str | Spec, **context: Any) -> P:
         """Build a plugin from a spec string such as ``dirichlet:alpha=0.1``.
@@ -139,21 +142,35 @@ class Registry(Generic[P]):
         self._providers[name] = provider
 
     def _load_entry_points(self) -> None:
-        if self._loaded:
+        """Load every entry point of the family (listings and the known names of an error)."""
+        for name in self._entry_points():
+            self._load_name(name)
+
+    def _entry_points(self) -> dict[str, list[EntryPoint]]:
+        """Return the family's entry points by name, read from the installed metadata once."""
+        if self._points is None:
+            self._points = {}
+            for point in entry_points(group=self.group):
+                self._points.setdefault(point.name, []).append(point)
+        return self._points
+
+    def _load_name(self, name: str) -> None:
+        """Import the entry points called ``name``, once; a clash or a failure marks the name broken."""
+        if name in self._settled:
             return
-        self._loaded = True
-        for point in entry_points(group=self.group):
+        self._settled.add(name)
+        for point in self._entry_points().get(name, []):
             provider = point.dist.name if point.dist is not None else point.value
             try:
-                self._add(point.name, point.load(), provider)
+                self._add(name, point.load(), provider)
             except ConfigError as exc:  # a clash or a class of the wrong family
-                self._broken[point.name] = str(exc)
+                self._broken[name] = str(exc)
             except Exception as exc:
-                self._broken[point.name] = (
-                    f"cannot load {self._singular()} {point.name!r} from {provider} ({point.value}): "
+                self._broken[name] = (
+                    f"cannot load {self._singular()} {name!r} from {provider} ({point.value}): "
                     f"{exc}; reinstall or uninstall {provider}"
                 )
-        for name in self._broken:
+        if name in self._broken:
             self._plugins.pop(name, None)
 
 

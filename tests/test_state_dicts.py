@@ -326,7 +326,6 @@ def _rounds(algorithm, flat: torch.Tensor, rounds: range) -> None:
     ("name", "compressor", "rank", "part"),
     [
         ("dpsgd", "qsgd:bits=2", 0, "copies"),
-        ("dpsgd", "none", 0, "copies"),
         ("swarm", "qsgd:bits=2", 0, "references"),
         ("fedavg", "topk:ratio=0.2", 0, "feedback"),  # the server's broadcast residual
         ("fedavg", "topk:ratio=0.2", 1, "feedback"),  # a client's uplink residual
@@ -347,6 +346,26 @@ def test_algorithm_resumes_the_same_rounds(name, compressor, rank, part):
         _rounds(restored, other, range(round_index, round_index + 1))
         assert torch.equal(flat, other)
     assert_same(restored.state_dict(), algorithm.state_dict())
+
+
+def test_uncompressed_dpsgd_saves_no_copies_and_resumes_from_the_model_alone():
+    algorithm, flat = _algorithm("dpsgd", "none")
+    _rounds(algorithm, flat, range(1, 6))
+    state = through_disk(algorithm.state_dict())
+    assert state == {"copies": None}  # exact averaging keeps no memory of past rounds
+    restored, other = _algorithm("dpsgd", "none")  # a fresh rank that never ran rounds 1 to 5
+    restored.load_state_dict(state)
+    other.copy_(flat)
+    neighbours = [0.1 * torch.sin(torch.arange(COUNT, dtype=torch.float32) * (peer + 1)) for peer in (1, 2)]
+    for round_index in range(6, 12):
+        expected = flat.clone()
+        _local_work(expected, round_index)
+        expected = (expected + neighbours[0] + neighbours[1]) / 3  # Metropolis weights on a ring of 3
+        _rounds(algorithm, flat, range(round_index, round_index + 1))
+        _rounds(restored, other, range(round_index, round_index + 1))
+        assert torch.equal(flat, other)
+        torch.testing.assert_close(flat, expected, rtol=0, atol=1e-6)
+    assert restored.state_dict() == algorithm.state_dict() == {"copies": None}
 
 
 @pytest.mark.parametrize("compressor", ["topk:ratio=0.1", "sign:block=8"])

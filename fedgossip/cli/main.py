@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 
@@ -74,4 +75,10 @@ cli.add_command(plugins)
 
 def main() -> None:
     """Run the CLI (the ``fedgossip`` console script)."""
-    cli(prog_name="fedgossip")
+    try:
+        cli(prog_name="fedgossip")
+    finally:
+        # The interpreter's last collections at exit walk every object torch made: 0.3-0.7 s of CPU
+        # per process, paid 64 times over when 64 ranks end together on a few cores. Frozen objects
+        # are skipped; the operating system reclaims them with the process.
+        gc.freeze()

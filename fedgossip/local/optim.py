@@ -24,8 +24,27 @@ from fedgossip.settings.optimizer_spec import OptimizerChoice, parse_optimizer
 __all__ = ["OPTIMIZERS", "SCHEDULES", "Schedule", "make_optimizer", "make_lr_schedule"]
 
 
+def _eager(base: type[Optimizer]) -> type[Optimizer]:
+    """Return ``base`` with its methods called directly, past the guards that keep torch.compile out.
+
+    Each guard imports torch._dynamo on its first call: about 1.4 s of CPU and 70 MB on every
+    rank, for a compiler no rank uses. ``functools.wraps`` keeps the guarded function as
+    ``__wrapped__``; ``step``'s guard also turned gradients off, which ``no_grad`` does here.
+    """
+    members = {}
+    for name in ("add_param_group", "zero_grad", "state_dict", "load_state_dict"):
+        method = getattr(base, name)
+        members[name] = getattr(method, "__wrapped__", method)
+    if hasattr(base.step, "__wrapped__"):
+        members["step"] = torch.no_grad()(base.step.__wrapped__)
+    return type(base.__name__, (base,), members)
+
+
+_SGD, _ADAM = _eager(torch.optim.SGD), _eager(torch.optim.Adam)
+
+
 def _sgd(params: Iterable[torch.Tensor], lr: float, momentum: float, weight_decay: float) -> Optimizer:
-    return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay, foreach=False)
+    return _SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay, foreach=False)
 
 
 def _adam(
@@ -38,7 +57,7 @@ def _adam(
     eps: float,
     amsgrad: bool = False,
 ) -> Optimizer:
-    return torch.optim.Adam(
+    return _ADAM(
         params,
         lr=lr,
         betas=(beta1, beta2),

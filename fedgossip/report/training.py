@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-from fedgossip.report.console import is_terminal, stdout
+from fedgossip.report import console
 
 __all__ = ["training_progress"]
 
@@ -18,9 +16,12 @@ def training_progress(enabled: bool = True) -> Iterator[Callable]:
     if not enabled:
         yield lambda info: None
         return
-    if not is_terminal():
+    if not console.is_terminal():
         yield _plain_line
         return
+    # rich on rank 0 only: every rank enters here, and the others never draw.
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     columns = (
         TextColumn("round"),
         MofNCompleteColumn(),
@@ -28,7 +29,7 @@ def training_progress(enabled: bool = True) -> Iterator[Callable]:
         TextColumn("{task.fields[status]}"),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=stdout, transient=True) as bar:
+    with Progress(*columns, console=console.stdout, transient=True) as bar:
         task = bar.add_task("training", total=None, status="")
 
         def update(info) -> None:
@@ -45,4 +46,4 @@ def _status(info) -> str:
 
 def _plain_line(info) -> None:
     if info.mean_accuracy is not None:
-        stdout.print(f"round {info.round}/{info.rounds}: {_status(info)}")
+        console.stdout.print(f"round {info.round}/{info.rounds}: {_status(info)}")

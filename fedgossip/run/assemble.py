@@ -26,7 +26,7 @@ from fedgossip.plugins.base import PluginHost
 from fedgossip.privacy.node import NodePrivacy
 from fedgossip.run.node import Node
 from fedgossip.run.plan import RunPlan
-from fedgossip.settings.local_steps import parse_local_steps
+from fedgossip.settings.local_steps import FixedSteps
 
 __all__ = ["build_node"]
 
@@ -74,9 +74,10 @@ def build_node(
     )
     if trainer is not None:
         node.trainer = trainer
-        node.local_steps = plan.local_steps or parse_local_steps(
+        # rounds of epochs take a fixed number of steps too
+        node.local_steps = plan.local_steps or FixedSteps(
             config.local_epochs * trainer.stream.steps_per_epoch
-        )  # rounds of epochs take a fixed number of steps too
+        )
         node.steps_rng = np.random.default_rng([config.seed, node_id, _LOCAL_STEPS_STREAM])
         if plan.privacy is not None:
             node.privacy = _private(plan, node, device)

@@ -11,6 +11,7 @@ A failure is recorded in run.json before it propagates.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import resource
@@ -82,6 +83,9 @@ def run_training(
     try:
         # Building a node involves no communication, so agree() cannot leave a rank waiting.
         node = agree(comm, lambda: build_node(plan, shard, test, device, comm, counts))
+        # What start-up made lives as long as the run: keep the collector from scanning it ever after.
+        gc.freeze()
+        gc.enable()
         if config.checkpoint_every or not config.asynchronous:
             # before the first round, not at the first checkpoint an hour later; on a shared file
             # system every rank's files land together, two rounds' worth while one replaces the other.

@@ -55,6 +55,10 @@ def resume_config(run_dir: Path, given: dict[str, Any], world_size: int | None =
     saved = {key: value for key, value in (record.get("config") or {}).items() if key in _FIELDS}
     if isinstance(saved.get("plugin"), list):
         saved["plugin"] = tuple(saved["plugin"])
+    if saved.get("client_fraction") == 1.0:
+        # run.json of earlier versions saved the old field default of every run (not given: None now);
+        # a fraction that was really given is in the saved algorithm spec too (fedavg:client_fraction=...)
+        saved["client_fraction"] = None
     refused = sorted(f"--{key.replace('_', '-')}" for key in given if key not in _MAY_CHANGE)
     if refused:
         raise ConfigError(

@@ -69,12 +69,15 @@ class Slowdown(ABC):
         # A slowdown built in code passes the checks a parsed spec does, and its values are
         # stored as a spec would give them (ranks sorted, factors as floats), so equal
         # slowdowns have equal specs.
-        for key, value in bind(parse_spec(self.spec), self.params).items():
+        for key, value in bind(parse_spec(self._full_spec()), self.params).items():
             object.__setattr__(self, key, value)
 
     @property
     def spec(self) -> str:
         """Return the canonical spec, which :func:`parse_slowdown` reads back to an equal slowdown."""
+        return self._full_spec()
+
+    def _full_spec(self) -> str:
         return format_spec(self.name, {f.name: getattr(self, f.name) for f in fields(self)})
 
     def factors(self, world_size: int, seed: int) -> np.ndarray:
@@ -141,6 +144,11 @@ class RankSlowdown(Slowdown):
 
     ranks: tuple[int, ...]  # sorted, without repeats
     factor: float
+
+    @property
+    def spec(self) -> str:
+        """Return the short form users write, ``ranks=0,5:factor=4.0``; it parses back to an equal one."""
+        return f"ranks={','.join(map(str, self.ranks))}:factor={self.factor!r}"
 
     def _factors(self, world_size: int, seed: int) -> np.ndarray:
         outside = [rank for rank in self.ranks if rank >= world_size]

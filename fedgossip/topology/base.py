@@ -101,19 +101,32 @@ class Topology:
 
     def components(self) -> list[tuple[int, ...]]:
         """Return the connected components as sorted node tuples, ordered by their smallest node."""
-        from scipy.sparse.csgraph import connected_components
-
-        count, labels = connected_components(self._adjacency(), directed=False)
-        if count == 1:
-            return [tuple(range(self.num_nodes))]
-        parts = [tuple(np.flatnonzero(labels == c).tolist()) for c in range(count)]
-        return sorted(parts)  # by smallest node, so the first one always holds node 0
+        labels = self._component_labels()
+        firsts = np.unique(labels).tolist()  # each component's smallest node: node 0's comes first
+        return [tuple(np.flatnonzero(labels == first).tolist()) for first in firsts]
 
     def is_connected(self) -> bool:
         """Return whether every node can reach every other (a single node is connected)."""
-        from scipy.sparse.csgraph import connected_components
+        return bool((self._component_labels() == 0).all())
 
-        return connected_components(self._adjacency(), directed=False)[0] == 1
+    def _component_labels(self) -> np.ndarray:
+        """Label every node with the smallest node of its component, by breadth-first search.
+
+        numpy rather than scipy's ``connected_components``: every rank checks its topology,
+        and scipy.sparse would cost each of them ~0.3 s and ~35 MB to import.
+        """
+        labels = np.full(self.num_nodes, -1, dtype=np.int64)
+        for first in range(self.num_nodes):
+            if labels[first] >= 0:
+                continue
+            labels[first] = first
+            frontier = np.array([first])
+            while frontier.size:  # one hop further each time round
+                spans = zip(self._indptr[frontier].tolist(), self._indptr[frontier + 1].tolist(), strict=True)
+                reached = np.unique(np.concatenate([self._indices[start:stop] for start, stop in spans]))
+                frontier = reached[labels[reached] < 0]
+                labels[frontier] = first
+        return labels
 
     def diameter(self) -> int:
         """Return the largest hop distance between two nodes.

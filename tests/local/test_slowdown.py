@@ -24,9 +24,9 @@ from fedgossip.settings.slowdown_spec import (
         ("none", NoSlowdown(), "none"),
         ("fixed:factor=3", FixedSlowdown(3.0), "fixed:factor=3.0"),
         ("lognormal:sigma=0.5", LognormalSlowdown(0.5), "lognormal:sigma=0.5"),
-        ("ranks=0,5:factor=4", RankSlowdown((0, 5), 4.0), "ranks:ranks=0,5,factor=4.0"),
-        ("ranks:ranks=5,0,factor=4", RankSlowdown((0, 5), 4.0), "ranks:ranks=0,5,factor=4.0"),
-        (" ranks = 2 : factor=1.5 ", RankSlowdown((2,), 1.5), "ranks:ranks=2,factor=1.5"),
+        ("ranks=0,5:factor=4", RankSlowdown((0, 5), 4.0), "ranks=0,5:factor=4.0"),
+        ("ranks:ranks=5,0,factor=4", RankSlowdown((0, 5), 4.0), "ranks=0,5:factor=4.0"),
+        (" ranks = 2 : factor=1.5 ", RankSlowdown((2,), 1.5), "ranks=2:factor=1.5"),
     ],
 )
 def test_each_form_parses_to_its_slowdown_and_canonical_spec(text, expected, canonical):

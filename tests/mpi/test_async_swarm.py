@@ -34,11 +34,11 @@ def test_async_training_with_stragglers_and_a_slow_link(mpirun, fedgossip, tmp_p
     assert summary["time"]["link_s"] > 0
     assert summary["mode"] == {
         "asynchronous": True,
-        "slowdown": "ranks=0,1:factor=5",
+        "slowdown": "ranks=0,1:factor=5.0",  # run.json records the canonical spec
         "link": "bandwidth=100Mbit,latency=2ms",
     }
     shown = summary_screen(run)
-    assert "asynchronous · slowdown ranks=0,1:factor=5 · link bandwidth=100Mbit,latency=2ms" in shown
+    assert "asynchronous · slowdown ranks=0,1:factor=5.0 · link bandwidth=100Mbit,latency=2ms" in shown
     assert "offers served" in shown and "emulated link" in shown
 
 

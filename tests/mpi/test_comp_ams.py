@@ -36,7 +36,9 @@ def test_comp_ams_learns_digits(mpirun, fedgossip, tmp_path, compressor):
     assert final["test_accuracy"]["min"] == final["test_accuracy"]["max"] == final["avg_model_accuracy"]
     record = json.loads((run / "run.json").read_text())
     config = record["config"]
-    assert (config["optimizer"], config["lr"], config["lr_schedule"]) == ("amsgrad", 0.001, "constant")
+    # run.json records the canonical optimizer spec: torch's betas and eps unless given
+    expected = ("amsgrad:beta1=0.9,beta2=0.999,eps=1e-08", 0.001, "constant")
+    assert (config["optimizer"], config["lr"], config["lr_schedule"]) == expected
     assert summary["topology"]["spec"] == "complete"
     # each step's packet goes to the 3 other ranks: header plus exactly nbytes(model size)
     count = sum(p.numel() for p in build_model("mlp", (64,), 10, seed=0).parameters())  # digits: 8×8 pixels

@@ -95,12 +95,18 @@ def test_oversized_message_is_refused_before_a_buffer_is_allocated():
     assert comm.read == [] and host.traffic.data_bytes_received.sum() == 0
 
 
+RING = 4
+
+
 def _ranks(mpirun, script, select, bits, budget, every) -> list[dict]:
-    done = mpirun(4, *script("share_data_exchange.py"), select, bits, budget, every, timeout=180)
+    """Return every rank's findings, in rank order; fail unless all the ranks of the ring reported."""
+    done = mpirun(RING, *script("share_data_exchange.py"), select, bits, budget, every, timeout=180)
     assert done.returncode == 0, done.output
     (line,) = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     result = json.loads(line.removeprefix("RESULT "))
-    assert result["size"] == 4
+    assert result["size"] == RING
+    reported = [node["rank"] for node in result["ranks"]]
+    assert reported == list(range(RING)), f"ranks {reported} reported, expected one line from each of 0..3"
     return result["ranks"]
 
 
@@ -117,12 +123,15 @@ def test_ring_neighbours_train_on_each_others_quantized_samples(
 ):
     for node in _ranks(mpirun, script, select, str(bits), str(budget), str(every)):
         where = f"rank {node['rank']}"
+        ring = {str((node["rank"] - 1) % RING), str((node["rank"] + 1) % RING)}
         assert node["exchange_rounds"] == rounds, where
+        assert [exchange["round"] for exchange in node["exchanges"]] == rounds, where
         assert node["steps_kept"], f"{where}: before_round changed the number of steps"
         assert node["restored"], f"{where}: a restored checkpoint serves other samples"
         for exchange in node["exchanges"]:
             where = f"rank {node['rank']}, exchange of round {exchange['round']}"
             own = exchange["own_samples"]
+            assert set(exchange["sent"]) == set(exchange["received"]) == ring, f"{where}: not its neighbours"
             assert exchange["sent_distinct_and_in_shard"], where
             assert set(exchange["sent"].values()) == {min(budget, own)}, where
             assert all(0 < count <= budget for count in exchange["received"].values()), where

@@ -428,17 +428,97 @@ def test_summary_of_a_hand_made_run(tmp_path):
     assert curve["mb_sent_total"] == pytest.approx([0.0006, 0.006])
 
 
-@pytest.mark.parametrize("sparse", [False, True])
-def test_summary_has_every_required_key_and_is_strict_json(tmp_path, sparse):
-    run_dir = make_run(tmp_path)
-    if sparse:  # a run.json with only the keys read_run_json insists on
-        write_run_json(run_dir, {"name": "run", "status": "failed"})
-    summary = summarize(run_dir)
-    for key in REQUIRED_KEYS:
+# What every summary.json promises its readers (fedgossip summary, the benchmarks, a user's scripts),
+# written out here rather than taken from the code under test: values may be null, the keys are there.
+SUMMARY_KEYS = (
+    "format_version",
+    "status",
+    "name",
+    "algorithm",
+    "compressor",
+    "ranks",
+    "topology.spec",
+    "topology.spectral_gap",
+    "partition.path",
+    "partition.scheme",
+    "partition.label_tv_distance_mean",
+    "optimizer.spec",
+    "final.round",
+    "final.test_accuracy.mean",
+    "final.test_accuracy.min",
+    "final.test_accuracy.max",
+    "final.test_loss.mean",
+    "final.avg_model_accuracy",
+    "final.consensus_distance",
+    "communication.bytes_sent_total",
+    "communication.bytes_sent_per_rank_mean",
+    "communication.bytes_sent_per_rank_max",
+    "communication.fp32_equivalent_bytes",
+    "communication.compression_ratio",
+    "time.wall_s",
+    "time.compute_s",
+    "time.comm_s",
+    "curve.round",
+    "curve.avg_model_accuracy",
+    "curve.test_accuracy_mean",
+    "curve.mb_sent_total",
+)
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"summary.json holds {name}, which is not JSON")
+
+
+def _missing_keys(summary: dict, keys: tuple[str, ...]) -> list[str]:
+    missing = []
+    for key in keys:
         node = summary
         for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                missing.append(key)
+                break
             node = node[part]
-    json.dumps(summary, allow_nan=False)
+    return missing
+
+
+def _run_without_figures(out):
+    """A 3-rank run whose evaluations are all NaN, as from ranks that hold no shard."""
+    run_dir = create_run_dir(out, "run")
+    write_run_json(run_dir, record())
+    nan = np.full(RANKS, np.nan)
+    writer = MetricsWriter(run_dir, RANKS)
+    for round_index in (5, 10):
+        per_rank = {"test_accuracy": nan, "test_loss": nan, "bytes_sent": nan, "fp32_bytes_sent": nan}
+        scalars = {"avg_model_accuracy": np.nan, "avg_model_loss": np.inf, "consensus_distance": np.nan}
+        writer.append(round_index, 1.0, per_rank, scalars)
+    return run_dir
+
+
+@pytest.mark.parametrize("run", ["hand-made", "sparse run.json", "NaN figures"])
+def test_summary_has_every_required_key_and_is_strict_json(tmp_path, run):
+    run_dir = _run_without_figures(tmp_path) if run == "NaN figures" else make_run(tmp_path)
+    if run == "sparse run.json":  # only the keys read_run_json insists on
+        write_run_json(run_dir, {"name": "run", "status": "failed"})
+    summary = summarize(run_dir)
+    assert _missing_keys(summary, SUMMARY_KEYS) == []
+    # a summary.json without one of them is recomputed rather than shown with gaps
+    assert set(SUMMARY_KEYS) <= set(REQUIRED_KEYS)
+    text = write_summary(run_dir, summary).read_text()
+    assert json.loads(text, parse_constant=_refuse_constant) == summary
+    if run == "NaN figures":  # NaN and infinity become null, never a bare NaN token
+        assert summary["final"]["avg_model_accuracy"] is None and summary["final"]["avg_model_loss"] is None
+        assert summary["final"]["test_accuracy"] == {"mean": None, "min": None, "max": None}
+        assert summary["curve"]["avg_model_accuracy"] == [None, None]
+
+
+def test_a_required_key_missing_is_found(tmp_path):
+    summary = summarize(make_run(tmp_path))
+    del summary["final"]["test_accuracy"]["min"]
+    summary["time"] = None
+    missing = ["final.test_accuracy.min", "time.wall_s", "time.compute_s", "time.comm_s"]
+    assert _missing_keys(summary, SUMMARY_KEYS) == missing
+    with pytest.raises(ValueError, match="holds NaN"):
+        json.loads('{"a": NaN}', parse_constant=_refuse_constant)
 
 
 def test_summary_of_a_run_that_failed_before_evaluating_has_nulls(tmp_path):

@@ -100,3 +100,21 @@ def test_a_run_started_with_a_shorthand_resumes_from_its_run_json(tmp_path, sett
     resumed = resume_config(run_dir, {}, world_size=4)
     assert ALGORITHMS.create(resumed.specs.algorithm).spec == algorithm
     assert (resumed.gamma, resumed.client_fraction) == (started.gamma, started.client_fraction)
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "fraction", "expected"),
+    [
+        ("dpsgd", 1.0, "dpsgd"),
+        ("fedavg", 0.5, "fedavg:client_fraction=0.5"),
+        ("fedavg", 1.0, "fedavg:client_fraction=1.0"),
+    ],
+)
+def test_a_run_json_of_an_earlier_version_resumes(tmp_path, algorithm, fraction, expected):
+    # Earlier versions saved every run's client_fraction (the old field default 1.0) and a bare spec.
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    saved = {**TrainConfig(out=str(tmp_path)).to_dict(), "algorithm": algorithm, "client_fraction": fraction}
+    write_run_json(run_dir, {"name": "run", "status": "failed", "world_size": 4, "config": saved})
+    resumed = resume_config(run_dir, {}, world_size=4)
+    assert ALGORITHMS.create(resumed.specs.algorithm).spec == expected

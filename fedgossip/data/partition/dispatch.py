@@ -22,10 +22,6 @@ from fractions import Fraction
 from typing import Any
 
 import numpy as np
-from sklearn.cluster import KMeans, MiniBatchKMeans
-from sklearn.decomposition import PCA
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.random_projection import GaussianRandomProjection
 
 from fedgossip.data.partition.base import Partitioner, Samples
 from fedgossip.data.partition.checks import check_params, node_problems, refuse
@@ -242,6 +238,10 @@ def _fit_features(features: str, x: np.ndarray, seed: int) -> tuple[np.ndarray |
     kind, _, dims = features.partition(":")
     if kind == "raw":
         return None, None
+    # scikit-learn is imported where it fits (~1 s and ~75 MB): not by every rank that loads this module.
+    from sklearn.decomposition import PCA
+    from sklearn.random_projection import GaussianRandomProjection
+
     if kind == "pca":
         pca = PCA(n_components=int(dims), random_state=seed).fit(x)
         return pca.mean_.astype(np.float64), pca.components_.T.astype(np.float64)
@@ -251,6 +251,10 @@ def _fit_features(features: str, x: np.ndarray, seed: int) -> tuple[np.ndarray |
 
 def _fit_centres(z: np.ndarray, clusters: int, seed: int) -> np.ndarray:
     """Return ``clusters`` k-means centres of ``z`` (k-means++ seeding, best of a few restarts)."""
+    # scikit-learn is imported where it fits (~1 s and ~75 MB): not by every rank that loads this module.
+    from sklearn.cluster import KMeans, MiniBatchKMeans
+    from sklearn.exceptions import ConvergenceWarning
+
     kind = MiniBatchKMeans if len(z) > _MINIBATCH_ABOVE else KMeans
     model = kind(n_clusters=clusters, init="k-means++", n_init=_N_INIT, random_state=seed)
     with warnings.catch_warnings():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.datasets import load_digits
 
 from fedgossip.data.sources.base import Dataset, DatasetSource
 
@@ -23,6 +22,9 @@ class Digits(DatasetSource):
 
     def load(self) -> Dataset:
         """Return the digits as float32 ``[1797, 1, 8, 8]`` images and labels 0..9."""
+        # Imported here, not with the module: listing the dataset sources should not cost scikit-learn.
+        from sklearn.datasets import load_digits
+
         bunch = load_digits()
         images = np.asarray(bunch.images, dtype=np.float32)
         x = (images / np.float32(_LEVELS))[:, np.newaxis]

@@ -39,6 +39,7 @@ for round_index in range(1, rounds + 1):
     weights = counts[chosen] / counts[chosen].sum()
     average = (weights[:, None] * before[chosen].astype(np.float64)).sum(axis=0)
     gap = float(np.abs(after[made.server] - average).max())
-    check(gap < 1e-5, f"round {round_index}: the global model is {gap:.3g} from the weighted average")
+    # float32 arithmetic: a few roundings of values of this size
+    check(gap < 1e-5 * (1 + float(np.abs(average).max())), f"round {round_index}: {gap:.3g} from the average")
 if rank == 0:
     print(f"ok {spec}: {rounds} rounds, one global model, the weighted average of the chosen clients")

@@ -1,0 +1,85 @@
+"""Seeded synchronous runs on 4 ranks write the metrics of the reference code, to the bit.
+
+The cases and the references are described in ``reference_runs.py`` beside this file:
+every dataset of a case's ``metrics.h5`` but the wall-clock ones must have the name,
+dtype, shape and values of the one in ``reference_metrics/CASE.h5``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from reference_runs import CASES, REFERENCES, make_partitions, read_metrics, run_case
+
+
+@pytest.fixture(scope="module")
+def partitions(tmp_path_factory) -> dict[int, Path]:
+    """The digits partitions every case trains on, made once."""
+    return make_partitions(tmp_path_factory.mktemp("partitions"))
+
+
+def differences(expected: dict[str, np.ndarray], got: dict[str, np.ndarray]) -> list[str]:
+    """Return one line per dataset that is missing, extra, or differs in dtype, shape or a value."""
+    missing, extra = sorted(set(expected) - set(got)), sorted(set(got) - set(expected))
+    problems = [f"{name}: in the reference, not written by this run" for name in missing]
+    problems += [f"{name}: written by this run, not in the reference" for name in extra]
+    for name in sorted(set(expected) & set(got)):
+        want, have = np.asarray(expected[name]), np.asarray(got[name])
+        if want.dtype != have.dtype:
+            problems.append(f"{name}: dtype {have.dtype}, the reference has {want.dtype}")
+        elif want.shape != have.shape:
+            problems.append(f"{name}: shape {have.shape}, the reference has {want.shape}")
+        elif not np.array_equal(want, have, equal_nan=True):
+            same = want == have
+            if want.dtype.kind in "fc":
+                same |= np.isnan(want) & np.isnan(have)
+            at = tuple(int(i) for i in np.argwhere(~same)[0])
+            problems.append(
+                f"{name}: first differs at index {at}: reference {want[at].item()!r}, "
+                f"this run {have[at].item()!r} ({int((~same).sum())} of {want.size} values differ)"
+            )
+    return problems
+
+
+def test_every_case_has_a_reference_and_every_reference_a_case():
+    assert sorted(path.stem for path in REFERENCES.glob("*.h5")) == sorted(CASES)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_seeded_run_writes_the_reference_metrics(case, partitions, tmp_path):
+    expected = read_metrics(REFERENCES / f"{case}.h5")
+    assert "test_accuracy" in expected and "bytes_sent" in expected  # a reference worth comparing with
+    problems = differences(expected, read_metrics(run_case(case, tmp_path, partitions)))
+    if problems:
+        pytest.fail(f"{case}: {len(problems)} datasets differ from the reference:\n" + "\n".join(problems))
+
+
+def test_differences_name_the_dataset_the_index_and_both_values():
+    expected = {
+        "round": np.array([2, 4]),
+        "test_accuracy": np.array([[0.5, np.nan], [0.75, 0.25]]),
+        "bytes_sent": np.zeros((2, 3)),
+        "epsilon": np.full(2, np.nan),
+        "gone": np.zeros(1),
+    }
+    same = {name: value.copy() for name, value in expected.items() if name != "gone"}
+    assert differences(expected, {**same, "gone": np.zeros(1)}) == []  # NaN where the reference has NaN
+    got = {
+        **same,
+        "round": np.array([2.0, 4.0]),
+        "test_accuracy": np.array([[0.5, np.nan], [0.75, 0.25 + 2**-54]]),
+        "bytes_sent": np.zeros((3, 2)),
+        "epsilon": np.array([np.nan, 1.0]),
+        "new": np.zeros(1),
+    }
+    assert differences(expected, got) == [
+        "gone: in the reference, not written by this run",
+        "new: written by this run, not in the reference",
+        "bytes_sent: shape (3, 2), the reference has (2, 3)",
+        "epsilon: first differs at index (1,): reference nan, this run 1.0 (1 of 2 values differ)",
+        "round: dtype float64, the reference has int64",
+        "test_accuracy: first differs at index (1, 1): reference 0.25, this run 0.25000000000000006 "
+        "(1 of 4 values differ)",
+    ]
