@@ -44,7 +44,7 @@ def context(compressor, *, same_start=True, size=3):
         comm=MPI.COMM_SELF,
         topology=topology,
         codec=codec,
-        traffic=Traffic(size),
+        traffic=Traffic(),
         seed=0,
         sample_counts=np.ones(size),
         same_start=same_start,

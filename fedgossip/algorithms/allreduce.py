@@ -6,14 +6,11 @@ baseline a user would otherwise get from torch DDP.
 
 from __future__ import annotations
 
-import time
-
-import numpy as np
 import torch
-from mpi4py import MPI
 
 from fedgossip.algorithms.base import Algorithm
 from fedgossip.algorithms.context import GossipContext
+from fedgossip.comm.conversation import Allreduce, Conversation
 
 __all__ = ["AllReduce"]
 
@@ -21,26 +18,14 @@ __all__ = ["AllReduce"]
 class AllReduce(Algorithm):
     """Replace every model by the exact average of all models."""
 
-    graph = "complete"  # every model reaches every rank, whatever --topology says
+    graph = "complete"  # every model reaches every node, whatever --topology says
 
     def setup(self, ctx: GossipContext, flat: torch.Tensor) -> None:
         super().setup(ctx, flat)
         self.require_lossless(ctx, "it averages exact float32 models with MPI_Allreduce")
-        self._host = np.empty(flat.numel(), dtype=np.float32)
 
-    def communicate(self, flat: torch.Tensor, round_index: int) -> None:
-        host = flat.detach().cpu().numpy() if flat.device.type == "cpu" else self._host
-        if flat.device.type != "cpu":
-            host[:] = flat.detach().cpu().numpy()
-        with self.ctx.traffic.timed():
-            started = time.time()
-            self.ctx.comm.Allreduce(MPI.IN_PLACE, [host, MPI.FLOAT], op=MPI.SUM)
-            if self.ctx.link is not None:
-                self.ctx.hold_collective(started, self.ctx.link.allreduce_time(host.nbytes, self.ctx.size))
-        # A collective has no single destination: count what a bandwidth-optimal (ring) allreduce
-        # sends from each rank, 2·(n−1)/n of the buffer (reduce-scatter, then allgather).
-        moved = 2 * (self.ctx.size - 1) * host.size // self.ctx.size
-        self.ctx.traffic.record_collective(4 * moved, moved)
-        if flat.device.type != "cpu":
-            flat.copy_(torch.from_numpy(host).to(flat.device))
+    def conversation(self, flat: torch.Tensor, round_index: int) -> Conversation:
+        # The network sums in float64 and counts what a ring allreduce moves (NodeNetwork).
+        total = yield Allreduce(flat.detach().cpu().numpy())
+        flat.copy_(torch.from_numpy(total).to(flat.device))
         flat.div_(self.ctx.size)

@@ -10,6 +10,7 @@ import torch
 
 from fedgossip.algorithms.asynchronous import AsyncGossip
 from fedgossip.algorithms.context import GossipContext
+from fedgossip.comm.conversation import Conversation
 from fedgossip.errors import ConfigError
 from fedgossip.registry import Plugin, Registry
 from fedgossip.settings.algorithm_shorthands import SHORTHANDS, misplaced_shorthands
@@ -25,7 +26,7 @@ __all__ = ["Algorithm", "ALGORITHMS", "round_rng", "check_state"]
 def round_rng(seed: int, round_index: int, stream: int) -> np.random.Generator:
     """Return a generator every rank builds identically for ``round_index``.
 
-    Used for draws all ranks must agree on without communicating (matchings,
+    Used for draws all nodes must agree on without communicating (matchings,
     client sampling); ``stream`` keeps different uses independent.
     """
     return np.random.default_rng([seed, round_index, stream])
@@ -69,16 +70,19 @@ def _compare(saved: Any, expected: Any, where: str, problems: list[str]) -> None
 
 
 class Algorithm(Plugin, ABC):
-    """Mix the ranks' models once per round, or their gradients at every step.
+    """Mix the nodes' models once per round, or their gradients at every step.
 
-    The training loop calls ``setup`` once, then each round runs local steps
-    on the ranks where ``trains`` is true and calls ``communicate`` on every
-    rank with the model's flat parameter vector, which it updates in place.
-    An algorithm with ``exchanges_gradients`` (comp-ams) also has its
-    ``reduce_gradient`` called between backward and every optimizer step.
+    Every node has its own instance. The engine calls ``setup`` once, then each
+    round runs local steps on the nodes where ``trains`` is true and runs every
+    node's :meth:`conversation` with the model's flat parameter vector, which it
+    updates in place. A conversation is a generator of network requests
+    (:mod:`fedgossip.comm.conversation`), so that the nodes of one process all
+    speak before any waits for an answer. An algorithm with
+    ``exchanges_gradients`` (comp-ams) also has its :meth:`gradient_conversation`
+    run between backward and every optimizer step.
     """
 
-    server: int | None = None  # rank that holds no shard and only aggregates (fedavg)
+    server: int | None = None  # node that holds no shard and only aggregates (fedavg)
     graph: str | None = None  # the topology it always runs on, whatever --topology says (None: --topology)
     # Whether it exchanges gradients at every local step (reduce_gradient) instead of models per round.
     exchanges_gradients: bool = False
@@ -86,14 +90,14 @@ class Algorithm(Plugin, ABC):
     # Settings whose default it changes, e.g. {"optimizer": "amsgrad"}; given options still win.
     config_defaults: ClassVar[dict[str, Any]] = {}
 
-    def shard_of(self, rank: int) -> int | None:
-        """Return the partition shard rank ``rank`` trains on (``None``: it holds none)."""
+    def shard_of(self, node: int) -> int | None:
+        """Return the partition shard node ``node`` trains on (``None``: it holds none)."""
         if self.server is None:
-            return rank
-        return None if rank == self.server else rank - (rank > self.server)
+            return node
+        return None if node == self.server else node - (node > self.server)
 
-    def shards_needed(self, world_size: int) -> int:
-        return world_size - (self.server is not None)
+    def shards_needed(self, nodes: int) -> int:
+        return nodes - (self.server is not None)
 
     def setup(self, ctx: GossipContext, flat: torch.Tensor) -> None:
         """Prepare per-run state (weights, references); called once on every rank.
@@ -114,13 +118,17 @@ class Algorithm(Plugin, ABC):
         """Return the engine of its asynchronous mode (``supports_async`` only); called after ``setup``."""
         raise NotImplementedError(f"{self.name} has no asynchronous mode")
 
-    def reduce_gradient(self, grad: torch.Tensor) -> None:
-        """Replace this rank's gradient, in place, by the one every rank applies this step.
+    def gradient_conversation(self, grad: torch.Tensor) -> Conversation:
+        """Replace this node's gradient, in place, by the one every node applies this step.
 
-        Called between backward and the optimizer step when ``exchanges_gradients``
-        is true; every rank calls it the same number of times.
+        Run between backward and the optimizer step when ``exchanges_gradients``
+        is true; every node runs it the same number of times.
         """
         raise NotImplementedError(f"{self.name} exchanges models, not gradients")
+
+    def reduce_gradient(self, grad: torch.Tensor) -> None:
+        """Run :meth:`gradient_conversation` for a node alone on its rank (the trainer's gradient hook)."""
+        self.ctx.network.converse({self.ctx.node: self.gradient_conversation(grad)})
 
     def require_lossless(self, ctx: GossipContext, reason: str) -> None:
         """Refuse a lossy compressor in an algorithm that needs exact models, saying why."""
@@ -130,13 +138,17 @@ class Algorithm(Plugin, ABC):
                 "use --compressor none"
             )
 
-    def trains(self, rank: int, round_index: int) -> bool:
-        """Return whether ``rank`` runs local steps in ``round_index``."""
-        return rank != self.server
+    def trains(self, node: int, round_index: int) -> bool:
+        """Return whether ``node`` runs local steps in ``round_index``."""
+        return node != self.server
 
     @abstractmethod
+    def conversation(self, flat: torch.Tensor, round_index: int) -> Conversation:
+        """Exchange with peers and update ``flat`` in place: a generator of network requests."""
+
     def communicate(self, flat: torch.Tensor, round_index: int) -> None:
-        """Exchange with peers and update ``flat`` in place."""
+        """Run this node's :meth:`conversation` of ``round_index`` for a node alone on its rank."""
+        self.ctx.network.converse({self.ctx.node: self.conversation(flat, round_index)})
 
     def state_dict(self) -> dict[str, Any]:
         """Return what a resumed synchronous run needs; the asynchronous engine is not checkpointed here.

@@ -40,11 +40,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
-from mpi4py import MPI
 
 from fedgossip.algorithms.base import Algorithm, check_state
 from fedgossip.algorithms.context import GossipContext
+from fedgossip.comm.conversation import Allgather, Conversation
 from fedgossip.compress.feedback import ErrorFeedback
+from fedgossip.compress.wire import HEADER_SIZE
 from fedgossip.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -87,13 +88,13 @@ class CompAMS(Algorithm):
         compressor = ctx.codec.compressor
         # Biased compressors (top-k, sign) need the residual; unbiased ones converge without it.
         self.feedback = ErrorFeedback(count, enabled=not (compressor.lossless or compressor.unbiased))
-        self._gathered = np.empty((ctx.size, ctx.codec.max_packet), dtype=np.uint8)
         self._decoded = torch.empty(count, dtype=torch.float32)
-        self._mean = torch.empty(count, dtype=torch.float32)
-        self.steps = 0  # the sequence number of the next packets, the same on every rank
+        self.steps = 0  # the sequence number of the next packets, the same on every node
 
-    def communicate(self, flat: torch.Tensor, round_index: int) -> None:
+    def conversation(self, flat: torch.Tensor, round_index: int) -> Conversation:
         """Nothing to mix: the models never diverge, every step already used the common gradient."""
+        return
+        yield  # a generator that asks for nothing
 
     def state_dict(self) -> dict[str, Any]:
         """Return the residual and the packets' sequence counter; AMSGrad's moments are the optimizer's."""
@@ -105,29 +106,41 @@ class CompAMS(Algorithm):
         self.feedback.load_state_dict(state["feedback"])
         self.steps = int(state["steps"])
 
-    def reduce_gradient(self, grad: torch.Tensor) -> None:
+    def gradient_conversation(self, grad: torch.Tensor) -> Conversation:
         self.steps += 1
         ctx, codec = self.ctx, self.ctx.codec
         sent = self.feedback.corrected(grad.detach().cpu())
         packet, values = codec.pack(sent, sequence=self.steps)
         if packet.size != codec.max_packet:
-            # nbytes is exact for every compressor, so all ranks' packets fill Allgather's equal blocks
+            # nbytes is exact for every compressor, so all nodes' packets fill Allgather's equal blocks
             raise RuntimeError(
                 f"{codec.compressor.name} framed {packet.size} bytes, expected {codec.max_packet}"
             )
-        with ctx.traffic.timed():
-            started = time.time()
-            ctx.comm.Allgather([packet, MPI.BYTE], [self._gathered, MPI.BYTE])
-            if ctx.link is not None:
-                ctx.hold_collective(started, ctx.link.allgather_time(packet.size, ctx.size))
-        self._mean.zero_()
-        for peer in range(ctx.size):  # in rank order on every rank: the sums are bit-identical
-            decoded = codec.unpack(self._gathered[peer], peer, self.steps, out=self._decoded)
-            if peer == ctx.rank:
-                self.feedback.absorb(sent, decoded)
-            else:
-                ctx.traffic.record_send(peer, packet.size, values)
-                ctx.traffic.record_receive(peer, self._gathered[peer].size)
-            self._mean.add_(decoded)
-        self._mean.div_(ctx.size)
-        grad.copy_(self._mean)
+        started = time.time()
+        gathered = yield Allgather(packet)
+        if ctx.link is not None:
+            ctx.hold_collective(started, ctx.link.allgather_time(packet.size, ctx.size))
+        own = codec.unpack(gathered[ctx.node], ctx.node, self.steps, out=self._decoded)
+        self.feedback.absorb(sent, own)
+        others = ctx.size - 1
+        ctx.traffic.bytes_sent += others * packet.size  # this node's packet reaches every other node
+        ctx.traffic.bytes_received += others * packet.size
+        ctx.traffic.messages_sent += others
+        ctx.traffic.fp32_bytes_sent += others * (HEADER_SIZE + 4 * values)
+        grad.copy_(self._mean(gathered))
+
+    def _mean(self, gathered: np.ndarray) -> torch.Tensor:
+        """Return the mean of every node's decoded packet, summed in node order: bit-identical everywhere.
+
+        The co-hosted nodes of a rank all gathered the same packets: the first to ask decodes them.
+        """
+        memo = self.ctx.shared.get("comp-ams.mean")
+        if memo is not None and memo[0] == self.steps and memo[1] is gathered:
+            return memo[2]
+        codec = self.ctx.codec
+        mean = torch.zeros(self._decoded.numel(), dtype=torch.float32)
+        for node in range(self.ctx.size):
+            mean.add_(codec.unpack(gathered[node], node, self.steps, out=self._decoded))
+        mean.div_(self.ctx.size)
+        self.ctx.shared["comp-ams.mean"] = (self.steps, gathered, mean)
+        return mean

@@ -1,8 +1,9 @@
-"""What an algorithm may use on its rank: the communicator, the graph, the codec and the counters."""
+"""What an algorithm may use on its node: the network, the graph, the codec and the counters."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -11,6 +12,8 @@ from mpi4py import MPI
 from fedgossip.comm.codec import Codec
 from fedgossip.comm.exchange import PeerExchange
 from fedgossip.comm.link import Uplink, hold_until
+from fedgossip.comm.network import NodeNetwork
+from fedgossip.comm.placement import Placement
 from fedgossip.comm.traffic import Traffic
 from fedgossip.settings.link_spec import Link
 from fedgossip.topology.base import Topology
@@ -20,35 +23,52 @@ __all__ = ["GossipContext"]
 
 @dataclass
 class GossipContext:
-    """Everything an algorithm may use; built once per run by the training loop.
+    """Everything an algorithm may use on one node; built once per node by the engine.
 
     Nothing here belongs to one algorithm: an algorithm's own settings are parameters of its spec.
+    ``node`` and ``nodes`` default to the rank and the world size (one node per rank); the
+    network is then the node's own, otherwise the one its rank shares among its nodes.
     """
 
-    comm: MPI.Intracomm
+    comm: MPI.Intracomm  # the rank's communicator (the asynchronous mode, one node per rank)
     topology: Topology
     codec: Codec
     traffic: Traffic
-    seed: int  # the run seed: draws that must agree across ranks derive from it (see round_rng)
-    sample_counts: np.ndarray  # training samples held by each rank (0 for a server)
-    # Every rank starts from the same model (built from the run seed), so public copies and
+    seed: int  # the run seed: draws that must agree across nodes derive from it (see round_rng)
+    sample_counts: np.ndarray  # training samples held by each node (0 for a server)
+    # Every node starts from the same model (built from the run seed), so public copies and
     # per-edge references can start as that model without a message; otherwise they start at 0.
     same_start: bool = True
     link: Link | None = None  # --link: emulated network; None: messages count as delivered at once
+    node: int | None = None  # this node's id; None: the rank
+    network: NodeNetwork | None = None  # None: one of its own, for a rank that hosts one node
+    # What the co-hosted nodes of a rank may share to save work (comp-ams decodes the gathered
+    # packets once per rank, not once per node); keyed by the algorithm.
+    shared: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        # One outgoing link per rank, shared by every exchange, so its messages queue behind each other.
-        self.uplink = Uplink(self.link) if self.link is not None else None
+        if self.node is None:
+            self.node = self.comm.Get_rank()
+        if self.network is None:
+            size = self.comm.Get_size()
+            self.network = NodeNetwork(self.comm, Placement(size, size), self.codec.max_packet, self.link)
+        if self.node not in self.network.endpoints:
+            self.network.attach(self.node, self.traffic)
+        # One outgoing link per node, shared by every exchange, so its messages queue behind each other.
+        self.uplink: Uplink | None = self.network.endpoints[self.node].uplink
 
     @property
     def rank(self) -> int:
-        return self.comm.Get_rank()
+        """Return this node's id (the name predates co-hosted nodes: it is the node, not the process)."""
+        return self.node
 
     @property
     def size(self) -> int:
-        return self.comm.Get_size()
+        """Return the number of nodes in the run."""
+        return self.network.placement.nodes
 
     def exchange(self) -> PeerExchange:
+        """Return a rank-to-rank exchange (the asynchronous mode, where a rank hosts one node)."""
         return PeerExchange(self.comm, self.traffic, max_bytes=self.codec.max_packet, uplink=self.uplink)
 
     def hold_collective(self, started: float, seconds: float) -> None:

@@ -15,6 +15,7 @@ import torch
 
 from fedgossip.algorithms.base import Algorithm, check_state
 from fedgossip.algorithms.context import GossipContext
+from fedgossip.comm.conversation import Conversation, Exchange
 from fedgossip.comm.references import PublicCopies
 from fedgossip.errors import ConfigError
 from fedgossip.registry import check_params
@@ -47,11 +48,10 @@ class DPSGD(Algorithm):
 
     def setup(self, ctx: GossipContext, flat: torch.Tensor) -> None:
         super().setup(ctx, flat)
-        row = metropolis_row(ctx.topology, ctx.rank)  # this rank's row only: no n×n matrix per rank
-        self._neighbors = ctx.topology.neighbors(ctx.rank)
-        self._self_weight = row[ctx.rank]
+        row = metropolis_row(ctx.topology, ctx.node)  # this node's row only: no n×n matrix per node
+        self._neighbors = ctx.topology.neighbors(ctx.node)
+        self._self_weight = row[ctx.node]
         self._weights = {j: row[j] for j in self._neighbors}
-        self._exchange = ctx.exchange()
         # γ of Algorithm 2, line 8 (see _choco); None: plain averaging, no consensus step
         self.consensus_step = step = self.consensus_step_for(ctx.codec.compressor)
         if step is not None and not 0 < step <= 1:  # a compressor's default: a given gamma was checked
@@ -64,13 +64,13 @@ class DPSGD(Algorithm):
             self.copies = PublicCopies(ctx.initial_reference(flat), self._self_weight, self._weights)
             self._decoded = torch.empty(flat.numel(), dtype=torch.float32)  # decode target, reused
 
-    def communicate(self, flat: torch.Tensor, round_index: int) -> None:
+    def conversation(self, flat: torch.Tensor, round_index: int) -> Conversation:
         if not self._neighbors:
             return
         if self.copies is None:
-            self._average(flat)
+            yield from self._average(flat)
         else:
-            self._choco(flat, self.copies)
+            yield from self._choco(flat, self.copies)
 
     def state_dict(self) -> dict[str, Any]:
         """Return the public copies (``None`` uncompressed): CHOCO-gossip's memory of past rounds."""
@@ -82,23 +82,23 @@ class DPSGD(Algorithm):
         if self.copies is not None:
             self.copies.load_state_dict(state["copies"])
 
-    def _average(self, flat: torch.Tensor) -> None:
+    def _average(self, flat: torch.Tensor) -> Conversation:
         packet = self.ctx.codec.pack(flat)
-        received = self._exchange.exchange(dict.fromkeys(self._neighbors, packet), self._neighbors)
+        received = yield Exchange(dict.fromkeys(self._neighbors, packet), self._neighbors)
         # W is doubly stochastic, so Σ_i x_i is preserved: the mean model never drifts.
         mixed = flat * self._self_weight
         for peer, buffer in received.items():
             mixed.add_(self.ctx.codec.unpack(buffer, peer).to(flat.device), alpha=self._weights[peer])
         flat.copy_(mixed)
 
-    def _choco(self, flat: torch.Tensor, copies: PublicCopies) -> None:
+    def _choco(self, flat: torch.Tensor, copies: PublicCopies) -> Conversation:
         codec, sequence = self.ctx.codec, copies.sequence
         # q_i = Q(x_i − x̂_i): only the change since the last message travels (Algorithm 2, line 4).
         packet = codec.pack(flat - copies.own, sequence)
-        received = self._exchange.exchange(dict.fromkeys(self._neighbors, packet), self._neighbors)
+        received = yield Exchange(dict.fromkeys(self._neighbors, packet), self._neighbors)
         # x̂_j += q_j for j ∈ N(i) ∪ {i} (line 7); this node decodes its own packet exactly as the
         # neighbours do, so every holder of x̂_i has the same bits.
-        copies.add_own(codec.unpack(packet[0], self.ctx.rank, sequence, out=self._decoded).to(flat.device))
+        copies.add_own(codec.unpack(packet[0], self.ctx.node, sequence, out=self._decoded).to(flat.device))
         for peer, buffer in received.items():
             copies.add_neighbor(peer, codec.unpack(buffer, peer, sequence, out=self._decoded).to(flat.device))
         copies.sequence += 1

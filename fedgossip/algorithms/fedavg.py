@@ -1,7 +1,7 @@
-"""``fedavg``: federated averaging over a star (McMahan et al.), rank 0 the server.
+"""``fedavg``: federated averaging over a star (McMahan et al.), node 0 the server.
 
 Each round a fraction of the clients (``client_fraction``, the paper's C), drawn
-identically on every rank from the run seed, trains locally and sends its delta
+identically on every node from the run seed, trains locally and sends its delta
 against the global model; the server averages the deltas weighted by sample
 count and sends every client the change of the global model. Both directions travel as deltas through the
 codec, and server and clients apply the *decoded* global delta to their copy
@@ -19,6 +19,7 @@ import torch
 
 from fedgossip.algorithms.base import Algorithm, check_state, round_rng
 from fedgossip.algorithms.context import GossipContext
+from fedgossip.comm.conversation import Conversation, Exchange
 from fedgossip.compress.feedback import ErrorFeedback
 from fedgossip.errors import ConfigError
 from fedgossip.registry import check_params
@@ -43,33 +44,42 @@ class FedAvg(Algorithm):
     def setup(self, ctx: GossipContext, flat: torch.Tensor) -> None:
         super().setup(ctx, flat)
         if ctx.size < 2:
-            raise ConfigError("fedavg needs a server and at least one client: run with 2 or more ranks")
+            raise ConfigError(
+                "fedavg needs a server and at least one client: run with 2 or more nodes (--nodes or ranks)"
+            )
         self._clients = np.arange(1, ctx.size)
-        self._global = flat.detach().clone()  # every rank's copy of the global model
-        self._exchange = ctx.exchange()
+        self._global = flat.detach().clone()  # every node's copy of the global model
         # One residual per outgoing stream: a client's uplink, or the server's broadcast.
         self.feedback = ErrorFeedback(flat.numel(), enabled=not ctx.codec.compressor.unbiased)
 
     def selected(self, round_index: int) -> np.ndarray:
-        """Return the clients sampled in ``round_index`` (identical on every rank)."""
-        count = max(1, round(self.client_fraction * len(self._clients)))
-        rng = round_rng(self.ctx.seed, round_index, _SELECTION_STREAM)
-        return np.sort(rng.choice(self._clients, size=count, replace=False))
+        """Return the clients sampled in ``round_index`` (identical on every node; drawn once per rank)."""
+        drawn = self.ctx.shared.get("fedavg.selected")
+        if drawn is None or drawn[0] != round_index:
+            count = max(1, round(self.client_fraction * len(self._clients)))
+            rng = round_rng(self.ctx.seed, round_index, _SELECTION_STREAM)
+            chosen = np.sort(rng.choice(self._clients, size=count, replace=False))
+            drawn = self.ctx.shared["fedavg.selected"] = (round_index, chosen, set(chosen.tolist()))
+        return drawn[1]
 
-    def trains(self, rank: int, round_index: int) -> bool:
-        return rank != self.server and rank in self.selected(round_index)
+    def trains(self, node: int, round_index: int) -> bool:
+        if node == self.server:
+            return False
+        self.selected(round_index)
+        return node in self.ctx.shared["fedavg.selected"][2]
 
-    def communicate(self, flat: torch.Tensor, round_index: int) -> None:
+    def conversation(self, flat: torch.Tensor, round_index: int) -> Conversation:
+        # Two stages: the chosen clients' deltas go up, then the global change comes down.
         chosen = [int(c) for c in self.selected(round_index)]
-        if self.ctx.rank == self.server:
-            change = self._serve(flat, chosen)
+        if self.ctx.node == self.server:
+            change = yield from self._serve(flat, chosen)
         else:
-            change = self._participate(flat, chosen)
+            change = yield from self._participate(flat, round_index)
         self._global.add_(change.to(flat.device))
         flat.copy_(self._global)
 
     def state_dict(self) -> dict[str, Any]:
-        """Return this rank's copy of the global model and its residual; client draws follow the round."""
+        """Return this node's copy of the global model and its residual; client draws follow the round."""
         return {"global": self._global.clone(), "feedback": self.feedback.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -78,27 +88,28 @@ class FedAvg(Algorithm):
         self.feedback.load_state_dict(state["feedback"])
         self._global.copy_(state["global"])
 
-    def _serve(self, flat: torch.Tensor, chosen: list[int]) -> torch.Tensor:
+    def _serve(self, flat: torch.Tensor, chosen: list[int]) -> Conversation:
         """Average the chosen clients' deltas, broadcast the change, return it as the clients decode it."""
         codec = self.ctx.codec
-        received = self._exchange.exchange({}, chosen)
+        received = yield Exchange({}, chosen)
         weights = self.ctx.sample_counts[chosen].astype(np.float64)
         update = torch.zeros_like(flat)
         for client, weight in zip(chosen, weights / weights.sum(), strict=True):
             update.add_(codec.unpack(received[client], client).to(flat.device), alpha=float(weight))
         sent = self.feedback.corrected(update)
         packet = codec.pack(sent)
-        self._exchange.exchange(dict.fromkeys((int(c) for c in self._clients), packet), [])
-        change = codec.unpack(packet[0], self.ctx.rank)  # apply what the clients will decode, not `update`
+        yield Exchange(dict.fromkeys((int(c) for c in self._clients), packet))
+        change = codec.unpack(packet[0], self.ctx.node)  # apply what the clients will decode, not `update`
         self.feedback.absorb(sent, change.to(sent.device))
         return change
 
-    def _participate(self, flat: torch.Tensor, chosen: list[int]) -> torch.Tensor:
+    def _participate(self, flat: torch.Tensor, round_index: int) -> Conversation:
         """Send this client's delta if it was chosen; return the global change the server broadcast."""
         codec, outgoing = self.ctx.codec, {}
-        if self.ctx.rank in chosen:
+        if self.trains(self.ctx.node, round_index):
             sent = self.feedback.corrected(flat - self._global)
             outgoing[self.server] = packet = codec.pack(sent)
-            self.feedback.absorb(sent, codec.unpack(packet[0], self.ctx.rank).to(sent.device))
-        received = self._exchange.exchange(outgoing, [self.server])
+            self.feedback.absorb(sent, codec.unpack(packet[0], self.ctx.node).to(sent.device))
+        yield Exchange(outgoing)
+        received = yield Exchange({}, [self.server])
         return codec.unpack(received[self.server], self.server)

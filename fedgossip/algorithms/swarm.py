@@ -1,6 +1,6 @@
 """``swarm``: randomized pairwise gossip (SwarmSGD, Nadiradze et al. 2021), synchronous rounds.
 
-Each round every rank draws the same random maximal matching of the graph
+Each round every node draws the same random maximal matching of the graph
 from the run seed, and matched pairs average their models. With a lossy
 compressor each edge keeps references at both ends and only the compressed
 change against the reference travels (DESIGN §4). The asynchronous variant,
@@ -17,6 +17,7 @@ import torch
 from fedgossip.algorithms.base import Algorithm, check_state, round_rng
 from fedgossip.algorithms.context import GossipContext
 from fedgossip.algorithms.swarm_async import AsyncSwarm
+from fedgossip.comm.conversation import Conversation, Exchange
 from fedgossip.comm.references import EdgeReferences
 from fedgossip.topology.matching import partner_of, random_matching
 
@@ -35,26 +36,36 @@ class Swarm(Algorithm):
 
     def setup(self, ctx: GossipContext, flat: torch.Tensor) -> None:
         super().setup(ctx, flat)
-        self._exchange = ctx.exchange()
         self.references = None
         if ctx.compressed:
-            neighbors = ctx.topology.neighbors(ctx.rank)
+            neighbors = ctx.topology.neighbors(ctx.node)
             self.references = EdgeReferences(ctx.initial_reference(flat), neighbors)
             self._decoded = torch.empty(flat.numel(), dtype=torch.float32)  # decode target, reused
 
-    def communicate(self, flat: torch.Tensor, round_index: int) -> None:
-        # Same seed and round on every rank → the same matching everywhere, with no messages.
-        matching = random_matching(self.ctx.topology, round_rng(self.ctx.seed, round_index, _MATCHING_STREAM))
-        partner = int(partner_of(matching, self.ctx.size)[self.ctx.rank])
+    def conversation(self, flat: torch.Tensor, round_index: int) -> Conversation:
+        partner = self._partner(round_index)
         if partner < 0:
             return
         if self.references is None:
-            received = self._exchange.exchange({partner: self.ctx.codec.pack(flat)}, [partner])
+            received = yield Exchange({partner: self.ctx.codec.pack(flat)}, [partner])
             other = self.ctx.codec.unpack(received[partner], partner).to(flat.device)
         else:
-            other = self._exchange_delta(flat, partner, self.references)
+            other = yield from self._exchange_delta(flat, partner, self.references)
         # a + b is commutative in floating point, so uncompressed both ends compute the identical average.
         flat.add_(other).mul_(0.5)
+
+    def _partner(self, round_index: int) -> int:
+        """Return this node's partner in ``round_index``'s matching (-1: none), drawn alike everywhere.
+
+        Same seed and round on every node → the same matching everywhere, with no messages.
+        The co-hosted nodes of a rank draw it once between them.
+        """
+        drawn = self.ctx.shared.get("swarm.matching")
+        if drawn is None or drawn[0] != round_index:
+            rng = round_rng(self.ctx.seed, round_index, _MATCHING_STREAM)
+            matching = random_matching(self.ctx.topology, rng)
+            drawn = self.ctx.shared["swarm.matching"] = (round_index, partner_of(matching, self.ctx.size))
+        return int(drawn[1][self.ctx.node])
 
     def state_dict(self) -> dict[str, Any]:
         """Return the per-edge references (``None`` uncompressed); the matchings come from the round index."""
@@ -66,13 +77,13 @@ class Swarm(Algorithm):
         if self.references is not None:
             self.references.load_state_dict(state["references"])
 
-    def _exchange_delta(self, flat: torch.Tensor, partner: int, references: EdgeReferences) -> torch.Tensor:
-        """Send Q(x − ref) to ``partner``, apply both deltas, and return this rank's copy of its model."""
+    def _exchange_delta(self, flat: torch.Tensor, partner: int, references: EdgeReferences) -> Conversation:
+        """Send Q(x − ref) to ``partner``, apply both deltas, and return this node's copy of its model."""
         codec = self.ctx.codec
         sent_sequence = references.sent_sequence[partner]
         packet = codec.pack(references.delta_to(partner, flat), sent_sequence)
-        received = self._exchange.exchange({partner: packet}, [partner])
-        own = codec.unpack(packet[0], self.ctx.rank, sent_sequence, out=self._decoded)
+        received = yield Exchange({partner: packet}, [partner])
+        own = codec.unpack(packet[0], self.ctx.node, sent_sequence, out=self._decoded)
         references.commit_sent(partner, own.to(flat.device))
         expected = references.received_sequence[partner]
         theirs = codec.unpack(received[partner], partner, expected, out=self._decoded)

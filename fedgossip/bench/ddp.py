@@ -79,7 +79,7 @@ def _fedgossip_step(
     trainer = LocalTrainer(model, params, optimizer, None, batches)
     size = comm.Get_size()
     codec = Codec(NoCompression(), comm.Get_rank(), params.numel)
-    context = GossipContext(comm, make_topology("complete", size, 0), codec, Traffic(size), 0, np.ones(size))
+    context = GossipContext(comm, make_topology("complete", size, 0), codec, Traffic(), 0, np.ones(size))
     algorithm = AllReduce()
     algorithm.setup(context, params.flat)
 

@@ -23,7 +23,14 @@ _OPTIONS = [
     click.option(
         "--data",
         type=click.Path(path_type=str, file_okay=False),
-        help="Partition directory [default: the embedded digits partition for this many ranks].",
+        help="Partition directory [default: the embedded digits partition for this many nodes].",
+    ),
+    click.option(
+        "--nodes",
+        type=click.IntRange(min=1),
+        help="Devices of the run, laid over the ranks in contiguous blocks: 64 on 4 ranks hosts 16 "
+        "per rank [default: the partition's node count (one more for fedavg's server), else the "
+        "number of ranks].",
     ),
     click.option(
         "--algorithm",
@@ -199,6 +206,8 @@ def train(resume: Path | None, config_file: Path | None, **options) -> None:
     \b
     Examples:
       mpirun -n 8 fedgossip train
+      fedgossip train --nodes 64                    # 64 devices in one process
+      mpirun -n 4 fedgossip train --nodes 1000 --data datasets/synth-1000
       mpirun -n 64 fedgossip train --data datasets/digits-64 --algorithm swarm
       mpirun -n 9 fedgossip train --algorithm fedavg --client-fraction 0.5 --local-epochs 1
       mpirun -n 8 fedgossip train --algorithm comp-ams --compressor topk:ratio=0.01 --rounds 300

@@ -1,4 +1,4 @@
-"""Count every byte a rank puts on the wire, per peer, and the time it spends in MPI calls."""
+"""Count every byte a node puts on the wire and the time it spends communicating."""
 
 from __future__ import annotations
 
@@ -13,36 +13,45 @@ from fedgossip.compress.wire import HEADER_SIZE
 
 __all__ = ["Traffic"]
 
-_ARRAYS = ("bytes_sent", "bytes_received", "data_bytes_sent", "data_bytes_received")
-_COUNTS = ("collective_bytes", "messages_sent", "fp32_bytes_sent")
+_TOTALS = ("bytes_sent", "bytes_received", "data_bytes_sent", "data_bytes_received")
+_COUNTS = ("collective_bytes", "messages_sent", "fp32_bytes_sent", "bytes_within")
 _SECONDS = ("comm_seconds", "link_seconds")
 
 
 class Traffic:
-    """Byte and time accounting of one rank.
+    """Byte and time accounting of one node.
 
-    Bytes are counted as the sizes of the buffers handed to MPI, header
-    included, so the totals are exactly what this rank posted.
+    Bytes are counted as the sizes of the framed buffers sent, header included,
+    so the totals are exactly what this node posted, whether the packet went
+    through MPI or, to a co-hosted node, through memory (``bytes_within``).
     ``fp32_bytes_sent`` is what the same messages would have cost as plain
     float32 packets: the reference the compression ratio is measured against.
+    Totals only, not per peer: a node of a 10,000-node run must not carry
+    10,000 counters.
     """
 
-    def __init__(self, world_size: int):
-        self.bytes_sent = np.zeros(world_size, dtype=np.int64)  # per destination rank
-        self.bytes_received = np.zeros(world_size, dtype=np.int64)  # per source rank
+    def __init__(self) -> None:
+        self.bytes_sent = 0
+        self.bytes_received = 0
+        self.bytes_within = 0  # the part of bytes_sent that went to a node of the same process
         # Sent (and as much received) through collectives (Allreduce), which have no single peer.
         self.collective_bytes = 0
         self.messages_sent = 0
         self.fp32_bytes_sent = 0
         # Samples shared by --share-data: the same wire, counted apart from the model traffic.
-        self.data_bytes_sent = np.zeros(world_size, dtype=np.int64)
-        self.data_bytes_received = np.zeros(world_size, dtype=np.int64)
-        self.comm_seconds = 0.0  # wall time inside MPI calls (waiting included)
+        self.data_bytes_sent = 0
+        self.data_bytes_received = 0
+        self.comm_seconds = 0.0  # wall time communicating (waiting included)
         self.link_seconds = 0.0  # wall time spent holding messages for an emulated --link
 
-    def record_send(self, peer: int, nbytes: int, values: int) -> None:
-        """Count a message of ``nbytes`` carrying ``values`` float32 values to ``peer``."""
-        self.bytes_sent[peer] += nbytes
+    def record_send(self, peer: int, nbytes: int, values: int, within: bool = False) -> None:
+        """Count a message of ``nbytes`` carrying ``values`` float32 values to ``peer``.
+
+        ``within``: the peer is a node of the same process (the message went through memory).
+        """
+        self.bytes_sent += nbytes
+        if within:
+            self.bytes_within += nbytes
         self.messages_sent += 1
         self.fp32_bytes_sent += HEADER_SIZE + 4 * values
 
@@ -53,15 +62,15 @@ class Traffic:
         self.fp32_bytes_sent += 4 * values
 
     def record_receive(self, peer: int, nbytes: int) -> None:
-        self.bytes_received[peer] += nbytes
+        self.bytes_received += nbytes
 
     def record_data_send(self, peer: int, nbytes: int) -> None:
         """Count a message of ``nbytes`` carrying samples (not model values) to ``peer``."""
-        self.data_bytes_sent[peer] += nbytes
+        self.data_bytes_sent += nbytes
         self.messages_sent += 1
 
     def record_data_receive(self, peer: int, nbytes: int) -> None:
-        self.data_bytes_received[peer] += nbytes
+        self.data_bytes_received += nbytes
 
     @contextmanager
     def timed(self) -> Iterator[None]:
@@ -75,37 +84,36 @@ class Traffic:
     def totals(self) -> dict[str, float]:
         """Return the cumulative totals the metrics record."""
         return {
-            "bytes_sent": float(self.bytes_sent.sum() + self.collective_bytes),
-            "bytes_received": float(self.bytes_received.sum() + self.collective_bytes),
+            "bytes_sent": float(self.bytes_sent + self.collective_bytes),
+            "bytes_received": float(self.bytes_received + self.collective_bytes),
+            "bytes_within": float(self.bytes_within),
             "fp32_bytes_sent": float(self.fp32_bytes_sent),
-            "data_bytes_sent": float(self.data_bytes_sent.sum()),
-            "data_bytes_received": float(self.data_bytes_received.sum()),
+            "data_bytes_sent": float(self.data_bytes_sent),
+            "data_bytes_received": float(self.data_bytes_received),
             "comm_s": self.comm_seconds,
             "link_s": self.link_seconds,
         }
 
     def state_dict(self) -> dict[str, Any]:
         """Return every counter, so a resumed run's totals go on from the checkpoint's, not from zero."""
-        state: dict[str, Any] = {name: getattr(self, name).copy() for name in _ARRAYS}
-        state.update({name: int(getattr(self, name)) for name in _COUNTS})
+        state: dict[str, Any] = {name: int(getattr(self, name)) for name in (*_TOTALS, *_COUNTS)}
         state.update({name: float(getattr(self, name)) for name in _SECONDS})
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore the counters of :meth:`state_dict`, saved by the same rank of a run of as many ranks."""
-        expected = {*_ARRAYS, *_COUNTS, *_SECONDS}
-        if set(state) != expected:
+        """Restore the counters of :meth:`state_dict`.
+
+        A checkpoint written before nodes shared processes holds per-rank arrays for
+        the totals and no ``bytes_within``: the arrays are summed, and nothing stayed
+        within a process then.
+        """
+        expected = {*_TOTALS, *_COUNTS, *_SECONDS}
+        given = set(state) | {"bytes_within"}
+        if given != expected:
             raise ValueError(f"traffic state has keys {sorted(state)}, expected {sorted(expected)}")
-        size = len(self.bytes_sent)
-        wrong = [f"{name} has {len(state[name])}" for name in _ARRAYS if len(state[name]) != size]
-        if wrong:
-            raise ValueError(
-                f"traffic state does not fit a run of {size} ranks: {', '.join(wrong)} entries; "
-                "resume with as many ranks as the checkpoint"
-            )
-        for name in _ARRAYS:
-            setattr(self, name, np.array(state[name], dtype=np.int64))
+        for name in _TOTALS:
+            setattr(self, name, int(np.sum(state[name])))
         for name in _COUNTS:
-            setattr(self, name, int(state[name]))
+            setattr(self, name, int(state.get(name, 0)))
         for name in _SECONDS:
             setattr(self, name, float(state[name]))

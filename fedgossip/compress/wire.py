@@ -40,6 +40,7 @@ __all__ = [
     "frame",
     "unframe",
     "packet_kind",
+    "packet_sender",
     "stamp_delivery",
     "delivery_time",
 ]
@@ -161,3 +162,14 @@ def packet_kind(buffer: np.ndarray) -> int:
     """Return the kind byte of a received buffer (-1 if too short), to route it before it is checked."""
     raw = np.asarray(buffer, dtype=np.uint8).ravel()
     return int(raw[_KIND_OFFSET]) if raw.size >= HEADER_SIZE else -1
+
+
+_SENDER_OFFSET = 4 + 1 + 1 + 2 + 8 + 4  # magic, version, kind, compressor, count, block
+
+
+def packet_sender(buffer: np.ndarray) -> int:
+    """Return the sender named in a buffer's header (-1 if too short), to route it before it is checked."""
+    raw = np.asarray(buffer, dtype=np.uint8).ravel()
+    if raw.size < HEADER_SIZE:
+        return -1
+    return int.from_bytes(raw[_SENDER_OFFSET : _SENDER_OFFSET + 4].tobytes(), "little")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,6 +124,22 @@ class LocalTrainer:
         happens once, after the last step: reading each loss back to the host would stall
         a GPU after every step. The model is unusable after a divergence either way.
         """
+        stepping = self.stepwise(steps, pause=self.gradient_hook is not None)
+        try:
+            gradient = next(stepping)
+            while True:
+                self.gradient_hook(gradient)
+                gradient = stepping.send(None)
+        except StopIteration as done:
+            return done.value
+
+    def stepwise(self, steps: int, pause: bool = True) -> Generator[torch.Tensor, None, LocalStats]:
+        """Take ``steps`` steps as :meth:`run` does, yielding the flat gradient before each optimizer step.
+
+        With ``pause`` the caller may replace the gradient in place before resuming (COMP-AMS
+        averages every node's there: co-hosted nodes step in lockstep); the time until it
+        resumes is not compute time. Without it nothing is yielded. Returns the stats.
+        """
         if steps < 0:
             raise ValueError(f"the number of local steps must be >= 0, got {steps}")
         self.flat.check()
@@ -134,12 +150,18 @@ class LocalTrainer:
             # work queued before this call would otherwise count as the first step's
             self._wait_for_device()
         start = self._clock()
-        hook_seconds = stretched_seconds = 0.0
+        paused_seconds = stretched_seconds = 0.0
         for step in range(steps):
             step_start = self._clock()
             loss_sum, size = self.gradient()
-            step_hook_seconds = self._run_gradient_hook()
-            hook_seconds += step_hook_seconds
+            step_paused = 0.0
+            if pause:
+                # backward runs asynchronously: finish it, or its time would count as the pause's
+                self._wait_for_device()
+                paused_at = self._clock()
+                yield self.flat.flat_grad
+                step_paused = self._clock() - paused_at
+            paused_seconds += step_paused
             self.optimizer.step()
             if self.schedule is not None:
                 self.schedule.step()
@@ -147,11 +169,11 @@ class LocalTrainer:
             sizes[step] = size
             if self.stretcher is not None:
                 self._wait_for_device()  # the step's kernels are queued, not done: time them done
-                step_seconds = self._clock() - step_start - step_hook_seconds
+                step_seconds = self._clock() - step_start - step_paused
                 stretched_seconds += self.stretcher.stretch(step_seconds)
         # moving the losses to the host waits for the device, so the clock stops after the work
         losses, sizes = losses.cpu(), sizes.cpu()
-        seconds = self._clock() - start - hook_seconds
+        seconds = self._clock() - start - paused_seconds
         bad = torch.nonzero(~torch.isfinite(losses))
         if len(bad):
             raise TrainingDiverged(int(bad[0, 0]) + 1)
@@ -231,16 +253,6 @@ class LocalTrainer:
             loss = losses.mean()
         loss.backward()
         return loss.detach() * len(yb), len(yb)
-
-    def _run_gradient_hook(self) -> float:
-        """Call the gradient hook, if any, and return the seconds it took."""
-        if self.gradient_hook is None:
-            return 0.0
-        # backward runs asynchronously: finish it, or its time would count as the hook's
-        self._wait_for_device()
-        hook_start = self._clock()
-        self.gradient_hook(self.flat.flat_grad)
-        return self._clock() - hook_start
 
     def _wait_for_device(self) -> None:
         if self.flat.device.type == "cuda":

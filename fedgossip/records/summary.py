@@ -104,6 +104,8 @@ def summarize(run_dir: Path) -> dict[str, Any]:
                 "schedule": config.get("lr_schedule"),
             },
             "ranks": record.get("world_size"),
+            # devices: as many as ranks in runs written while a rank hosted one node
+            "nodes": record.get("nodes", record.get("world_size")),
             "topology": {
                 **topology,
                 "spec": topology.get("spec") or config.get("topology"),
@@ -150,12 +152,16 @@ def _communication(metrics: dict[str, np.ndarray], last: int | None) -> dict[str
     received = _at(metrics, "bytes_received", last)
     total = _count(_reduce(np.nansum, sent))
     fp32_total = _count(_reduce(np.nansum, fp32))
+    within = _count(_reduce(np.nansum, _at(metrics, "bytes_within", last)))
     return {
         "bytes_sent_total": total,
         "bytes_sent_per_rank_mean": _mean(sent),
         "bytes_sent_per_rank_max": _count(_reduce(np.nanmax, sent)),
         "bytes_received_total": _count(_reduce(np.nansum, received)),
         "fp32_equivalent_bytes": fp32_total,
+        # sent to a node of the same process (through memory, not MPI); absent in older runs
+        "bytes_within_total": within,
+        "bytes_within_share": within / total if total and within is not None else None,
         # samples shared by --share-data: on the same wire, labelled apart from the model's bytes
         "data_bytes_sent_total": _count(_reduce(np.nansum, _at(metrics, "data_bytes_sent", last))),
         "data_bytes_received_total": _count(_reduce(np.nansum, _at(metrics, "data_bytes_received", last))),
@@ -202,8 +208,9 @@ def _privacy(
         "delta_max": _reduce(np.nanmax, delta),
         "target_epsilon": config.get("dp_target_epsilon"),
         "deterministic": bool(config.get("deterministic")),
-        # a synchronous stop may fall on an evaluation taken before it was known: run.json names the ranks
-        "stopped_nodes": len(budget["ranks"]) if "ranks" in budget else _count(_reduce(np.nansum, stopped)),
+        # a synchronous stop may fall on an evaluation taken before it was known: run.json names the
+        # nodes ("ranks" in runs written while a rank hosted one node)
+        "stopped_nodes": _stopped_nodes(budget, stopped),
         "budget_round": budget.get("round"),  # synchronous runs: the last round trained
         "curve_epsilon_max": None
         if metrics.get("epsilon") is None
@@ -330,3 +337,9 @@ def _complete(summary: Any) -> bool:
                 return False
             node = node[part]
     return True
+
+
+def _stopped_nodes(budget: dict, stopped) -> int | None:
+    """Return how many nodes the privacy budget stopped: as run.json names them, else as counted."""
+    named = budget.get("nodes", budget.get("ranks"))
+    return len(named) if named is not None else _count(_reduce(np.nansum, stopped))

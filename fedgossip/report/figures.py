@@ -55,4 +55,4 @@ def curve_accuracy(summary: dict[str, Any]) -> tuple[list | None, str]:
     average = curve.get("avg_model_accuracy")
     if average and any(v is not None for v in average):
         return average, "average model"
-    return curve.get("test_accuracy_mean"), "mean over ranks"
+    return curve.get("test_accuracy_mean"), "mean over nodes"

@@ -74,7 +74,7 @@ def _header(summary: dict[str, Any], path: Path | None) -> Table:
             f"{escape(str(topology.get('spec') or MISSING))}, spectral gap "
             f"{number(topology.get('spectral_gap'))}",
         ),
-        ("ranks", str(summary["ranks"] if summary["ranks"] is not None else MISSING)),
+        ("ranks", _placement(summary)),
         ("partition", escape(" · ".join(str(p) for p in (partition["path"], partition["scheme"]) if p))),
         ("heterogeneity", heterogeneity),
     ]
@@ -92,7 +92,7 @@ def _final(summary: dict[str, Any]) -> Table:
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, header_style="bold")
     table.add_column("metric")
     for column in ("mean", "min", "max"):
-        table.add_column(f"{column} over ranks" if column == "mean" else column, justify="right")
+        table.add_column(f"{column} over nodes" if column == "mean" else column, justify="right")
     accuracy = final["test_accuracy"]
     table.add_row("test accuracy", *(number(accuracy[k]) for k in ("mean", "min", "max")))
     table.add_row("test loss", number(final["test_loss"]["mean"]), "", "")
@@ -117,6 +117,16 @@ def _optimizer(optimizer: dict[str, Any]) -> str:
     return escape(" · ".join(str(part) for part in parts))
 
 
+def _placement(summary: dict[str, Any]) -> str:
+    """Return "8" for a run of one node per rank, "1000 nodes on 4 ranks" otherwise."""
+    ranks, nodes = summary["ranks"], summary.get("nodes")
+    if ranks is None:
+        return MISSING
+    if nodes is None or nodes == ranks:
+        return str(ranks)
+    return f"{nodes} nodes on {ranks} {_plural(str(ranks), 'rank')}"
+
+
 def _compressor(summary: dict[str, Any]) -> str:
     text = escape(str(summary["compressor"] or MISSING))
     gamma = summary.get("consensus_step")
@@ -131,10 +141,16 @@ def _traffic(communication: dict[str, Any], gossip: dict[str, Any] | None = None
     table.add_column()
     table.add_row("traffic", "")
     mean, peak = communication["bytes_sent_per_rank_mean"], communication["bytes_sent_per_rank_max"]
-    table.add_row("  sent per rank", f"{size(mean)} mean · {size(peak)} max")
+    table.add_row("  sent per node", f"{size(mean)} mean · {size(peak)} max")
     table.add_row("  sent in total", size(communication["bytes_sent_total"]))
     table.add_row("  fp32 equivalent", f"{size(communication['fp32_equivalent_bytes'])} (as float32 vectors)")
     table.add_row("  compression", f"{ratio(communication['compression_ratio'])} (fp32 equivalent ÷ sent)")
+    share = communication.get("bytes_within_share")
+    if share:
+        table.add_row(
+            "  within processes",
+            f"{size(communication['bytes_within_total'])} ({share:.0%} of sent) between co-hosted nodes",
+        )
     if communication.get("data_bytes_sent_total"):
         table.add_row(
             "  shared data", f"{size(communication['data_bytes_sent_total'])} of samples (--share-data)"
@@ -152,7 +168,7 @@ def _time(time: dict[str, Any]) -> Table:
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold", no_wrap=True)
     table.add_column()
-    table.add_row("time", "[dim]compute and communication: mean over ranks[/]")
+    table.add_row("time", "[dim]compute and communication: mean over nodes[/]")
     table.add_row("  compute", _share(compute, wall))
     table.add_row("  communication", _share(comm, wall))
     if time.get("link_s"):
@@ -186,10 +202,10 @@ def _charts(summary: dict[str, Any]) -> list[Text]:
     curve = summary["curve"]
     series = [
         ("average model", curve["avg_model_accuracy"]),
-        ("mean over ranks", curve["test_accuracy_mean"]),
+        ("mean over nodes", curve["test_accuracy_mean"]),
     ]
     charts = []
-    for x, x_label in ((curve["round"], "round"), (curve["mb_sent_total"], "MB sent, all ranks")):
+    for x, x_label in ((curve["round"], "round"), (curve["mb_sent_total"], "MB sent, all nodes")):
         lines = [
             Series(label, x or [], y, marker=MARKERS[i], style=COLOURS[i])
             for i, (label, y) in enumerate(series)

@@ -7,12 +7,15 @@ codec keys and DP noise add the node id, so they differ across nodes.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 from mpi4py import MPI
 
 from fedgossip.algorithms.context import GossipContext
 from fedgossip.comm.codec import Codec
+from fedgossip.comm.network import NodeNetwork
 from fedgossip.comm.traffic import Traffic
 from fedgossip.data.shards import ShardData
 from fedgossip.errors import ConfigError
@@ -28,48 +31,72 @@ from fedgossip.run.node import Node
 from fedgossip.run.plan import RunPlan
 from fedgossip.settings.local_steps import FixedSteps
 
-__all__ = ["build_node"]
+__all__ = ["build_nodes", "build_node"]
 
 # Streams of the generators seeded by (run seed, node), kept apart from the codec's (3).
 _LOCAL_STEPS_STREAM, _PARTNER_STREAM = 5, 6
 
 
-def build_node(
+def build_nodes(
     plan: RunPlan,
-    shard: ShardData | None,
+    shards: dict[int, ShardData | None],
     test: ShardData,
     device: torch.device,
-    comm: MPI.Intracomm,
+    network: NodeNetwork,
     counts: np.ndarray,
+) -> list[Node]:
+    """Build the nodes this rank hosts (``shards``: each one's shard); no communication, so it may run
+    inside ``agree``. They share the test set, the network and what their algorithms share."""
+    test_x, test_y = torch.from_numpy(test.x).to(device), torch.from_numpy(test.y).to(device)
+    shared: dict = {}  # what co-hosted algorithms may share (GossipContext.shared)
+    return [
+        build_node(plan, node_id, shard, (test_x, test_y), device, network, counts, shared)
+        for node_id, shard in shards.items()
+    ]
+
+
+def build_node(
+    plan: RunPlan,
+    node_id: int,
+    shard: ShardData | None,
+    test: tuple[torch.Tensor, torch.Tensor],
+    device: torch.device,
+    network: NodeNetwork,
+    counts: np.ndarray,
+    shared: dict | None = None,
 ) -> Node:
-    """Build this rank's node; no communication, so it may run inside ``agree``."""
-    config, node_id = plan.config, comm.Get_rank()
+    """Build node ``node_id`` of this rank; no communication, so it may run inside ``agree``."""
+    config = plan.config
     manifest = plan.manifest
     model = build_model(plan.model, tuple(manifest.input_shape), len(manifest.classes), config.seed)
     model.to(device)
     params = FlatParameters(model)
     trainer = _trainer(plan, model, params, shard, node_id, device) if shard is not None else None
-    traffic = Traffic(comm.Get_size())
+    traffic = Traffic()
     codec = Codec(plan.compressor, node_id, params.numel, config.seed)
+    algorithm = copy.copy(plan.algorithm)  # every node its own state; set up below, not before
     context = GossipContext(
-        comm=comm,
+        comm=network.parent,
         topology=plan.topology,
         codec=codec,
         traffic=traffic,
         seed=config.seed,
         sample_counts=counts,
         link=plan.link,
+        node=node_id,
+        network=network,
+        shared={} if shared is None else shared,
     )
-    plan.algorithm.setup(context, params.flat)
+    algorithm.setup(context, params.flat)
     node = Node(
         id=node_id,
         model=model,
         params=params,
-        test_x=torch.from_numpy(test.x).to(device),
-        test_y=torch.from_numpy(test.y).to(device),
+        test_x=test[0],
+        test_y=test[1],
         codec=codec,
         traffic=traffic,
-        algorithm=plan.algorithm,
+        algorithm=algorithm,
         plugin_metrics=tuple(tuple(p.metrics) for p in plan.plugins),
     )
     if trainer is not None:
@@ -82,10 +109,10 @@ def build_node(
         if plan.privacy is not None:
             node.privacy = _private(plan, node, device)
         node.plugins = plan.plugins
-        node.plugin_host = _plugin_host(plan, node, shard, comm)
+        node.plugin_host = _plugin_host(plan, node, shard, network.parent)
     if config.asynchronous:
         rng = np.random.default_rng([config.seed, node_id, _PARTNER_STREAM])
-        node.gossip = plan.algorithm.start_async(params.flat, rng)
+        node.gossip = algorithm.start_async(params.flat, rng)
     return node
 
 
@@ -105,15 +132,12 @@ def _trainer(
     optimizer = make_optimizer(plan.optimizer, model.parameters(), config.lr, momentum, config.weight_decay)
     total_steps = max(1, round(config.rounds * mean_steps))
     schedule = make_lr_schedule(config.lr_schedule, optimizer, total_steps)
-    # COMP-AMS replaces each step's gradient by the mean of all ranks' compressed ones.
-    hook = plan.algorithm.reduce_gradient if plan.algorithm.exchanges_gradients else None
     return LocalTrainer(
         model,
         params,
         optimizer,
         schedule,
         stream,
-        gradient_hook=hook,
         stretcher=StepStretcher(factor) if factor > 1 else None,
     )
 

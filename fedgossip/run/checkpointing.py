@@ -1,4 +1,4 @@
-"""Checkpoints of one rank: its node's whole state, written and restored at a round boundary.
+"""Checkpoints of one rank: its nodes' whole state, written and restored at a round boundary.
 
 A synchronous run resumed from round r must produce exactly the metrics an
 uninterrupted run would: so the state holds the model, the optimizer and its
@@ -24,18 +24,18 @@ from fedgossip.run.node import Node
 
 __all__ = ["checkpoint_bytes", "rank_state", "restore_rank", "write_checkpoint"]
 
-_FORMAT = 1
+_FORMAT = 2  # 2: the states of every node of the rank ("nodes"); 1: one node's, at the top level
 
 
-def checkpoint_bytes(node: Node) -> int:
-    """Return a generous estimate of one checkpoint file of this rank (model, optimizer, references)."""
-    return 8 * 4 * node.params.numel + (1 << 20)
+def checkpoint_bytes(nodes: list[Node]) -> int:
+    """Return a generous estimate of one checkpoint file of this rank (models, optimizers, references)."""
+    return sum(8 * 4 * node.params.numel for node in nodes) + (1 << 20)
 
 
 def rank_state(
-    node: Node, comm: MPI.Intracomm, step: int, loop: dict[str, Any] | None = None
+    nodes: list[Node], comm: MPI.Intracomm, step: int, loop: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """Return this rank's state after ``step``: its node's state, and where it stands in the run.
+    """Return this rank's state after ``step``: its nodes' states, and where it stands in the run.
 
     ``loop`` is what the asynchronous schedule itself needs to go on (its evaluations so far).
     """
@@ -44,30 +44,48 @@ def rank_state(
         "round": step,
         "rank": comm.Get_rank(),
         "world_size": comm.Get_size(),
-        **node.state_dict(),
+        "node_ids": [node.id for node in nodes],
+        "nodes": [node.state_dict() for node in nodes],
         "loop": loop,
     }
 
 
-def restore_rank(node: Node, comm: MPI.Intracomm, state: dict[str, Any]) -> None:
-    """Restore a state from :func:`rank_state` into this freshly built rank's node."""
+def restore_rank(nodes: list[Node], comm: MPI.Intracomm, state: dict[str, Any]) -> None:
+    """Restore a state from :func:`rank_state` into this rank's freshly built nodes.
+
+    A format-1 checkpoint (written before ranks hosted several nodes) holds its one node's
+    state at the top level.
+    """
     rank = comm.Get_rank()
-    if state.get("format") != _FORMAT or state.get("rank") != rank:
+    if state.get("format") not in (1, _FORMAT) or state.get("rank") != rank:
         raise DataError(
             f"checkpoint of rank {state.get('rank')} (format {state.get('format')}) cannot restore rank "
             f"{rank}; the checkpoint directory is mixed up: start a new run"
         )
-    try:
-        node.load_state_dict(state)
-    except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as exc:
+    states = [state] if state["format"] == 1 else state.get("nodes")
+    ids = [nodes[0].id] if state["format"] == 1 else list(state.get("node_ids", []))
+    if ids != [node.id for node in nodes] or len(states) != len(nodes):
         raise DataError(
-            f"the checkpoint of rank {rank} does not fit this run ({type(exc).__name__}: {exc}); "
-            "was it written by another fedgossip version or run? start a new run"
-        ) from exc
+            f"the checkpoint of rank {rank} holds nodes {_span(ids)}, this rank hosts "
+            f"{_span([node.id for node in nodes])}; resume with the same --nodes and number of ranks"
+        )
+    for node, saved in zip(nodes, states, strict=True):
+        try:
+            node.load_state_dict(saved)
+        except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as exc:
+            raise DataError(
+                f"the checkpoint of node {node.id} (rank {rank}) does not fit this run "
+                f"({type(exc).__name__}: {exc}); was it written by another fedgossip version or run? "
+                "start a new run"
+            ) from exc
+
+
+def _span(ids: list[int]) -> str:
+    return f"{ids[0]}–{ids[-1]}" if len(ids) > 1 else (str(ids[0]) if ids else "none")
 
 
 def write_checkpoint(
-    node: Node,
+    nodes: list[Node],
     comm: MPI.Intracomm,
     run_dir: Path,
     step: int,
@@ -80,7 +98,7 @@ def write_checkpoint(
     A rank that cannot write (disk full) stops every rank with its message, and the
     last committed checkpoint stays the one to resume from.
     """
-    state = rank_state(node, comm, step, loop)
+    state = rank_state(nodes, comm, step, loop)
     digest = agree(comm, lambda: write_rank_checkpoint(run_dir, step, comm.Get_rank(), state))
     hashes = comm.gather(digest, root=0)
     agree(

@@ -1,4 +1,4 @@
-"""What both schedules share during a run: the node, its evaluator, the cadence, records and the clock."""
+"""What both schedules share during a run: nodes, network, evaluator, cadence, records and the clock."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ from typing import Any
 
 from mpi4py import MPI
 
+from fedgossip.comm.network import NodeNetwork
 from fedgossip.records import MetricsWriter
 from fedgossip.run.cadence import Cadence
 from fedgossip.run.checkpointing import write_checkpoint
 from fedgossip.run.evaluator import Evaluator
+from fedgossip.run.local_rounds import BatchedRounds
 from fedgossip.run.node import Node
 from fedgossip.run.plan import RunPlan
 from fedgossip.run.preemption import Preemption
@@ -36,7 +38,8 @@ class RunContext:
     """One rank's run, as the schedules drive it."""
 
     plan: RunPlan
-    node: Node
+    nodes: list[Node]  # the nodes this rank hosts, in node order
+    network: NodeNetwork
     comm: MPI.Intracomm
     run_dir: Path
     writer: MetricsWriter | None  # rank 0 only
@@ -44,8 +47,14 @@ class RunContext:
     cadence: Cadence
     preemption: Preemption | None = None
     on_round: Callable[[RoundInfo], None] | None = None
+    batched: BatchedRounds | None = None  # trains co-hosted nodes as one computation; None: one by one
     step: int = 0  # the round (interaction) under way; the schedules move it on
     started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def node(self) -> Node:
+        """Return the rank's one node (the asynchronous schedule hosts one per rank)."""
+        return self.nodes[0]
 
     @property
     def rank(self) -> int:
@@ -70,4 +79,4 @@ class RunContext:
     def checkpoint(self, step: int, loop: dict[str, Any] | None = None, wall: float | None = None) -> None:
         """Write every rank's checkpoint after ``step`` (``wall``: the time it records; default now)."""
         wall = self.wall() if wall is None else wall
-        write_checkpoint(self.node, self.comm, self.run_dir, step, self.writer, wall, loop)
+        write_checkpoint(self.nodes, self.comm, self.run_dir, step, self.writer, wall, loop)

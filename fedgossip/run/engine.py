@@ -24,12 +24,13 @@ import torch
 from mpi4py import MPI
 
 from fedgossip.comm.collective import agree, is_collective
+from fedgossip.comm.network import NodeNetwork
 from fedgossip.errors import DataError
 from fedgossip.local.device import node_local_rank, select_device
 from fedgossip.local.trainer import TrainingDiverged
 from fedgossip.records import CHECKPOINTS, MetricsWriter, summarize, update_run_status, write_summary
 from fedgossip.records.checkpoint import CheckpointInfo, check_writable, read_rank_checkpoint
-from fedgossip.run.assemble import build_node
+from fedgossip.run.assemble import build_nodes
 from fedgossip.run.cadence import Cadence
 from fedgossip.run.checkpointing import checkpoint_bytes, restore_rank
 from fedgossip.run.context import RunContext
@@ -63,11 +64,12 @@ def run_training(
     rank = comm.Get_rank()
     plan = plan_run(config, comm)
     warm_up_compressor(plan.compressor, comm)
-    shard, test = load_local_data(plan, comm)
+    shards, test = load_local_data(plan, comm)
     local_rank = node_local_rank(comm)
     _share_cores(comm)
     device = agree(comm, lambda: select_device(config.device, local_rank))
-    counts = sample_counts(shard, comm)
+    counts = sample_counts(shards, plan, comm)
+    network = NodeNetwork(comm, plan.placement, plan.compressor_max_packet, plan.link)
     checkpoint = None  # the checkpoint resumed from, as plain data
     if resume is None:
         run_dir = start_records(plan, comm)
@@ -82,7 +84,7 @@ def run_training(
 
     try:
         # Building a node involves no communication, so agree() cannot leave a rank waiting.
-        node = agree(comm, lambda: build_node(plan, shard, test, device, comm, counts))
+        nodes = agree(comm, lambda: build_nodes(plan, shards, test, device, network, counts))
         # What start-up made lives as long as the run: keep the collector from scanning it ever after.
         gc.freeze()
         gc.enable()
@@ -91,16 +93,17 @@ def run_training(
             # system every rank's files land together, two rounds' worth while one replaces the other.
             # Without --checkpoint-every only a SIGTERM writes one: the directory must be writable,
             # but a run that never asked for checkpoints is not refused for their size.
-            need = 2 * comm.Get_size() * checkpoint_bytes(node) if config.checkpoint_every else 0
+            need = 2 * comm.Get_size() * checkpoint_bytes(nodes) if config.checkpoint_every else 0
             agree(comm, lambda: check_writable(run_dir / CHECKPOINTS, need))
-        writer = MetricsWriter(run_dir, comm.Get_size()) if rank == 0 else None
+        writer = MetricsWriter(run_dir, plan.nodes) if rank == 0 else None
         ctx = RunContext(
             plan=plan,
-            node=node,
+            nodes=nodes,
+            network=network,
             comm=comm,
             run_dir=run_dir,
             writer=writer,
-            evaluator=Evaluator(node, comm),
+            evaluator=Evaluator(nodes, comm, plan.placement),
             cadence=Cadence(config.rounds, config.eval_every, config.checkpoint_every),
             preemption=preemption,
             on_round=on_round,
@@ -108,10 +111,11 @@ def run_training(
         )
         resumed_schedule = None  # what the asynchronous schedule saved in the checkpoint resumed from
         if checkpoint is None:
-            node.start_plugins()
+            for node in nodes:
+                node.start_plugins()
         else:
             state = agree(comm, lambda: read_rank_checkpoint(run_dir, CheckpointInfo(**checkpoint), rank))
-            agree(comm, lambda: restore_rank(node, comm, state))
+            agree(comm, lambda: restore_rank(nodes, comm, state))
             resumed_schedule = state.get("loop")
             agree(comm, lambda: _truncate_metrics(writer, checkpoint["evaluations"]), root_only=True)
             ctx.started -= checkpoint["wall_s"]  # wall time runs on from where the checkpoint left it
@@ -120,6 +124,7 @@ def run_training(
         else:
             outcome = run_rounds(ctx, step + 1)
         ctx.evaluator.free()
+        network.free()
     except KeyboardInterrupt:
         # The signal may reach only some ranks (the others wait inside MPI), so each one records it.
         _record_failure(run_dir, rank, "interrupted", current(), everywhere=False)
@@ -189,8 +194,14 @@ def _record_failure(run_dir: Path, rank: int, error: str, step: int, everywhere:
 
 
 def _share_cores(comm: MPI.Intracomm) -> None:
-    """Give each rank an equal share of its host's cores, so oversubscribed ranks don't thrash."""
+    """Give each rank an equal share of its host's cores, so oversubscribed ranks don't thrash.
+
+    An OMP_NUM_THREADS set by the user wins: the thread count changes how a matrix
+    product splits its sums, and runs meant to agree to the bit must use the same.
+    """
     host = comm.Split_type(MPI.COMM_TYPE_SHARED)
     ranks_here = host.Get_size()
     host.Free()
+    if os.environ.get("OMP_NUM_THREADS", "").isdigit() and int(os.environ["OMP_NUM_THREADS"]) > 0:
+        return  # torch read it at import
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // ranks_here))

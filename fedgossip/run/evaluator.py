@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from mpi4py import MPI
 
+from fedgossip.comm.placement import Placement
 from fedgossip.local.evaluate import evaluate, evaluate_parameters
 from fedgossip.records import MetricsWriter
 from fedgossip.run.node import Node
@@ -37,12 +38,22 @@ class AverageModel:
     phase 1 of the next, and collectives on one communicator must come in one order.
     """
 
-    def __init__(self, flat: np.ndarray, comms: tuple[MPI.Intracomm, MPI.Intracomm], blocking: bool):
-        self._model = flat  # float32 copy of the node's model when evaluated
+    def __init__(
+        self,
+        models: list[np.ndarray],
+        layout: list[int],
+        comms: tuple[MPI.Intracomm, MPI.Intracomm],
+        blocking: bool,
+    ):
+        self._models = models  # float32 copies of this rank's nodes' models when evaluated
+        self._layout = layout  # how many nodes each rank hosts
+        self._nodes = sum(layout)  # in the whole run
         self._comms = comms
         self._blocking = blocking
-        self._sum = flat.astype(np.float64)
-        self._distance: np.ndarray | None = None
+        self._sum = models[0].astype(np.float64)
+        for model in models[1:]:
+            self._sum += model
+        self._distances: np.ndarray | None = None  # every node's ‖x_i − x̄‖², in node order
         self.average: np.ndarray | None = None
         if blocking:
             comms[0].Allreduce(MPI.IN_PLACE, self._sum, op=MPI.SUM)
@@ -52,8 +63,12 @@ class AverageModel:
 
     @property
     def consensus_distance(self) -> float:
-        """Return (1/n) Σ ‖x_i − x̄‖² (after :meth:`advance` returned True)."""
-        return float(self._distance[0]) / self._comms[0].Get_size()
+        """Return (1/n) Σ ‖x_i − x̄‖² (after :meth:`advance` returned True).
+
+        Summed over the gathered per-node distances in node order, so the figure does not
+        depend on how the nodes are placed on ranks.
+        """
+        return float(np.sum(self._distances)) / self._nodes
 
     def advance(self, wait: bool = False) -> bool:
         """Move the reductions on (to the end when ``wait``); return whether both are complete."""
@@ -69,21 +84,28 @@ class AverageModel:
         return True
 
     def _second_phase(self) -> None:
-        self.average = self._sum / self._comms[0].Get_size()
-        self._distance = np.array([np.sum((self._model - self.average) ** 2)], dtype=np.float64)
+        self.average = self._sum / self._nodes
+        mine = np.array([np.sum((model - self.average) ** 2) for model in self._models], dtype=np.float64)
+        comm = self._comms[1]
+        blocks = self._layout
+        self._distances = np.empty(sum(blocks), dtype=np.float64)
+        target = [self._distances, (blocks, np.cumsum([0, *blocks[:-1]]).tolist()), MPI.DOUBLE]
         if self._blocking:
-            self._comms[1].Allreduce(MPI.IN_PLACE, self._distance, op=MPI.SUM)
+            comm.Allgatherv(mine, target)
             self._request = None
         else:
-            self._request = self._comms[1].Iallreduce(MPI.IN_PLACE, self._distance, op=MPI.SUM)
+            self._keep = mine  # a buffer of a pending request must outlive it
+            self._request = comm.Iallgatherv(mine, target)
 
 
 class Evaluator:
-    """Evaluate a rank's node and the average model; rank 0 records."""
+    """Evaluate a rank's nodes and the average model; rank 0 records."""
 
-    def __init__(self, node: Node, comm: MPI.Intracomm):
-        self.node = node
+    def __init__(self, nodes: list[Node], comm: MPI.Intracomm, placement: Placement):
+        self.nodes = nodes
+        self.node = nodes[0]  # the first of this rank's nodes: its model evaluates the average
         self.comm = comm
+        self.placement = placement
         self.rank = comm.Get_rank()
         self._distance_comm = comm.Dup()  # phase 2 of AverageModel (see there)
 
@@ -92,13 +114,16 @@ class Evaluator:
         return self.comm, self._distance_comm
 
     def own_values(self) -> np.ndarray:
-        """Evaluate the node's own model; return its metrics row as values."""
-        node = self.node
-        own = evaluate(node.model, node.test_x, node.test_y)
-        return node.metrics_vector(own.accuracy, own.loss)
+        """Evaluate each node's own model; return their metrics rows as values, one row per node."""
+        rows = []
+        for node in self.nodes:
+            own = evaluate(node.model, node.test_x, node.test_y)
+            rows.append(node.metrics_vector(own.accuracy, own.loss))
+        return np.stack(rows)
 
-    def average_model(self, flat: np.ndarray, blocking: bool) -> AverageModel:
-        return AverageModel(flat, self.comms, blocking)
+    def average_model(self, models: list[np.ndarray], blocking: bool) -> AverageModel:
+        layout = [len(self.placement.nodes_of(rank)) for rank in range(self.placement.ranks)]
+        return AverageModel(models, layout, self.comms, blocking)
 
     def scalars(self, reduced: AverageModel) -> dict[str, float]:
         """Return the average model's accuracy and loss and the consensus distance (rank 0 only)."""
@@ -110,18 +135,33 @@ class Evaluator:
             "consensus_distance": reduced.consensus_distance,
         }
 
+    def models(self) -> list[np.ndarray]:
+        """Return float32 copies of this rank's nodes' models."""
+        return [node.flat.detach().cpu().numpy().copy() for node in self.nodes]
+
+    def gather_rows(self, values: np.ndarray) -> np.ndarray | None:
+        """Gather every rank's rows (``[its nodes, width]``) on rank 0, in node order; None elsewhere."""
+        placement, width = self.placement, values.shape[1]
+        if self.rank != 0:
+            self.comm.Gatherv(np.ascontiguousarray(values), None, root=0)
+            return None
+        gathered = np.empty((placement.nodes, width), dtype=np.float64)
+        counts = [len(placement.nodes_of(r)) * width for r in range(placement.ranks)]
+        starts = [placement.first(r) * width for r in range(placement.ranks)]
+        self.comm.Gatherv(np.ascontiguousarray(values), [gathered, (counts, starts), MPI.DOUBLE], root=0)
+        return gathered
+
     def evaluate(
         self, round_index: int, wall: float, writer: MetricsWriter | None
     ) -> dict[str, float] | None:
         """Evaluate everything now (all ranks); rank 0 appends the row and returns what progress shows."""
         values = self.own_values()
-        reduced = self.average_model(self.node.flat.detach().cpu().numpy().copy(), blocking=True)
-        names = self.node.metric_names
-        gathered = np.empty((self.comm.Get_size(), len(names)), dtype=np.float64) if self.rank == 0 else None
-        self.comm.Gather(values, gathered, root=0)
+        reduced = self.average_model(self.models(), blocking=True)
+        gathered = self.gather_rows(values)
         if self.rank != 0:
             return None
         scalars = self.scalars(reduced)
+        names = self.node.metric_names
         per_node = {name: gathered[:, i] for i, name in enumerate(names)}
         writer.append(round_index, wall, per_node, scalars)
         return {
@@ -146,10 +186,10 @@ class Evaluations:
 
     def take(self, interaction: int, wall: float) -> None:
         """Evaluate the node where it stands and post the reductions of the average model."""
-        values = self.evaluator.own_values()
+        values = self.evaluator.own_values()[0]  # asynchronous runs host one node per rank
         self.rows.append(np.concatenate([[interaction, wall], values]))
-        flat = self.evaluator.node.flat.detach().cpu().numpy().copy()
-        self._pending.append((len(self.rows) - 1, self.evaluator.average_model(flat, blocking=False)))
+        models = self.evaluator.models()
+        self._pending.append((len(self.rows) - 1, self.evaluator.average_model(models, blocking=False)))
 
     def progress(self) -> None:
         """Handle the reductions that have completed, in order; never waits."""

@@ -1,4 +1,4 @@
-"""What each rank reads and warms up before its node is built: its shard, the test set, the codec."""
+"""What each rank reads and warms up before its nodes are built: their shards, the test set, the codec."""
 
 from __future__ import annotations
 
@@ -15,25 +15,30 @@ from fedgossip.run.plan import RunPlan
 __all__ = ["load_local_data", "sample_counts", "warm_up_compressor"]
 
 
-def load_local_data(plan: RunPlan, comm: MPI.Intracomm) -> tuple[ShardData | None, ShardData]:
-    """Read this rank's shard (checksum verified) and the test set."""
+def load_local_data(plan: RunPlan, comm: MPI.Intracomm) -> tuple[dict[int, ShardData | None], ShardData]:
+    """Read the shards of this rank's nodes (checksums verified), by node, and the test set."""
 
-    def read() -> tuple[ShardData | None, ShardData]:
+    def read() -> tuple[dict[int, ShardData | None], ShardData]:
         partition = Partition(plan.data_dir)
-        shard_index = plan.algorithm.shard_of(comm.Get_rank())
-        shard = None if shard_index is None else partition.read_shard(shard_index)
-        if shard is not None and len(shard.y) == 0:
-            raise DataError(f"shard {shard_index} of {plan.data_dir} is empty; recreate the partition")
-        return shard, partition.read_test()
+        shards = {}
+        for node in plan.placement.nodes_of(comm.Get_rank()):
+            index = plan.algorithm.shard_of(node)
+            shard = shards[node] = None if index is None else partition.read_shard(index)
+            if shard is not None and len(shard.y) == 0:
+                raise DataError(f"shard {index} of {plan.data_dir} is empty; recreate the partition")
+        return shards, partition.read_test()
 
     return agree(comm, read)
 
 
-def sample_counts(shard: ShardData | None, comm: MPI.Intracomm) -> np.ndarray:
-    """Return every rank's number of training samples (0 for a rank without a shard)."""
-    mine = np.array([0 if shard is None else len(shard.y)], dtype=np.int64)
-    counts = np.empty(comm.Get_size(), dtype=np.int64)
-    comm.Allgather(mine, counts)
+def sample_counts(shards: dict[int, ShardData | None], plan: RunPlan, comm: MPI.Intracomm) -> np.ndarray:
+    """Return every node's number of training samples (0 for a node without a shard), in node order."""
+    mine = np.array([0 if shard is None else len(shard.y) for shard in shards.values()], dtype=np.int64)
+    placement = plan.placement
+    counts = np.empty(placement.nodes, dtype=np.int64)
+    blocks = [len(placement.nodes_of(rank)) for rank in range(placement.ranks)]
+    starts = [placement.first(rank) for rank in range(placement.ranks)]
+    comm.Allgatherv(mine, [counts, (blocks, starts), MPI.INT64_T])
     return counts
 
 

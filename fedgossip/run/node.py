@@ -21,7 +21,7 @@ from fedgossip.algorithms.base import Algorithm
 from fedgossip.comm.codec import Codec
 from fedgossip.comm.traffic import Traffic
 from fedgossip.local.flat import FlatParameters
-from fedgossip.local.trainer import LocalTrainer
+from fedgossip.local.trainer import LocalStats, LocalTrainer
 from fedgossip.plugins.base import PluginHost, TrainingPlugin
 from fedgossip.privacy.node import NodePrivacy
 from fedgossip.settings.local_steps import LocalSteps
@@ -37,6 +37,7 @@ NODE_METRICS = (
     "fp32_bytes_sent",
     "data_bytes_sent",  # samples shared by --share-data, counted apart from the model's bytes
     "data_bytes_received",
+    "bytes_within",  # the part of bytes_sent that went to nodes of the same process, through memory
     "samples_processed",  # samples the local steps trained on, cumulative
     "compute_s",
     "comm_s",
@@ -129,15 +130,26 @@ class Node:
         self.privacy.train(self.flat, lambda: self._train(steps, each_step))
         self.privacy.spend(steps)
 
+    def finish_steps(self, stats: LocalStats, steps: int) -> None:
+        """Count ``steps`` local steps trained outside :meth:`train_privately`, and charge their privacy.
+
+        For steps driven from outside (in lockstep, or batched): only sample-level privacy,
+        already inside each step's gradient, can have been applied to them.
+        """
+        self.count_steps(stats)
+        if self.privacy is not None:
+            self.privacy.spend(steps)
+
     def _train(self, steps: int, each_step: Callable[[], None] | None) -> None:
         if each_step is None:
-            self._count(self.trainer.run(steps))
+            self.count_steps(self.trainer.run(steps))
             return
         for _ in range(steps):
-            self._count(self.trainer.run(1))
+            self.count_steps(self.trainer.run(1))
             each_step()
 
-    def _count(self, stats) -> None:
+    def count_steps(self, stats: LocalStats) -> None:
+        """Add what local steps did to the node's counters."""
         counters = self.counters
         counters.compute_s += stats.seconds
         counters.loss_sum += stats.loss_sum
@@ -271,6 +283,7 @@ _TRAFFIC_METRICS = (
     "fp32_bytes_sent",
     "data_bytes_sent",
     "data_bytes_received",
+    "bytes_within",
 )
 _GOSSIP_METRICS = ("interactions", "offers_served", "staleness_steps", "idle_s")
 _PRIVACY_METRICS = ("epsilon", "dp_delta", "dp_stopped")

@@ -9,17 +9,20 @@ plan holds is typed: consumers take these objects and never parse a spec.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from mpi4py import MPI
 
 from fedgossip.algorithms.base import ALGORITHMS, Algorithm
 from fedgossip.comm.collective import agree
+from fedgossip.comm.placement import Placement
 from fedgossip.compress.base import COMPRESSORS, Compressor
+from fedgossip.compress.wire import HEADER_SIZE
 from fedgossip.data.manifest import Manifest
 from fedgossip.data.shards import Partition
 from fedgossip.errors import ConfigError
-from fedgossip.local.models.base import MODELS, ModelFactory
+from fedgossip.local.models.base import MODELS, ModelFactory, build_model
 from fedgossip.plugins.base import TrainingPlugin
 from fedgossip.plugins.resolve import build_plugins
 from fedgossip.privacy.base import PRIVACY, PrivacyMechanism
@@ -41,6 +44,7 @@ class RunPlan:
 
     config: TrainConfig
     world_size: int
+    placement: Placement  # which rank hosts which node
     data_dir: Path
     manifest: Manifest
     algorithm: Algorithm
@@ -54,35 +58,60 @@ class RunPlan:
     privacy: PrivacyMechanism | None = None  # --dp; None: no privacy
     plugins: tuple[TrainingPlugin, ...] = ()  # --share-data, --filter, --plugin; this rank's instances
 
-    def slowdown_of(self, rank: int) -> float:
-        """Return rank ``rank``'s compute slowdown factor (1: full speed), the same on every rank."""
-        return float(self.slowdown.factors(self.world_size, self.config.seed)[rank])
+    @property
+    def nodes(self) -> int:
+        return self.placement.nodes
+
+    @property
+    def compressor_max_packet(self) -> int:
+        """Return the largest framed packet of a model under the compressor, for every node alike."""
+        return HEADER_SIZE + self.compressor.nbytes(self.model_size)
+
+    @cached_property
+    def model_size(self) -> int:
+        """Return the number of parameters of the run's model."""
+        manifest = self.manifest
+        model = build_model(self.model, tuple(manifest.input_shape), len(manifest.classes), self.config.seed)
+        return sum(p.numel() for p in model.parameters())
+
+    def slowdown_of(self, node: int) -> float:
+        """Return node ``node``'s compute slowdown factor (1: full speed), the same on every rank."""
+        return float(self._slowdown_factors[node])
+
+    @cached_property
+    def _slowdown_factors(self):
+        return self.slowdown.factors(self.nodes, self.config.seed)
 
 
 def plan_run(config: TrainConfig, comm: MPI.Intracomm) -> RunPlan:
     """Resolve the plugins, the partition and the graph; raise the same error on every rank."""
     size = comm.Get_size()
     specs = config.specs
+    if config.nodes is not None:
+        agree(comm, lambda: Placement(config.nodes, size))  # --nodes below the ranks: before any work
     algorithm = agree(comm, lambda: ALGORITHMS.create(specs.algorithm))
-    agree(comm, lambda: _check_mode(algorithm, config, size))
     compressor = agree(comm, lambda: COMPRESSORS.create(specs.compressor))
     model = agree(comm, lambda: MODELS.create(specs.model))
     privacy = None if specs.dp is None else agree(comm, lambda: _privacy(specs.dp, algorithm))
     plugins = agree(comm, lambda: build_plugins(config, algorithm, privacy))
     if config.data is None:
+        nodes = size if config.nodes is None else config.nodes
         data_dir = Path(
-            agree(comm, lambda: str(default_partition(algorithm.shards_needed(size))), root_only=True)
+            agree(comm, lambda: str(default_partition(algorithm.shards_needed(nodes))), root_only=True)
         )
     else:
         data_dir = Path(config.data)
-    manifest = agree(comm, lambda: _check_partition(data_dir, algorithm, size))
+    manifest, placement = agree(comm, lambda: _place(data_dir, algorithm, config.nodes, size))
+    nodes = placement.nodes
+    agree(comm, lambda: _check_mode(algorithm, config, placement, plugins))
     # Some algorithms have their own graph (fedavg a star) whatever --topology says; record what really runs.
     graph = algorithm.graph or specs.topology
     graph_seed = config.seed if config.topology_seed is None else config.topology_seed
-    topology = agree(comm, lambda: make_topology(graph, size, graph_seed))
+    topology = agree(comm, lambda: make_topology(graph, nodes, graph_seed))
     return RunPlan(
         config=config,
         world_size=size,
+        placement=placement,
         data_dir=data_dir,
         manifest=manifest,
         algorithm=algorithm,
@@ -98,12 +127,23 @@ def plan_run(config: TrainConfig, comm: MPI.Intracomm) -> RunPlan:
     )
 
 
-def _check_mode(algorithm: Algorithm, config: TrainConfig, size: int) -> None:
-    """Refuse settings the algorithm or this world size cannot run with."""
+def _check_mode(
+    algorithm: Algorithm, config: TrainConfig, placement: Placement, plugins: list[TrainingPlugin]
+) -> None:
+    """Refuse settings the algorithm or this placement cannot run with."""
     if config.asynchronous and not algorithm.supports_async:
         raise ConfigError(f"--async applies to swarm only; {algorithm.name} runs in synchronous rounds")
     algorithm.check_config(config)
-    config.specs.slowdown.factors(size, config.seed)  # e.g. a slowed rank beyond the world
+    config.specs.slowdown.factors(placement.nodes, config.seed)  # e.g. a slowed node beyond the run
+    if placement.nodes > placement.ranks:
+        one_per_rank = ["--async"] if config.asynchronous else []
+        one_per_rank += [f"the training-time plugin {plugin.name}" for plugin in plugins]
+        if one_per_rank:
+            raise ConfigError(
+                f"{' and '.join(one_per_rank)} still run one node per rank, but {placement.nodes} nodes "
+                f"share {placement.ranks} ranks; start {placement.nodes} ranks (mpiexec -n "
+                f"{placement.nodes}) or leave out --nodes"
+            )
 
 
 def _privacy(spec: Spec, algorithm: Algorithm) -> PrivacyMechanism:
@@ -117,14 +157,24 @@ def _privacy(spec: Spec, algorithm: Algorithm) -> PrivacyMechanism:
     return mechanism
 
 
-def _check_partition(data_dir: Path, algorithm: Algorithm, size: int) -> Manifest:
+def _place(data_dir: Path, algorithm: Algorithm, nodes: int | None, ranks: int) -> tuple[Manifest, Placement]:
+    """Return the partition's manifest and the placement of ``nodes`` (None: the partition's) on the ranks."""
     manifest = Partition(data_dir).manifest
-    needed = algorithm.shards_needed(size)
-    if manifest.nodes != needed:
-        server = " (rank 0 is the server and holds no shard)" if algorithm.server is not None else ""
+    server = algorithm.server is not None
+    of_partition = manifest.nodes + server
+    if nodes is None:
+        nodes = max(of_partition, 1)
+    elif algorithm.shards_needed(nodes) != manifest.nodes:
+        needs = " (node 0 is the server and holds no shard)" if server else ""
         raise ConfigError(
-            f"{data_dir} has {manifest.nodes} shards but {size} ranks of {algorithm.name} "
-            f"need {needed}{server}; start {manifest.nodes + size - needed} ranks "
-            f"or make a partition with --nodes {needed}"
+            f"--nodes {nodes} of {algorithm.name} need {algorithm.shards_needed(nodes)} shards{needs}, "
+            f"but {data_dir} has {manifest.nodes}; give --nodes {of_partition} "
+            f"or make a partition with --nodes {algorithm.shards_needed(nodes)}"
         )
-    return manifest
+    if nodes < ranks:
+        raise ConfigError(
+            f"{data_dir} has {manifest.nodes} shards, enough for {of_partition} nodes of {algorithm.name}, "
+            f"but {ranks} ranks were started and every rank hosts at least one node; start at most "
+            f"{of_partition} ranks or make a partition with --nodes {algorithm.shards_needed(ranks)}"
+        )
+    return manifest, Placement(nodes, ranks)

@@ -24,11 +24,20 @@ def over_budget(node: Node, steps: int) -> bool:
     return privacy is not None and not privacy.stopped and privacy.would_exceed(steps)
 
 
-def nodes_over_budget(node: Node, steps: int, comm: MPI.Intracomm, budget: float | None) -> list[int]:
-    """Return the nodes of every rank that :func:`over_budget` stops this round (all ranks call it)."""
+def nodes_over_budget(
+    steps: dict[int, int], nodes: list[Node], comm: MPI.Intracomm, budget: float | None
+) -> list[int]:
+    """Return the nodes of every rank that :func:`over_budget` stops this round (all ranks call it).
+
+    ``steps`` are the local steps each of this rank's ``nodes`` is about to take, by node id.
+    """
     if budget is None:  # the same on every rank: no budget, nothing to ask
         return []
-    mine = np.array([over_budget(node, steps)], dtype=np.int8)
-    flags = np.empty(comm.Get_size(), dtype=np.int8)
-    comm.Allgather(mine, flags)
-    return [int(r) for r in np.flatnonzero(flags)]
+    mine = np.array([1 if over_budget(node, steps[node.id]) else 0 for node in nodes], dtype=np.int64)
+    count = np.array([mine.sum()], dtype=np.int64)
+    total = np.empty(1, dtype=np.int64)
+    comm.Allreduce(count, total, op=MPI.SUM)
+    if not total[0]:
+        return []
+    ids = [node.id for node, over in zip(nodes, mine, strict=True) if over]
+    return sorted(int(node) for ids_of_rank in comm.allgather(ids) for node in ids_of_rank)

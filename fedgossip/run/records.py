@@ -98,6 +98,7 @@ def canonical_config(plan: RunPlan) -> dict[str, Any]:
         "dp": plan.privacy.spec if plan.privacy is not None else "none",
         **_plugin_config(plan.plugins),
         "data": str(plan.data_dir),
+        "nodes": plan.nodes,  # resolved: a resumed run hosts as many nodes, whatever the partition says
     }
 
 
@@ -154,6 +155,11 @@ def _run_record(plan: RunPlan, hosts: list[str], name: str, now: datetime) -> di
             "python": platform.python_version(),
         },
         "world_size": plan.world_size,
+        # devices of the run and the processes hosting them: rank r hosts nodes placement[r] ..
+        # placement[r + 1] - 1 (the last entry is the node count)
+        "nodes": plan.nodes,
+        "ranks": plan.world_size,
+        "placement": plan.placement.record(),
         "hosts": sorted(set(hosts)),
         "topology": topology_stats(plan.topology),
         "partition": {

@@ -1,13 +1,15 @@
 """The synchronous schedule: rounds of local steps, each ended by the algorithm's exchange.
 
-Every rank runs the same rounds: the privacy gate, then its node's local steps,
-then ``communicate``; evaluations and checkpoints follow the cadence, and a
+Every rank runs the same rounds: the privacy gate, then its nodes' local steps,
+then one conversation per node (:meth:`Algorithm.conversation`), all answered
+together by the network; evaluations and checkpoints follow the cadence, and a
 SIGTERM on any rank stops every rank after the same round, with a checkpoint.
 """
 
 from __future__ import annotations
 
 from fedgossip.run.context import Outcome, RunContext
+from fedgossip.run.local_rounds import train_nodes
 from fedgossip.run.privacy_gate import nodes_over_budget
 
 __all__ = ["run_rounds"]
@@ -15,22 +17,22 @@ __all__ = ["run_rounds"]
 
 def run_rounds(ctx: RunContext, first_round: int) -> Outcome:
     """Run rounds ``first_round .. --rounds`` on this rank; return how the run ended."""
-    node, cadence, config = ctx.node, ctx.cadence, ctx.plan.config
+    nodes, cadence, config = ctx.nodes, ctx.cadence, ctx.plan.config
     for round_index in range(first_round, config.rounds + 1):
         ctx.step = round_index
-        steps = node.steps_in(round_index)
-        over = nodes_over_budget(node, steps, ctx.comm, config.dp_target_epsilon)
+        steps = {node.id: node.steps_in(round_index) for node in nodes}
+        over = nodes_over_budget(steps, nodes, ctx.comm, config.dp_target_epsilon)
         if over:
-            if node.id in over:
-                node.privacy.stopped = True
+            for node in nodes:
+                if node.id in over:
+                    node.privacy.stopped = True
             done = round_index - 1
             if not cadence.evaluates(done):  # the last round done is not evaluated yet
                 ctx.evaluator.evaluate(done, ctx.wall(), ctx.writer)
-            budget = {"round": done, "ranks": over, "target_epsilon": config.dp_target_epsilon}
+            budget = {"round": done, "nodes": over, "target_epsilon": config.dp_target_epsilon}
             return Outcome("budget-exhausted", {"budget": budget})
-        if steps:
-            node.train_privately(steps)
-        node.algorithm.communicate(node.flat, round_index)
+        train_nodes(nodes, steps, ctx.network, ctx.batched)
+        ctx.network.converse({node.id: node.algorithm.conversation(node.flat, round_index) for node in nodes})
         shown = None
         if cadence.evaluates(round_index):
             shown = ctx.evaluator.evaluate(round_index, ctx.wall(), ctx.writer)

@@ -31,6 +31,9 @@ class TrainConfig:
 
     # What to train on, and how.
     data: str | None = None  # partition directory; None: the embedded digits default
+    # Devices of the run, laid over the ranks in contiguous blocks; None: the partition's node
+    # count (one more with a server, fedavg), else the number of ranks.
+    nodes: int | None = None
     model: str = "mlp"  # model spec (fedgossip.local.models)
     algorithm: str = "dpsgd"  # algorithm spec (fedgossip.algorithms)
     topology: str = "ring"  # topology spec (fedgossip.topology)
@@ -97,6 +100,9 @@ def _problems(config: TrainConfig) -> list[str]:
         value = getattr(config, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             problems.append(f"{name.replace('_', '-')} must be a positive integer, got {value!r}")
+    nodes = config.nodes
+    if nodes is not None and (not isinstance(nodes, int) or isinstance(nodes, bool) or nodes < 1):
+        problems.append(f"nodes must be a positive integer, got {nodes!r}")
     every = config.checkpoint_every
     if not isinstance(every, int) or isinstance(every, bool) or every < 0:
         problems.append(f"checkpoint-every must be an integer ≥ 0 (0: only when preempted), got {every!r}")

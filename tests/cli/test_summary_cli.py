@@ -166,7 +166,7 @@ def test_compare_overlays_curves_and_tables_runs_side_by_side(tmp_path):
     out = result.output
     assert "* A  20240501-120000-swarm-digits-3" in out
     assert "+ B  20240501-130000-dpsgd-digits-3" in out
-    assert out.count("test accuracy vs") == 2 and "MB sent, all ranks" in out
+    assert out.count("test accuracy vs") == 2 and "MB sent, all nodes" in out
     chart = out[out.index("test accuracy vs round") : out.index("test accuracy vs MB")]
     assert "*" in chart and "+" in chart
     for row in ("algorithm", "compression", "avg model accuracy", "wall"):

@@ -65,6 +65,6 @@ def test_summary_shows_bytes_and_compression_ratio(mpirun, fedgossip, tmp_path):
     assert shown.returncode == 0, shown.stderr
     summary = json.loads((tmp_path / "results" / "q4" / "summary.json").read_text())
     ratio = summary["communication"]["compression_ratio"]
-    assert f"{ratio:.3g}×" in shown.stdout and "sent per rank" in shown.stdout
+    assert f"{ratio:.3g}×" in shown.stdout and "sent per node" in shown.stdout
     gamma = COMPRESSORS.create("qsgd:bits=4").consensus_step
     assert f"qsgd:bits=4,block=512 · CHOCO-gossip, γ = {gamma:.3g}" in shown.stdout

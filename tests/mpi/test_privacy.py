@@ -45,7 +45,7 @@ def test_sync_budget_ends_the_run_before_any_node_passes_it(mpirun, fedgossip, t
     record = read_run_json(run)
     assert record["status"] == "budget-exhausted"
     assert record["budget"]["round"] == last
-    assert record["budget"]["ranks"] == [i for i in range(4) if epsilon(i, last + 1) > target]
+    assert record["budget"]["nodes"] == [i for i in range(4) if epsilon(i, last + 1) > target]
     metrics = read_metrics(run)
     assert metrics["round"][-1] == last  # the stop is evaluated even off the --eval-every grid
     recorded = metrics["epsilon"]

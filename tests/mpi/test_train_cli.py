@@ -57,7 +57,7 @@ def test_world_size_must_match_the_shards(mpirun, fedgossip, tmp_path):
     done = mpirun(4, *fedgossip, "train", "--data", data, *SHORT)
     assert done.returncode == 1, done.output
     assert done.stderr.count("error:") == 1, done.stderr
-    assert "has 3 shards but 4 ranks of dpsgd need 4" in done.stderr
+    assert "has 3 shards, enough for 3 nodes of dpsgd, but 4 ranks were started" in done.stderr
     assert not (tmp_path / "results").exists()
 
 

@@ -55,7 +55,7 @@ def _host(x: np.ndarray, y: np.ndarray, lr: float = 0.2, schedule: str = "consta
         params=flat,
         stream=stream,
         trainer=trainer,
-        traffic=Traffic(1),
+        traffic=Traffic(),
         shard_x=x,
         shard_y=y,
         seed=0,

@@ -35,7 +35,7 @@ def context(
     torch.set_num_threads(1)
     model_seed = [seed] if same_start else [seed, rank]
     flat = torch.from_numpy(np.random.default_rng(model_seed).normal(size=count).astype(np.float32))
-    traffic = Traffic(size)
+    traffic = Traffic()
     codec = Codec(COMPRESSORS.create(compressor), rank, count, seed)
     counts = np.full(size, 100, dtype=np.int64) if counts is None else counts
     topo = make_topology(topology, size, seed)

@@ -18,7 +18,7 @@ from fedgossip.settings.link_spec import Link
 
 link = Link(bandwidth_bps=1e6, latency_s=0.01)  # 1 Mbit/s: a 4 kB packet takes about 32 ms
 codec = Codec(COMPRESSORS.create("none"), rank, 1000)
-exchange = PeerExchange(comm, Traffic(comm.Get_size()), codec.max_packet, uplink=Uplink(link))
+exchange = PeerExchange(comm, Traffic(), codec.max_packet, uplink=Uplink(link))
 if rank == 0:
     packet = codec.pack(torch.zeros(1000))
     exchange.exchange({1: packet, 2: packet}, [])

@@ -82,7 +82,7 @@ host = PluginHost(
     flat,
     stream,
     trainer,
-    Traffic(size),
+    Traffic(),
     x,
     y,
     SEED,
@@ -142,11 +142,11 @@ def inspect(losses: np.ndarray) -> dict:
             np.array_equal(tail_x[len(y) :], np.concatenate([state["received_x"][p] for p in order]))
             and np.array_equal(tail_y[len(y) :], np.concatenate([state["received_y"][p] for p in order]))
         ),
-        data_bytes_sent={str(p): int(traffic.data_bytes_sent[p]) for p in neighbors},
-        data_bytes_received={str(p): int(traffic.data_bytes_received[p]) for p in neighbors},
-        expected_bytes_sent={str(p): sent_bytes[p] for p in neighbors},
-        expected_bytes_received={str(p): received_bytes[p] for p in neighbors},
-        model_bytes=int(traffic.bytes_sent.sum() + traffic.bytes_received.sum() + traffic.collective_bytes),
+        data_bytes_sent=int(traffic.data_bytes_sent),
+        data_bytes_received=int(traffic.data_bytes_received),
+        expected_bytes_sent=sum(sent_bytes[p] for p in neighbors),
+        expected_bytes_received=sum(received_bytes[p] for p in neighbors),
+        model_bytes=int(traffic.bytes_sent + traffic.bytes_received + traffic.collective_bytes),
         fp32_bytes=int(traffic.fp32_bytes_sent),
         values=list(plugin.values()),
         model_left_in_train_mode=model.training,
@@ -166,17 +166,17 @@ if select == "random":  # the draws come from (seed, rank, 8), one after another
     )
 exchange_rounds, steps_kept = [0], True
 for round_index in range(1, (every or 2) + 2):
-    before = int(host.traffic.data_bytes_sent.sum())
+    before = int(host.traffic.data_bytes_sent)
     losses = losses_of(model, x, y)
     steps_kept &= plugin.before_round(round_index, 5) == 5
-    if host.traffic.data_bytes_sent.sum() != before:
+    if host.traffic.data_bytes_sent != before:
         exchange_rounds.append(round_index)
         exchanges.append({"round": round_index, **inspect(losses)})
     trainer.run(5)  # the model moves, so the next loss-based selection may differ
 
 # A checkpoint of the plugin, restored into one attached to a fresh stream, serves the same samples.
 restored = PLUGINS.create(plugin.spec)
-fresh = replace(host, stream=BatchStream(x, y, 4, seed=[SEED, rank]), traffic=Traffic(size))
+fresh = replace(host, stream=BatchStream(x, y, 4, seed=[SEED, rank]), traffic=Traffic())
 restored.start(fresh)  # exchanges once more, on every rank
 restored.load_state_dict(plugin.state_dict())
 restored_ok = bool(

@@ -1,0 +1,102 @@
+"""Placement invariance: a seeded synchronous run of N nodes writes the same metrics on N, N/4 and 1 ranks.
+
+Every node is a device of its own — its shard, model, optimizer, random streams and
+counters — whichever process hosts it; co-hosted nodes exchange the same framed
+packets in memory. So every metric but the wall-clock ones must agree to the bit,
+except ``bytes_within`` (what stayed inside a process), which is what placement changes.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+NODES = 8
+RANKS = (NODES, NODES // 4, 1)
+COMMON = (
+    "--rounds",
+    "4",
+    "--eval-every",
+    "2",
+    "--local-steps",
+    "3",
+    "--model",
+    "mlp:hidden=16",
+    "--seed",
+    "3",
+)
+WALL_CLOCK = {"wall_time", "compute_s", "comm_s", "codec_s", "link_s", "idle_s"}
+
+CASES = {
+    "dpsgd": ("--algorithm", "dpsgd", "--topology", "torus"),
+    "choco-qsgd4": ("--algorithm", "dpsgd", "--compressor", "qsgd:bits=4"),
+    "swarm-topk": ("--algorithm", "swarm", "--compressor", "topk:ratio=0.2", "--topology", "complete"),
+    "fedavg": ("--algorithm", "fedavg", "--client-fraction", "0.5", "--compressor", "sign"),
+    "allreduce": ("--algorithm", "allreduce"),
+    "comp-ams": ("--algorithm", "comp-ams", "--compressor", "topk:ratio=0.1"),
+    "dp-sgd": ("--dp", "dp-sgd:clip=1,noise=1.1", "--deterministic", "--slowdown", "ranks=1:factor=2"),
+}
+
+
+@pytest.fixture(scope="module")
+def partitions(tmp_path_factory) -> dict[int, Path]:
+    root = tmp_path_factory.mktemp("partitions")
+    made = {}
+    for shards in (NODES, NODES - 1):  # fedavg's node 0 is the server and holds no shard
+        out = made[shards] = root / f"digits-{shards}"
+        subprocess.run(
+            [sys.executable, "-m", "fedgossip", "partition", "create", "digits", "--nodes", str(shards),
+             "--scheme", "dirichlet:alpha=0.3", "--seed", "1", "--out", str(out)],
+            check=True, capture_output=True, timeout=300,
+        )  # fmt: skip
+    return made
+
+
+def read(run_dir: Path) -> dict[str, np.ndarray]:
+    found = {}
+    with h5py.File(run_dir / "metrics.h5", "r") as f:
+        f.visititems(
+            lambda key, item: (
+                found.__setitem__(key, item[()])
+                if isinstance(item, h5py.Dataset) and key.rsplit("/", 1)[-1] not in WALL_CLOCK
+                else None
+            )
+        )
+    return found
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_the_same_nodes_on_any_number_of_ranks_write_the_same_metrics(
+    case, partitions, mpirun, fedgossip, tmp_path
+):
+    options = CASES[case]
+    data = partitions[NODES - 1 if case == "fedavg" else NODES]
+    runs = {}
+    for ranks in RANKS:
+        where = ("--out", str(tmp_path), "--name", f"{case}-{ranks}")
+        train = ("train", "--data", str(data), "--nodes", str(NODES), *COMMON, *options, *where)
+        done = mpirun(ranks, *fedgossip, *train, timeout=400)
+        assert done.returncode == 0, done.output
+        runs[ranks] = read(tmp_path / f"{case}-{ranks}")
+    one_per_rank = runs[NODES]
+    assert one_per_rank["test_accuracy"].shape == (2, NODES)
+    assert np.all(one_per_rank["bytes_within"] == 0)
+    for ranks in RANKS[1:]:
+        got = runs[ranks]
+        assert sorted(got) == sorted(one_per_rank)
+        differ = [
+            name
+            for name in sorted(got)
+            if name != "bytes_within" and not np.array_equal(got[name], one_per_rank[name], equal_nan=True)
+        ]
+        assert not differ, f"{NODES} nodes on {ranks} ranks differ from one per rank in {differ}"
+    everything = runs[1]
+    if case not in ("allreduce", "comp-ams"):  # collectives have no peer: nothing is "within"
+        assert np.array_equal(everything["bytes_within"], everything["bytes_sent"])
+        within, sent = runs[2]["bytes_within"][-1].sum(), runs[2]["bytes_sent"][-1].sum()
+        assert 0 < within < sent  # on 2 ranks, some packets cross between the processes
