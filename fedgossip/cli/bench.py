@@ -287,6 +287,90 @@ def async_bench(
     stdout.print(f"saved {path}")
 
 
+@bench.command("scale")
+@click.option(
+    "--nodes", type=click.IntRange(min=1), default=64, show_default=True, help="Nodes of the default job."
+)
+@click.option(
+    "--rounds", type=click.IntRange(min=1), default=60, show_default=True, help="Rounds of the default job."
+)
+@click.option(
+    "--devices",
+    type=_IntList(minimum=2, example="1000,10000"),
+    default="1000,10000",
+    show_default=True,
+    help="Synthetic device counts, one node each.",
+)
+@click.option("--models", default="logreg,mlp", show_default=True, help="Models of the synthetic jobs.")
+@click.option(
+    "--device-ranks",
+    type=_IntList(example="1,2"),
+    default="1,2",
+    show_default=True,
+    help="Ranks of the synthetic jobs; the most ranks also run one node per process, the reference.",
+)
+@click.option(
+    "--device-rounds",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="Rounds of the synthetic jobs.",
+)
+@click.option("--max-samples", type=click.IntRange(min=50), default=500, show_default=True,
+              help="Cap on one synthetic device's samples.")  # fmt: skip
+@click.option(
+    "--work",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=_DEFAULT_DIR / "scale-runs",
+    show_default=True,
+    help="Where the partitions and runs go.",
+)
+@click.option(
+    "--out", type=click.Path(path_type=Path, file_okay=False), default=_DEFAULT_DIR, show_default=True
+)
+def scale_bench(
+    nodes: int,
+    rounds: int,
+    devices: tuple[int, ...],
+    models: str,
+    device_ranks: tuple[int, ...],
+    device_rounds: int,
+    max_samples: int,
+    work: Path,
+    out: Path,
+) -> None:
+    """Many nodes per rank: the default job on N ranks, N/8 and one process; 1,000s of devices on 1-2 ranks.
+
+    Wall time, training time and total peak memory of the default digits job with
+    --nodes N, then seconds per round and per device-step of synthetic(1, 1) at each
+    device count (logreg and mlp), against one node per process.
+
+    \b
+    Examples:
+      fedgossip bench scale
+      fedgossip bench scale --nodes 16 --devices 1000 --models logreg
+    """
+    from fedgossip.bench.scale import bench_scale
+    from fedgossip.report.bench_scale import job_line, render_scale
+    from fedgossip.report.console import stdout
+
+    chosen = tuple(name.strip() for name in models.split(",") if name.strip())
+    result = bench_scale(
+        work,
+        nodes,
+        rounds,
+        devices,
+        chosen,
+        device_ranks,
+        device_rounds,
+        max_samples=max_samples,
+        on_job=job_line,
+    )
+    path = save_result(out, "scale", result)
+    render_scale(result, stdout)
+    stdout.print(f"saved {path}")
+
+
 @bench.command("dispatch")
 @click.option("--ranks", type=click.IntRange(min=2), default=16, show_default=True, help="Nodes (MPI ranks).")
 @click.option("--rounds", type=click.IntRange(min=1), default=40, show_default=True, help="D-PSGD rounds.")

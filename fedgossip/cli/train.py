@@ -104,6 +104,13 @@ _OPTIONS = [
         "waits for the slowest (--rounds: interactions each rank initiates) [default: --sync].",
     ),
     click.option(
+        "--vectorize/--one-by-one",
+        default=None,
+        help="With several nodes per rank, train and evaluate the co-hosted nodes of one architecture "
+        "as one vectorized computation (torch vmap), equal to node-by-node up to float rounding; "
+        "--one-by-one loops over them, the same to the bit whatever the placement [default: --vectorize].",
+    ),
+    click.option(
         "--slowdown",
         help="Emulate slower ranks by stretching their local steps: lognormal:sigma=0.5, "
         "ranks=0,5:factor=4, fixed:factor=2 [default: none].",

@@ -42,6 +42,7 @@ from fedgossip.run.preemption import Preemption
 from fedgossip.run.progress import RoundInfo
 from fedgossip.run.records import reopen_records, start_records
 from fedgossip.run.rounds import run_rounds
+from fedgossip.run.vectorized import VectorizedRounds
 from fedgossip.settings.config import TrainConfig
 
 __all__ = ["RoundInfo", "run_training"]
@@ -108,6 +109,7 @@ def run_training(
             preemption=preemption,
             on_round=on_round,
             step=step,
+            batched=VectorizedRounds() if config.vectorize and len(nodes) > 1 else None,
         )
         resumed_schedule = None  # what the asynchronous schedule saved in the checkpoint resumed from
         if checkpoint is None:

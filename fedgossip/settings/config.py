@@ -34,6 +34,9 @@ class TrainConfig:
     # Devices of the run, laid over the ranks in contiguous blocks; None: the partition's node
     # count (one more with a server, fedavg), else the number of ranks.
     nodes: int | None = None
+    # Co-hosted nodes of one architecture train and evaluate as one vmapped computation where they
+    # can (within float rounding of one by one); False: one after another, placement-invariant to the bit.
+    vectorize: bool = True
     model: str = "mlp"  # model spec (fedgossip.local.models)
     algorithm: str = "dpsgd"  # algorithm spec (fedgossip.algorithms)
     topology: str = "ring"  # topology spec (fedgossip.topology)
@@ -118,7 +121,7 @@ def _problems(config: TrainConfig) -> list[str]:
     for name in ("slowdown", "link"):
         if not isinstance(getattr(config, name), str):
             problems.append(f"{name} must be a spec in quotes, got {getattr(config, name)!r}")
-    for name in ("asynchronous", "deterministic"):
+    for name in ("asynchronous", "deterministic", "vectorize"):
         if not isinstance(getattr(config, name), bool):
             problems.append(f"{name} must be true or false, got {getattr(config, name)!r}")
     problems += _privacy_problems(config)
