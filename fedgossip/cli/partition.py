@@ -26,7 +26,7 @@ def partition() -> None:
 
 @partition.command()
 @click.argument("source")
-@click.option("--nodes", "-n", type=NODES, required=True, help="Number of nodes (devices) to split across, one shard each.")
+@click.option("--nodes", "-n", type=NODES, required=True, help="Number of nodes (devices), one shard each.")
 @click.option(
     "--scheme",
     default="dirichlet:alpha=0.5",
