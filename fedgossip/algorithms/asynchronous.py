@@ -1,26 +1,32 @@
 """The contract of an algorithm's asynchronous mode, as the interaction schedule drives it.
 
-The schedule (:mod:`fedgossip.run.interactions`) calls, on each rank and with no
-round to wait for: :meth:`AsyncGossip.poll` between local steps, then
-:meth:`AsyncGossip.wait_for_reply` and :meth:`AsyncGossip.offer` after each burst,
-and :meth:`AsyncGossip.finish` at a consistent cut or at the end.
+Every node has its own :class:`AsyncGossip`: its offers, its answers to others'
+and its counters. The co-hosted nodes of a rank share one
+:class:`~fedgossip.comm.async_transport.AsyncTransport`, which carries their
+packets and which the schedule (:mod:`fedgossip.run.interactions`) polls between
+local steps: a poll serves every node of the rank. After each burst of local steps
+a node calls :meth:`AsyncGossip.wait_for_reply` and :meth:`AsyncGossip.offer`;
+at a consistent cut or at the end, the rank calls :func:`finish` for all its nodes.
 """
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-__all__ = ["GossipStats", "AsyncGossip"]
+from fedgossip.comm.async_transport import AsyncTransport
+
+__all__ = ["GossipStats", "AsyncGossip", "finish"]
 
 
 @dataclass
 class GossipStats:
-    """What one rank's asynchronous gossip did; all cumulative."""
+    """What one node's asynchronous gossip did; all cumulative."""
 
     interactions: int = 0  # own offers answered
     offers_served: int = 0  # others' offers averaged with
@@ -33,31 +39,61 @@ class GossipStats:
 
 
 class AsyncGossip(ABC):
-    """One rank's side of an asynchronous protocol: offers made, offers served, and termination."""
+    """One node's side of an asynchronous protocol: offers made, offers served, and its counters."""
 
+    node: int  # the node's id
     steps: int  # local steps taken so far, counted by the schedule (staleness is measured in them)
     stats: GossipStats
+    transport: AsyncTransport  # the rank's, shared by its nodes
 
     @abstractmethod
     def offer(self, flat: torch.Tensor) -> None:
         """Start an interaction with a neighbour; its answer is applied by a later poll."""
 
+    @property
     @abstractmethod
-    def poll(self, flat: torch.Tensor) -> None:
-        """Handle whatever has arrived; never waits."""
+    def waiting_for_reply(self) -> bool:
+        """Whether this node's own interaction is still unanswered."""
 
-    @abstractmethod
-    def wait_for_reply(self, flat: torch.Tensor) -> None:
-        """Serve others until this rank's own interaction is answered."""
+    def poll(self) -> None:
+        """Handle whatever has arrived for any node of the rank; never waits."""
+        self.transport.poll()
 
-    @abstractmethod
-    def finish(self, flat: torch.Tensor, between_polls: Callable[[], None] | None = None) -> None:
-        """Return once every rank has finished, serving until then (``between_polls`` runs meanwhile)."""
+    def wait_for_reply(self) -> None:
+        """Serve every node of the rank until this node's own interaction is answered."""
+        start = time.perf_counter()
+        while self.waiting_for_reply:
+            self.transport.poll()
+            if self.waiting_for_reply:
+                self.transport.idle()
+        self.stats.idle_s += time.perf_counter() - start
 
     @abstractmethod
     def state_dict(self) -> dict[str, Any]:
-        """Return the state at a quiet moment, after :meth:`finish`."""
+        """Return the state at a quiet moment, after :func:`finish`."""
 
     @abstractmethod
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a state from :meth:`state_dict`."""
+
+
+def finish(gossips: Sequence[AsyncGossip], between_polls: Callable[[], None] | None = None) -> None:
+    """Return once every rank has finished, serving offers until then: a consistent cut.
+
+    ``gossips`` are all the nodes of this rank (they share one transport). The rank
+    enters the termination barrier only once every one of its nodes' offers is
+    answered, and keeps serving until every rank has entered it: then no offer is
+    unanswered anywhere, so nothing is in flight. ``between_polls`` is called while
+    waiting for the others, so other non-blocking work (the evaluations' reductions)
+    progresses too. Every node counts the wait as idle: none of them could go on.
+    """
+    if not gossips:
+        raise ValueError("expecting the gossip of every node of this rank, got none")
+    transport = gossips[0].transport
+    if any(gossip.transport is not transport for gossip in gossips):
+        raise ValueError("the nodes of one rank must share one transport")
+    for gossip in gossips:
+        gossip.wait_for_reply()
+    waited = transport.finish(between_polls)
+    for gossip in gossips:
+        gossip.stats.idle_s += waited

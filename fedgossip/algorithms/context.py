@@ -10,7 +10,6 @@ import torch
 from mpi4py import MPI
 
 from fedgossip.comm.codec import Codec
-from fedgossip.comm.exchange import PeerExchange
 from fedgossip.comm.link import Uplink, hold_until
 from fedgossip.comm.network import NodeNetwork
 from fedgossip.comm.placement import Placement
@@ -30,7 +29,7 @@ class GossipContext:
     network is then the node's own, otherwise the one its rank shares among its nodes.
     """
 
-    comm: MPI.Intracomm  # the rank's communicator (the asynchronous mode, one node per rank)
+    comm: MPI.Intracomm  # the rank's communicator; messages go through ``network``, which duplicates it
     topology: Topology
     codec: Codec
     traffic: Traffic
@@ -66,10 +65,6 @@ class GossipContext:
     def size(self) -> int:
         """Return the number of nodes in the run."""
         return self.network.placement.nodes
-
-    def exchange(self) -> PeerExchange:
-        """Return a rank-to-rank exchange (the asynchronous mode, where a rank hosts one node)."""
-        return PeerExchange(self.comm, self.traffic, max_bytes=self.codec.max_packet, uplink=self.uplink)
 
     def hold_collective(self, started: float, seconds: float) -> None:
         """Stretch a collective begun at wall time ``started`` to the ``seconds`` the link would take."""

@@ -57,7 +57,7 @@ def render_compare(summaries: Sequence[dict[str, Any]], paths: Sequence[Path], c
             f"{status_markup(summary['status'])}  [dim]({measured})[/]"
         )
     console.print()
-    for axis, label in (("round", "round"), ("mb_sent_total", "MB sent, all ranks")):
+    for axis, label in (("round", "round"), ("mb_sent_total", "MB sent, all nodes")):
         series = [
             Series(keys[i], s["curve"][axis] or [], curve_accuracy(s)[0] or [], _marker(i), _colour(i))
             for i, s in enumerate(summaries)

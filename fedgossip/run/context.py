@@ -52,11 +52,6 @@ class RunContext:
     started: float = field(default_factory=time.perf_counter)
 
     @property
-    def node(self) -> Node:
-        """Return the rank's one node (the asynchronous schedule hosts one per rank)."""
-        return self.nodes[0]
-
-    @property
     def rank(self) -> int:
         return self.comm.Get_rank()
 

@@ -8,9 +8,9 @@ node's distance to the mean, then their sum (:class:`AverageModel`). None of
 this counts as traffic.
 
 Synchronous rounds reduce at once (:meth:`Evaluator.evaluate`). Asynchronous runs
-must not wait for each other, so :class:`Evaluations` takes the node's values
-where it stands, posts the reductions without blocking, advances them between
-local steps and gathers the rows once at the end.
+must not wait for each other, so :class:`Evaluations` takes the rank's nodes'
+values where they stand, posts the reductions without blocking, advances them
+between local steps and gathers the rows once at the end.
 """
 
 from __future__ import annotations
@@ -175,19 +175,26 @@ class Evaluator:
 
 
 class Evaluations:
-    """An asynchronous run's evaluations on this rank: rows kept, reductions in flight, rank 0's averages."""
+    """An asynchronous run's evaluations on this rank: its nodes' rows, the reductions, rank 0's averages.
+
+    Each evaluation is one row per node of the rank, ``[interaction, wall time, values…]``;
+    :meth:`finish` gathers every rank's rows on rank 0, which writes one column per node.
+    """
 
     def __init__(self, evaluator: Evaluator):
         self.evaluator = evaluator
         self.names = evaluator.node.metric_names
-        self.rows: list[np.ndarray] = []  # per evaluation: interaction, wall time, then the node's values
+        self.hosted = len(evaluator.nodes)  # this rank's nodes: the rows of each evaluation
+        self.width = 2 + len(self.names)
+        self.rows: list[np.ndarray] = []  # per evaluation: [its nodes, width]
         self.scalars: dict[int, dict[str, float]] = {}  # rank 0: average model per evaluation
         self._pending: list[tuple[int, AverageModel]] = []
 
     def take(self, interaction: int, wall: float) -> None:
-        """Evaluate the node where it stands and post the reductions of the average model."""
-        values = self.evaluator.own_values()[0]  # asynchronous runs host one node per rank
-        self.rows.append(np.concatenate([[interaction, wall], values]))
+        """Evaluate the rank's nodes where they stand and post the reductions of the average model."""
+        values = self.evaluator.own_values()  # [its nodes, metrics]
+        at = np.broadcast_to(np.array([interaction, wall], dtype=np.float64), (values.shape[0], 2))
+        self.rows.append(np.concatenate([at, values], axis=1))
         models = self.evaluator.models()
         self._pending.append((len(self.rows) - 1, self.evaluator.average_model(models, blocking=False)))
 
@@ -207,17 +214,22 @@ class Evaluations:
         """Return the evaluations taken so far (after :meth:`settle`): own rows, rank 0's averages."""
         if self._pending:
             raise RuntimeError("evaluations still being reduced; call settle first")
-        width = 2 + len(self.names)
-        rows = np.array(self.rows, dtype=np.float64).reshape(len(self.rows), width)
+        rows = self._table()
         scalars = [[index, s["avg_model_accuracy"], s["avg_model_loss"], s["consensus_distance"]]
                    for index, s in sorted(self.scalars.items())]  # fmt: skip
         return {"rows": rows, "scalars": np.array(scalars, dtype=np.float64).reshape(len(scalars), 4)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a state from :meth:`state_dict`.
+
+        A checkpoint written while a rank hosted one node holds ``[evaluations, width]`` rows.
+        """
         rows = np.asarray(state["rows"], dtype=np.float64)
-        if rows.ndim != 2 or rows.shape[1] != 2 + len(self.names):
+        if rows.ndim == 2 and self.hosted == 1:
+            rows = rows[:, None, :]
+        if rows.ndim != 3 or rows.shape[1:] != (self.hosted, self.width):
             raise ValueError(
-                f"saved evaluations have shape {rows.shape}, expected [n, {2 + len(self.names)}]"
+                f"saved evaluations have shape {rows.shape}, expected [n, {self.hosted}, {self.width}]"
             )
         self.rows = list(rows)
         self.scalars = {
@@ -226,23 +238,41 @@ class Evaluations:
         }
 
     def finish(self, writer: MetricsWriter | None) -> None:
-        """Gather every rank's rows on rank 0, which writes one row per evaluation.
+        """Gather every rank's rows on rank 0, which writes one row per evaluation, a column per node.
 
         Each row's wall time is that of the slowest rank to reach it.
         """
         self.settle()
-        comm = self.evaluator.comm
-        rows = np.array(self.rows, dtype=np.float64)
-        gathered = (
-            np.empty((comm.Get_size(), *rows.shape), dtype=np.float64) if comm.Get_rank() == 0 else None
+        evaluator = self.evaluator
+        comm, placement = evaluator.comm, evaluator.placement
+        rows = self._table()  # every rank took as many evaluations: the same cadence
+        if comm.Get_rank() != 0:
+            comm.Gatherv(rows, None, root=0)
+            return
+        blocks = [len(placement.nodes_of(rank)) for rank in range(placement.ranks)]
+        counts = [len(self.rows) * block * self.width for block in blocks]
+        gathered = np.empty(sum(counts), dtype=np.float64)
+        comm.Gatherv(rows, [gathered, (counts, np.cumsum([0, *counts[:-1]]).tolist()), MPI.DOUBLE], root=0)
+        # each rank's block is [evaluations, its nodes, width]; side by side they are in node order
+        starts = np.cumsum([0, *counts])
+        table = np.concatenate(
+            [
+                gathered[start:stop].reshape(len(self.rows), block, self.width)
+                for start, stop, block in zip(starts[:-1], starts[1:], blocks, strict=True)
+            ],
+            axis=1,
         )
-        comm.Gather(rows, gathered, root=0)
         if writer is None:
             return
-        for index in range(rows.shape[0]):
-            at = gathered[:, index, :]
+        for index, at in enumerate(table):
             per_node = {name: at[:, 2 + i] for i, name in enumerate(self.names)}
             writer.append(int(at[0, 0]), float(at[:, 1].max()), per_node, self.scalars[index])
+
+    def _table(self) -> np.ndarray:
+        """Return the rows taken so far as one contiguous ``[evaluations, its nodes, width]`` array."""
+        return np.ascontiguousarray(
+            np.array(self.rows, dtype=np.float64).reshape(len(self.rows), self.hosted, self.width)
+        )
 
     def _complete(self, index: int, reduced: AverageModel) -> None:
         if self.evaluator.rank == 0:

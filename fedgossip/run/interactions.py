@@ -1,74 +1,64 @@
 """The asynchronous schedule (``--async``): local steps and pairwise gossip, no rounds.
 
-Each rank initiates ``--rounds`` interactions, each after its own draw of
-local steps, and polls for others' offers between its steps. Nobody waits on
-a round. Evaluations follow the same cadence as rounds do, counted in
-interactions, but never block: see :class:`~fedgossip.run.evaluator.Evaluations`.
+Each node initiates ``--rounds`` interactions, each after its own draw of local
+steps. Nobody waits on a round. A rank interleaves its nodes round-robin: each
+takes its burst of local steps, waits for the reply to its previous offer if it
+has not come yet, and makes its next offer; between any two local steps the
+rank polls, which serves every one of its nodes (co-hosted pairs interact in
+memory, others by MPI). Evaluations follow the same cadence as rounds do,
+counted in interactions, but never block: see
+:class:`~fedgossip.run.evaluator.Evaluations`.
 
 Checkpoints (``--checkpoint-every K``, counted in interactions) are taken at a
-*consistent cut*: when a rank reaches a multiple of K it stops initiating,
-waits for its own offer's reply and serves the others until every rank got
-there (the termination barrier of :meth:`AsyncGossip.finish`). Then no offer or
-reply is in flight, both ends of every edge agree on their references and
-sequence numbers, and each rank has initiated exactly the same number of
-interactions: the state a resumed run continues from. Its local step counts
-differ (each rank draws its own), and what happens after the cut depends on
-timing, so an asynchronous resume is consistent but not a replay. A SIGTERM
-is honoured at the next such cut.
+*consistent cut*: when a rank's nodes reach a multiple of K the rank stops
+initiating, waits for its nodes' offers to be answered and serves the others
+until every rank got there (:func:`~fedgossip.algorithms.asynchronous.finish`).
+Then no offer or reply is in flight, both ends of every edge agree on their
+references and sequence numbers, and every node has initiated exactly the same
+number of interactions: the state a resumed run continues from. Local step
+counts differ (each node draws its own), and what happens after the cut
+depends on timing, so an asynchronous resume is consistent but not a replay. A
+SIGTERM is honoured at the next such cut.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from fedgossip.algorithms.asynchronous import finish
+from fedgossip.comm.async_transport import AsyncTransport
 from fedgossip.run.context import Outcome, RunContext
 from fedgossip.run.evaluator import Evaluations
+from fedgossip.run.node import Node
 from fedgossip.run.privacy_gate import over_budget
 
 __all__ = ["run_interactions"]
 
 
 def run_interactions(ctx: RunContext, resumed: dict[str, Any] | None = None) -> Outcome:
-    """Run every interaction of this rank, then the termination; rank 0 writes the evaluations.
+    """Run every interaction of this rank's nodes, then the termination; rank 0 writes the evaluations.
 
     ``resumed`` is the schedule's state in the checkpoint a resumed run starts from.
     """
-    node, cadence, config = ctx.node, ctx.cadence, ctx.plan.config
-    gossip, flat = node.gossip, node.flat
+    cadence, config, nodes = ctx.cadence, ctx.plan.config, ctx.nodes
+    gossips = [node.gossip for node in nodes]
+    transport = gossips[0].transport  # shared by the rank's nodes
+    transport.open()  # collective: every rank, before any node sends
     evaluations = Evaluations(ctx.evaluator)
     first = 1
     if resumed is not None:
         first = int(resumed["interaction"]) + 1
         evaluations.load_state_dict(resumed["evaluations"])
-    privacy = node.privacy
-    # dp-update privatizes the model's change over the whole burst, so nothing may leave the
-    # node before its end: a neighbour served mid-burst would see the raw update. The
-    # neighbours' offers wait until the burst is done (more staleness).
-    serve = privacy is None or privacy.mechanism.level != "node"
-
-    def each_step() -> None:
-        gossip.steps += 1
-        if serve:
-            gossip.poll(flat)
-        evaluations.progress()
 
     for interaction in range(first, config.rounds + 1):
         ctx.step = interaction
-        steps = node.draw_steps()
-        if over_budget(node, steps):
-            # Past its budget a node neither trains nor offers; it reaches its remaining
-            # checkpoints at once and keeps serving the others' offers until the end.
-            privacy.stopped = True
-        active = privacy is None or not privacy.stopped
-        if active:
-            node.train_privately(steps, each_step)
-            gossip.wait_for_reply(flat)  # at most one offer in flight
-            gossip.offer(flat)
+        for node in nodes:
+            _interact(node, transport, evaluations)
         if cadence.evaluates(interaction) and interaction < config.rounds:
             evaluations.take(interaction, ctx.wall())  # the last one comes after every reply
         ctx.report(ctx.info(interaction))
         if cadence.checkpoints(interaction):
-            gossip.finish(flat, between_polls=evaluations.progress)  # the consistent cut
+            finish(gossips, between_polls=evaluations.progress)  # the consistent cut
             evaluations.settle()
             stop = ctx.preempted()
             wall = ctx.wall()
@@ -76,9 +66,36 @@ def run_interactions(ctx: RunContext, resumed: dict[str, Any] | None = None) -> 
             ctx.checkpoint(interaction, loop, wall)
             if stop:
                 evaluations.finish(ctx.writer)  # the evaluations so far; a resume rewrites them all
+                transport.free()
                 return Outcome("preempted", {"preempted_round": interaction}, stopped_at=interaction)
-    gossip.finish(flat, between_polls=evaluations.progress)
+    finish(gossips, between_polls=evaluations.progress)
     # the last evaluation comes after every reply, so it counts every interaction
     evaluations.take(config.rounds, ctx.wall())
     evaluations.finish(ctx.writer)
+    transport.free()
     return Outcome()
+
+
+def _interact(node: Node, transport: AsyncTransport, evaluations: Evaluations) -> None:
+    """Take ``node``'s next burst of local steps, then its next offer (past its privacy budget, neither)."""
+    gossip, privacy = node.gossip, node.privacy
+    steps = node.draw_steps()
+    if over_budget(node, steps):
+        # Past its budget a node neither trains nor offers; it reaches its remaining
+        # checkpoints at once and keeps serving the others' offers until the end.
+        privacy.stopped = True
+    if privacy is not None and privacy.stopped:
+        return
+    # dp-update privatizes the model's change over the whole burst, so nothing may reach or
+    # leave the node before its end: a neighbour served mid-burst would see the raw update. Its
+    # packets wait until the burst is done (more staleness); the rank's other nodes are served.
+    closed = (node.id,) if privacy is not None and privacy.mechanism.level == "node" else ()
+
+    def each_step() -> None:
+        gossip.steps += 1
+        transport.poll(closed)
+        evaluations.progress()
+
+    node.train_privately(steps, each_step)
+    gossip.wait_for_reply()  # at most one offer in flight
+    gossip.offer(node.flat)

@@ -136,8 +136,7 @@ def _check_mode(
     algorithm.check_config(config)
     config.specs.slowdown.factors(placement.nodes, config.seed)  # e.g. a slowed node beyond the run
     if placement.nodes > placement.ranks:
-        one_per_rank = ["--async"] if config.asynchronous else []
-        one_per_rank += [f"the training-time plugin {plugin.name}" for plugin in plugins]
+        one_per_rank = [f"the training-time plugin {plugin.name}" for plugin in plugins]
         if one_per_rank:
             raise ConfigError(
                 f"{' and '.join(one_per_rank)} still run one node per rank, but {placement.nodes} nodes "

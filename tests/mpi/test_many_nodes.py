@@ -54,7 +54,7 @@ def test_six_nodes_on_two_ranks_are_recorded_and_summarized(
         (3, ("--nodes", "2"), "--nodes 2 is below the 3 ranks"),
         (2, ("--nodes", "8"), "--nodes 8 of dpsgd need 8 shards, but"),
         (2, ("--nodes", "4", "--algorithm", "fedavg"), "--nodes 4 of fedavg need 3 shards"),
-        (2, ("--nodes", "6", "--async", "--algorithm", "swarm"), "--async still run one node per rank"),
+        (2, ("--nodes", "6", "--filter", "hide"), "the training-time plugin hide still run one node"),
     ],
 )
 def test_bad_nodes_stop_every_rank_with_one_message(digits_6, mpirun, fedgossip, ranks, options, message):

@@ -413,6 +413,9 @@ def test_summary_of_a_hand_made_run(tmp_path):
         "data_bytes_sent_total": None,
         "data_bytes_received_total": None,
         "samples_processed_total": None,
+        # ... and before many nodes per rank: no bytes_within column, so None
+        "bytes_within_total": None,
+        "bytes_within_share": None,
     }
     # Compute and comm are means over ranks of the cumulative totals: (1+2+3)/3, (0.5+0.25+0.75)/3.
     time = summary["time"]

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from _common import check, comm, context, mean_of, rank, size
 
+from fedgossip.algorithms.asynchronous import finish
 from fedgossip.algorithms.swarm_async import AsyncSwarm
 
 repeats, interactions = int(sys.argv[1]), int(sys.argv[2])
@@ -51,6 +52,7 @@ def run(variant: str, seed: int, straggler_step_s: float) -> Finished:
     compressor = "qsgd:bits=4" if variant == "compressed" else "none"
     _, ctx, flat = context("swarm", "ring", count=500, seed=seed, compressor=compressor)
     engine = AsyncSwarm(ctx, flat, np.random.default_rng([seed, rank]))
+    engine.transport.open()
     steps = np.random.default_rng([seed, rank, 1])
     step_s = straggler_step_s if variant == "straggler" and rank == 0 else STEP_S
     mine = 1 if variant == "early-finisher" and rank == 0 else interactions
@@ -62,13 +64,14 @@ def run(variant: str, seed: int, straggler_step_s: float) -> Finished:
             time.sleep(step_s)
             engine.steps += 1
             served = engine.stats.offers_served
-            engine.poll(flat)
+            engine.poll()
             if step < count - 1:
                 served_between_steps += engine.stats.offers_served - served
-        engine.wait_for_reply(flat)
+        engine.wait_for_reply()
         engine.offer(flat)
         offered_at.append(time.time())
-    engine.finish(flat)
+    finish([engine])
+    engine.transport.free()
     return Finished(engine, flat, started, offered_at, served_between_steps)
 
 
