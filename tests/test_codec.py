@@ -55,7 +55,7 @@ def test_a_neighbour_sending_non_finite_values_is_named(value):
     x[123] = value
     buffer, _ = Codec(COMPRESSORS.create("none"), 4, 500).pack(x, sequence=2)
     receiver = Codec(COMPRESSORS.create("none"), 0, 500)
-    with pytest.raises(WireError, match=r"rank 4 sent NaN or infinite values to rank 0: .*lower --lr"):
+    with pytest.raises(WireError, match=r"node 4 sent NaN or infinite values to node 0: .*lower --lr"):
         receiver.unpack(buffer, 4, 2)
 
 
@@ -64,14 +64,14 @@ def test_a_qsgd_scale_patched_to_infinity_is_refused_despite_a_valid_crc():
     buffer, _ = Codec(compressor, 3, 500).pack(torch.linspace(-1, 1, 500))
     damaged = _patched(buffer, 4 * 2, math.inf)  # the norm of the third block
     receiver = Codec(compressor, 1, 500)
-    with pytest.raises(WireError, match=r"rank 3 sent NaN or infinite values.*diverged or its data is bad"):
+    with pytest.raises(WireError, match=r"node 3 sent NaN or infinite values.*diverged or its data is bad"):
         receiver.unpack(damaged, 3, out=torch.zeros(500))
 
 
 def test_a_rank_decoding_its_own_non_finite_packet_says_its_model_diverged():
     codec = Codec(COMPRESSORS.create("none"), 2, 500)
     buffer, _ = codec.pack(torch.full((500,), math.nan))
-    with pytest.raises(WireError, match=r"rank 2 .*own packet.*this rank's own model holds NaN/Inf"):
+    with pytest.raises(WireError, match=r"node 2 .*own packet.*this node's own model holds NaN/Inf"):
         codec.unpack(buffer, 2)
 
 

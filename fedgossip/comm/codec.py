@@ -58,11 +58,11 @@ class Codec:
             buffer, source, self.compressor.wire_id, self.count, self.max_packet - HEADER_SIZE, sequence
         )
         if kind is not None and header.kind != kind:
-            raise WireError(f"malformed packet from rank {source}: kind {header.kind}, expected {kind}")
+            raise WireError(f"malformed packet from node {source}: kind {header.kind}, expected {kind}")
         try:
             values = self.compressor.decode(packet, out)
         except WireError as exc:
-            raise WireError(f"malformed packet from rank {source}: {exc}") from None
+            raise WireError(f"malformed packet from node {source}: {exc}") from None
         # A well-formed packet can still carry NaN or ±inf (a NaN scale, a diverged model):
         # averaging it in would silently poison this rank's model, so stop with the sender's name.
         if not bool(torch.isfinite(values).all()):
@@ -87,10 +87,10 @@ def _non_finite_message(source: int, rank: int) -> str:
     """Say who holds the NaN or infinite values a packet decoded to, and what to do about it."""
     if source == rank:
         return (
-            f"rank {source} decoded its own packet to NaN or infinite values: this rank's own model "
-            "holds NaN/Inf (training diverged); lower --lr or check this rank's data"
+            f"node {source} decoded its own packet to NaN or infinite values: this node's own model "
+            "holds NaN/Inf (training diverged); lower --lr or check this node's data"
         )
     return (
-        f"rank {source} sent NaN or infinite values to rank {rank}: that rank's model has likely "
-        "diverged or its data is bad; lower --lr or check that rank's data"
+        f"node {source} sent NaN or infinite values to node {rank}: that node's model has likely "
+        "diverged or its data is bad; lower --lr or check that node's data"
     )

@@ -5,6 +5,7 @@ the network answers it once every node of the rank has asked for its own, and th
 generator goes on with the answer::
 
     received = yield Exchange({peer: packet}, [peer])   # -> {peer: buffer}
+    samples = yield DataExchange({peer: message}, [peer], max_bytes, sender_of)  # the same, as data
     total = yield Allreduce(vector)                     # -> the sum over every node
     packets = yield Allgather(packet)                   # -> every node's packet, in node order
 
@@ -16,13 +17,13 @@ its k-th request is sent by its peer in the peer's k-th request.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-__all__ = ["Exchange", "Allreduce", "Allgather", "Conversation", "Request"]
+__all__ = ["Exchange", "DataExchange", "Allreduce", "Allgather", "Conversation", "Request"]
 
 
 @dataclass
@@ -31,6 +32,21 @@ class Exchange:
 
     outgoing: dict[int, tuple[np.ndarray, int]]
     incoming: Iterable[int] = field(default_factory=tuple)
+
+
+@dataclass
+class DataExchange:
+    """Send ``outgoing[peer]`` (a message that is not a model packet, e.g. shared samples) and receive one
+    from each of ``incoming``; counted as data bytes, not model bytes.
+
+    ``max_bytes`` bounds what a peer may send (checked before a buffer is allocated), and
+    ``sender_of(message)`` reads the node a message says it comes from (its own header's field).
+    """
+
+    outgoing: dict[int, np.ndarray]
+    incoming: Iterable[int]
+    max_bytes: int
+    sender_of: Callable[[np.ndarray], int]
 
 
 @dataclass
@@ -47,5 +63,5 @@ class Allgather:
     packet: np.ndarray
 
 
-Request = Exchange | Allreduce | Allgather
+Request = Exchange | DataExchange | Allreduce | Allgather
 Conversation = Generator[Request, Any, None]

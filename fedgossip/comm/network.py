@@ -11,7 +11,10 @@ and goes through the same checks on arrival: only MPI is skipped.
 Remote packets travel on the network's own communicator, tagged with the
 recipient's position on its rank; MPI keeps the order of one source and tag, so
 stage k's packets are matched before stage k+1's. The recipient learns the
-sending node from the packet header and checks it was expected.
+sending node from the packet header and checks it was expected. Data messages
+(:class:`~fedgossip.comm.conversation.DataExchange`, e.g. shared samples) take the
+same path, counted as data bytes and bounded by their own size limit; they carry
+no delivery stamp, so ``--link`` does not hold them.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from collections import defaultdict
 import numpy as np
 from mpi4py import MPI
 
-from fedgossip.comm.conversation import Allgather, Allreduce, Conversation, Exchange, Request
+from fedgossip.comm.conversation import Allgather, Allreduce, Conversation, DataExchange, Exchange, Request
 from fedgossip.comm.link import Uplink, hold_until
 from fedgossip.comm.placement import Placement
 from fedgossip.comm.traffic import Traffic
@@ -108,7 +111,7 @@ class NodeNetwork:
             raise RuntimeError(f"the nodes of rank {self.rank} asked for {names} in one stage")
         kind = kinds.pop()
         started = time.perf_counter()
-        if kind is Exchange:
+        if kind is Exchange or kind is DataExchange:
             answers = self._exchange(asked)
         elif kind is Allreduce:
             answers = self._allreduce(asked)
@@ -119,18 +122,21 @@ class NodeNetwork:
             self.endpoints[node].traffic.comm_seconds += share
         return answers
 
-    def _exchange(self, asked: dict[int, Exchange]) -> dict[int, dict[int, np.ndarray]]:
+    def _exchange(self, asked: dict[int, Exchange | DataExchange]) -> dict[int, dict[int, np.ndarray]]:
         mailbox: dict[tuple[int, int], np.ndarray] = {}  # (sender, recipient) -> packet, co-hosted only
         pending: list[tuple[MPI.Request, np.ndarray]] = []
         for node, request in asked.items():
-            for peer, (buffer, values) in request.outgoing.items():
-                sent = self._post(node, peer, buffer, values, mailbox, pending)
-                del sent
+            if isinstance(request, DataExchange):
+                for peer, message in request.outgoing.items():
+                    self._post_data(node, peer, message, mailbox, pending)
+            else:
+                for peer, (buffer, values) in request.outgoing.items():
+                    self._post(node, peer, buffer, values, mailbox, pending)
         received: dict[int, dict[int, np.ndarray]] = {}
         latest = 0.0
         for node, request in asked.items():
-            got = received[node] = self._collect(node, list(request.incoming), mailbox)
-            if self.link is not None and got:
+            got = received[node] = self._collect(node, list(request.incoming), mailbox, request)
+            if self.link is not None and got and isinstance(request, Exchange):
                 latest = max(latest, *(delivery_time(buffer) for buffer in got.values()))
         MPI.Request.Waitall([request for request, _ in pending])
         if latest:
@@ -139,23 +145,38 @@ class NodeNetwork:
                 self.endpoints[node].traffic.link_seconds += held
         return received
 
-    def _post(self, node, peer, buffer, values, mailbox, pending) -> np.ndarray:
+    def _post(self, node, peer, buffer, values, mailbox, pending) -> None:
         endpoint = self.endpoints[node]
         if endpoint.uplink is not None:  # every recipient gets its own copy, stamped with its own delivery
             buffer = buffer.copy()
             stamp_delivery(buffer, endpoint.uplink.transmit(time.time(), buffer.size))
         host = self.placement.rank_of(peer)
         endpoint.traffic.record_send(peer, buffer.size, values, within=host == self.rank)
+        self._hand_over(node, peer, buffer, mailbox, pending)
+
+    def _post_data(self, node, peer, message, mailbox, pending) -> None:
+        self.endpoints[node].traffic.record_data_send(peer, message.size)
+        self._hand_over(node, peer, message, mailbox, pending)
+
+    def _hand_over(self, node, peer, buffer, mailbox, pending) -> None:
+        """Put ``buffer`` into the mailbox for a co-hosted ``peer``, or start sending it to peer's rank."""
+        host = self.placement.rank_of(peer)
         if host == self.rank:
             mailbox[(node, peer)] = buffer
         else:
             tag = self.placement.index_on_rank(peer)
             pending.append((self.comm.Isend([buffer, MPI.BYTE], dest=host, tag=tag), buffer))
-        return buffer
 
-    def _collect(self, node: int, senders: list[int], mailbox) -> dict[int, np.ndarray]:
+    def _collect(
+        self, node: int, senders: list[int], mailbox, request: Exchange | DataExchange
+    ) -> dict[int, np.ndarray]:
         """Return the packets ``node`` expects from ``senders``: from the mailbox, or received by MPI."""
         traffic = self.endpoints[node].traffic
+        if isinstance(request, DataExchange):
+            record_receive, max_bytes = traffic.record_data_receive, request.max_bytes
+            sender_of = request.sender_of
+        else:
+            record_receive, max_bytes, sender_of = traffic.record_receive, self.max_bytes, packet_sender
         got: dict[int, np.ndarray] = {}
         remote: dict[int, set[int]] = defaultdict(set)
         for sender in senders:
@@ -165,30 +186,30 @@ class NodeNetwork:
                 if buffer is None:
                     raise RuntimeError(f"node {sender} sent node {node} nothing in the stage it was expected")
                 got[sender] = buffer
-                traffic.record_receive(sender, buffer.size)
+                record_receive(sender, buffer.size)
             else:
                 remote[host].add(sender)
         tag = self.placement.index_on_rank(node)
         for host, expected in sorted(remote.items()):
             for _ in range(len(expected)):
-                buffer = self._receive(host, tag)
-                sender = packet_sender(buffer)
+                buffer = self._receive(host, tag, max_bytes)
+                sender = sender_of(buffer)
                 if sender not in expected:
                     raise WireError(
                         f"rank {host} sent node {node} a packet from node {sender}, which it does not expect"
                     )
                 expected.discard(sender)
                 got[sender] = buffer
-                traffic.record_receive(sender, buffer.size)
+                record_receive(sender, buffer.size)
         # in the order asked for, whoever arrived first: what a node adds up must not depend on placement
         return {sender: got[sender] for sender in senders}
 
-    def _receive(self, host: int, tag: int) -> np.ndarray:
+    def _receive(self, host: int, tag: int, max_bytes: int) -> np.ndarray:
         status = MPI.Status()
         message = self.comm.Mprobe(source=host, tag=tag, status=status)
         size = status.Get_count(MPI.BYTE)
-        if size > self.max_bytes:
-            raise WireError(f"rank {host} sent a {size}-byte packet; at most {self.max_bytes} were expected")
+        if size > max_bytes:
+            raise WireError(f"rank {host} sent a {size}-byte packet; at most {max_bytes} were expected")
         buffer = np.empty(size, dtype=np.uint8)
         message.Recv([buffer, MPI.BYTE])
         return buffer

@@ -8,7 +8,7 @@ Header (little-endian, 52 bytes)::
     compressor H   compressor_id(name)
     count      Q   float32 values the payload decodes to
     block      I   block size of block-wise codes (0: none)
-    sender     I   rank that framed the packet
+    sender     I   node that framed the packet
     sequence   Q   per-edge sequence number (0 where unused)
     length     Q   payload length in bytes
     crc32      I   CRC32 of the payload
@@ -101,14 +101,14 @@ def unframe(
 ) -> tuple[Header, Packet]:
     """Check a received buffer against what the receiver expects and return its packet.
 
-    ``source`` is the rank MPI says sent it; ``count`` the number of values
+    ``source`` is the node the receiver expects it from; ``count`` the number of values
     expected; ``max_payload`` the largest payload the compressor can produce for
     ``count`` values; ``sequence`` the expected sequence number, if any.
     """
     raw = np.asarray(buffer, dtype=np.uint8).ravel()
     if raw.size < HEADER_SIZE:
         raise WireError(
-            f"packet from rank {source} is {raw.size} bytes, shorter than the {HEADER_SIZE}-byte header"
+            f"packet from node {source} is {raw.size} bytes, shorter than the {HEADER_SIZE}-byte header"
         )
     fields = _HEADER.unpack(raw[:HEADER_SIZE].tobytes())
     magic, version, kind, wire_compressor, wire_count, block, sender, wire_sequence, length, crc, _ = fields
@@ -130,10 +130,10 @@ def unframe(
     if sequence is not None and wire_sequence != sequence:
         problems.append(f"sequence number {wire_sequence}, expected {sequence}")
     if problems:
-        raise WireError(f"malformed packet from rank {source}: " + "; ".join(problems))
+        raise WireError(f"malformed packet from node {source}: " + "; ".join(problems))
     payload = raw[HEADER_SIZE:]
     if zlib.crc32(payload) != crc:
-        raise WireError(f"packet from rank {source} failed its CRC32 check (corrupted in transit)")
+        raise WireError(f"packet from node {source} failed its CRC32 check (corrupted in transit)")
     header = Header(
         wire_compressor, wire_count, block, sender, wire_sequence, length, crc, kind, delivery_time(raw)
     )

@@ -55,6 +55,7 @@ class ImportanceFilter(TrainingPlugin):
 
     name = "hide"
     kind = "filter"
+    one_node_per_rank = False  # it keeps to its own node's samples: nothing to send
     params = (
         Param("fraction", float, 0.3, "the most a node hides in an epoch (F)", ge=0, lt=1),
         Param(
@@ -108,7 +109,7 @@ class ImportanceFilter(TrainingPlugin):
         if getattr(algorithm, "exchanges_gradients", False):
             name = getattr(algorithm, "name", "the algorithm")
             problems.append(
-                f"{name} reduces gradients across ranks at every step, so every rank must take the same "
+                f"{name} reduces gradients across nodes at every step, so every node must take the same "
                 "number of steps, which hiding samples changes; use another --algorithm or drop --filter"
             )
         if privacy is not None and getattr(privacy, "level", None) == "sample":

@@ -7,7 +7,7 @@ from typing import Any
 from fedgossip.errors import ConfigError
 from fedgossip.plugins.base import PLUGINS, TrainingPlugin
 
-__all__ = ["build_plugins"]
+__all__ = ["build_plugins", "check_plugin_placement"]
 
 
 def build_plugins(config: Any, algorithm: Any, privacy: Any) -> list[TrainingPlugin]:
@@ -40,3 +40,21 @@ def build_plugins(config: Any, algorithm: Any, privacy: Any) -> list[TrainingPlu
         plugin.check(algorithm, config, privacy)
         plugins.append(plugin)
     return plugins
+
+
+def check_plugin_placement(plugins: list[TrainingPlugin], nodes: int, ranks: int) -> None:
+    """Refuse plugins that send by MPI themselves when ``nodes`` nodes share ``ranks`` ranks.
+
+    Such a plugin (``one_node_per_rank``) addresses ranks, not nodes, so it cannot tell
+    co-hosted nodes apart; the built-in ones speak through conversations instead.
+    """
+    if nodes <= ranks:
+        return
+    one_per_rank = [plugin.name for plugin in plugins if plugin.one_node_per_rank]
+    if one_per_rank:
+        verb = "talks" if len(one_per_rank) == 1 else "talk"
+        raise ConfigError(
+            f"the training-time plugin {' and '.join(one_per_rank)} {verb} to its neighbours by MPI "
+            f"itself, so it runs one node per rank, but {nodes} nodes share {ranks} ranks; start "
+            f"{nodes} ranks (mpiexec -n {nodes}) or leave out --nodes"
+        )

@@ -11,7 +11,7 @@ Message, little-endian::
     bits        B   bits per feature value (the ``uniform`` code's)
     label_width B   bytes per label: 1 (uint8) when num_classes <= 256, else 4 (int32)
     (pad)       x
-    sender      I   rank that encoded the message
+    sender      I   node that encoded the message
     count       I   samples in the message
     features    I   values per sample (the product of the input shape)
     labels_crc  I   CRC32 of the label bytes (the features have their own, in the wire header)
@@ -47,6 +47,7 @@ __all__ = [
     "message_size",
     "encode_samples",
     "decode_samples",
+    "message_sender",
 ]
 
 SAMPLE_VERSION = 1
@@ -95,7 +96,7 @@ def encode_samples(
             f"labels must lie in 0..{num_classes - 1}, got {y.min()}..{y.max()}; check the dataset's classes"
         )
     if not np.isfinite(x).all():  # caught here, the message names the real culprit, not its neighbours
-        raise DataError(f"rank {sender}'s shard holds NaN or infinite features; recreate the partition")
+        raise DataError(f"node {sender}'s shard holds NaN or infinite features; recreate the partition")
     features = math.prod(x.shape[1:])
     labels = y.astype(_LABEL_DTYPES[label_width(num_classes)]).tobytes()
     quantizer = _quantizer(bits)
@@ -111,6 +112,14 @@ def encode_samples(
     return message
 
 
+def message_sender(buffer: np.ndarray) -> int:
+    """Return the node a sample message says it comes from, after checking it is one at all."""
+    raw = np.asarray(buffer, dtype=np.uint8).ravel()
+    if raw.size < SAMPLE_HEADER_SIZE or raw[:4].tobytes() != _MAGIC:
+        raise WireError(f"a {raw.size}-byte message is not a sample message (no {_MAGIC!r} header)")
+    return int(_HEADER.unpack_from(raw[:SAMPLE_HEADER_SIZE].tobytes())[4])
+
+
 def decode_samples(
     buffer: np.ndarray,
     sender: int,
@@ -120,9 +129,9 @@ def decode_samples(
     bits: int,
     sequence: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Check a message from rank ``sender`` and return its samples (float32) and labels (int64).
+    """Check a message from node ``sender`` and return its samples (float32) and labels (int64).
 
-    ``input_shape``, ``num_classes`` and ``bits`` are what this rank expects of
+    ``input_shape``, ``num_classes`` and ``bits`` are what this node expects of
     every sender; ``max_count`` is the most samples a sender may put in one
     message (the budget); ``sequence``, if given, the exchange it must belong to.
     """
@@ -133,10 +142,10 @@ def decode_samples(
     labels = raw[SAMPLE_HEADER_SIZE:labels_end].view(_LABEL_DTYPES[width]).astype(np.int64)
     (labels_crc,) = struct.unpack_from("<I", raw[SAMPLE_HEADER_SIZE - 4 : SAMPLE_HEADER_SIZE].tobytes())
     if zlib.crc32(raw[SAMPLE_HEADER_SIZE:labels_end]) != labels_crc:
-        raise WireError(f"sample message from rank {sender}: labels failed their CRC32 check (corrupted)")
+        raise WireError(f"sample message from node {sender}: labels failed their CRC32 check (corrupted)")
     if count and (labels.min() < 0 or labels.max() >= num_classes):
         raise WireError(
-            f"sample message from rank {sender}: labels {labels.min()}..{labels.max()} outside "
+            f"sample message from node {sender}: labels {labels.min()}..{labels.max()} outside "
             f"0..{num_classes - 1} (does every rank read the same dataset?)"
         )
     features = _decode_features(raw[labels_end:], sender, count * math.prod(input_shape), bits, sequence)
@@ -149,7 +158,7 @@ def _check_header(
     """Check every field of the message header and its total length; return the sample count."""
     if raw.size < SAMPLE_HEADER_SIZE:
         raise WireError(
-            f"sample message from rank {sender} is {raw.size} bytes, shorter than its "
+            f"sample message from node {sender} is {raw.size} bytes, shorter than its "
             f"{SAMPLE_HEADER_SIZE}-byte header"
         )
     magic, version, wire_bits, width, wire_sender, count, features, _ = _HEADER.unpack(
@@ -178,7 +187,7 @@ def _check_header(
         if raw.size != expected:
             problems.append(f"{raw.size} bytes arrived, the header implies {expected}")
     if problems:
-        raise WireError(f"malformed sample message from rank {sender}: " + "; ".join(problems))
+        raise WireError(f"malformed sample message from node {sender}: " + "; ".join(problems))
     return count
 
 
@@ -191,10 +200,10 @@ def _decode_features(
     try:
         decoded = quantizer.decode(packet).numpy()
     except WireError as exc:
-        raise WireError(f"malformed sample message from rank {sender}: {exc}") from None
+        raise WireError(f"malformed sample message from node {sender}: {exc}") from None
     if not np.all(np.isfinite(decoded)):
         raise WireError(
-            f"sample message from rank {sender} decodes to NaN or infinite feature values; "
+            f"sample message from node {sender} decodes to NaN or infinite feature values; "
             "check the sender's data"
         )
     return decoded

@@ -8,8 +8,9 @@ to ``bits`` bits by the ``uniform`` code, labels exact. Which samples: the ones
 the current model finds hardest (highest cross-entropy), or a random draw.
 Receivers serve them after their own shard (``BatchStream.set_extra``).
 
-The bytes are counted like the model's, labelled ``data_bytes_*``. This sends
-raw data, even if quantized: for trusted networks only, and refused with ``--dp``.
+The messages go through the rank's network like model packets (in memory to a
+co-hosted neighbour, by MPI otherwise), counted apart as ``data_bytes_*``. This
+sends raw data, even if quantized: for trusted networks only, and refused with ``--dp``.
 """
 
 from __future__ import annotations
@@ -19,19 +20,18 @@ from typing import Any
 
 import numpy as np
 import torch
-from mpi4py import MPI
 from torch.nn.functional import cross_entropy
 
-from fedgossip.errors import ConfigError, WireError
+from fedgossip.comm.conversation import Conversation, DataExchange
+from fedgossip.errors import ConfigError
 from fedgossip.plugins.base import PluginHost, TrainingPlugin
-from fedgossip.plugins.sample_packets import decode_samples, encode_samples, message_size
+from fedgossip.plugins.sample_packets import decode_samples, encode_samples, message_sender, message_size
 from fedgossip.registry import check_params
 from fedgossip.specs import Param
 
-__all__ = ["DATA_TAG", "ShareData"]
+__all__ = ["ShareData"]
 
-DATA_TAG = 19  # shared samples; gossip payloads use GOSSIP_TAG = 17 (comm/exchange.py)
-_SELECT_STREAM = 8  # keeps the random selection's draws apart from the other (seed, rank) generators
+_SELECT_STREAM = 8  # keeps the random selection's draws apart from the other (seed, node) generators
 _CHUNK = 1024  # samples per forward pass when scoring the shard
 
 BUDGET = Param("budget", int, 32, "samples sent to each neighbour per exchange", ge=1)
@@ -53,6 +53,7 @@ class ShareData(TrainingPlugin):
     kind = "share-data"
     metrics = ("shared_samples",)  # received samples the node currently trains on
     shares_raw_data = True
+    one_node_per_rank = False  # it speaks through conversations
 
     def __init__(self, budget: int = 32, bits: int = 8, select: str = "loss", every: int = 0):
         check_params(type(self), budget=budget, bits=bits, select=select, every=every)
@@ -63,7 +64,7 @@ class ShareData(TrainingPlugin):
         self.every = every
         # Internal state.
         self._host: PluginHost | None = None
-        # Seeded from (seed, rank): the samples drawn must differ across ranks and neighbours.
+        # Seeded from (seed, node): the samples drawn must differ across nodes and neighbours.
         self._rng: np.random.Generator | None = None
         self._received: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # per neighbour: its latest samples
         self._exchanges = 0  # exchanges done; the next one's number is the packets' sequence number
@@ -86,10 +87,9 @@ class ShareData(TrainingPlugin):
             raise ConfigError("--share-data cannot run: " + "; ".join(problems))
 
     def start(self, host: PluginHost) -> None:
-        """Exchange samples with every neighbour once, before round 1."""
+        """Attach to the node's training; the first exchange is the conversation before round 1."""
         self._host = host
         self._rng = np.random.default_rng([host.seed, host.rank, _SELECT_STREAM])
-        self._exchange()
 
     def restore(self, host: PluginHost, state: dict[str, Any]) -> None:
         """Attach to a resumed run without exchanging: the checkpoint holds what neighbours last sent.
@@ -102,20 +102,22 @@ class ShareData(TrainingPlugin):
         self._rng = np.random.default_rng([host.seed, host.rank, _SELECT_STREAM])
         self.load_state_dict(state)
 
-    def before_round(self, round_index: int, steps: int) -> int:
-        """Exchange again before rounds 1 + every, 1 + 2·every, ...; the steps stay as planned."""
-        if self.every > 0 and round_index > 1 and (round_index - 1) % self.every == 0:
-            self._exchange()
-        return steps
+    def conversation(self, round_index: int) -> Conversation | None:
+        """Exchange before round 1, and again before rounds 1 + every, 1 + 2·every, ..."""
+        if round_index == 1 or (self.every > 0 and round_index > 1 and (round_index - 1) % self.every == 0):
+            return self._exchange()
+        return None
 
     def values(self) -> tuple[float, ...]:
         return (float(sum(len(y) for _, y in self._received.values())),)
 
-    def _exchange(self) -> None:
+    def _exchange(self) -> Conversation:
         """Send each neighbour its selection, receive theirs, and serve what arrived after the shard."""
         host = self._require_host()
         outgoing = self._messages(host)
-        buffers = self._swap(host, outgoing)
+        # a peer's message may hold no more than the budget: checked before a buffer is allocated
+        limit = message_size(self.budget, math.prod(host.shard_x.shape[1:]), self.bits, host.num_classes)
+        buffers = yield DataExchange(outgoing, sorted(host.neighbors), limit, message_sender)
         input_shape = tuple(host.shard_x.shape[1:])
         for peer, buffer in buffers.items():
             self._received[peer] = decode_samples(
@@ -169,42 +171,8 @@ class ShareData(TrainingPlugin):
         loss = torch.cat(losses).numpy()
         return np.argsort(-loss, kind="stable")[:count]
 
-    def _swap(self, host: PluginHost, outgoing: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
-        """Post every send, then receive one message from every neighbour; count the bytes as data.
-
-        Sends first (``Isend``), then matched probes in neighbour order: no order
-        of ranks can deadlock, and a message's size is checked before a buffer
-        is allocated for it.
-        """
-        features = math.prod(host.shard_x.shape[1:])
-        limit = message_size(self.budget, features, self.bits, host.num_classes)
-        received = {}
-        with host.traffic.timed():
-            requests = []
-            for peer, message in outgoing.items():
-                host.traffic.record_data_send(peer, message.size)
-                requests.append(host.comm.Isend([message, MPI.BYTE], dest=peer, tag=DATA_TAG))
-            for peer in sorted(host.neighbors):
-                received[peer] = self._receive(host, peer, limit)
-            MPI.Request.Waitall(requests)
-        return received
-
-    def _receive(self, host: PluginHost, peer: int, limit: int) -> np.ndarray:
-        status = MPI.Status()
-        message = host.comm.Mprobe(source=peer, tag=DATA_TAG, status=status)
-        size = status.Get_count(MPI.BYTE)
-        if size > limit:
-            raise WireError(
-                f"rank {peer} sent a {size}-byte sample message; at most {limit} bytes fit "
-                f"budget={self.budget},bits={self.bits} (one --share-data for all ranks?)"
-            )
-        buffer = np.empty(size, dtype=np.uint8)
-        message.Recv([buffer, MPI.BYTE])
-        host.traffic.record_data_receive(peer, size)
-        return buffer
-
     def _serve(self, host: PluginHost) -> None:
-        """Serve every neighbour's latest samples after the shard's own, in rank order."""
+        """Serve every neighbour's latest samples after the shard's own, in node order."""
         peers = sorted(self._received)
         if not peers and host.stream.num_samples == host.stream.own_samples:
             return  # nothing to add, nothing to clear: leave the epoch under way alone
@@ -215,7 +183,7 @@ class ShareData(TrainingPlugin):
 
     def _require_host(self) -> PluginHost:
         if self._host is None or self._rng is None:
-            raise RuntimeError("share-data is not attached to a rank yet; call start(host) first")
+            raise RuntimeError("share-data is not attached to a node yet; call start(host) first")
         return self._host
 
     def state_dict(self) -> dict[str, Any]:

@@ -108,7 +108,8 @@ def build_node(
         node.steps_rng = np.random.default_rng([config.seed, node_id, _LOCAL_STEPS_STREAM])
         if plan.privacy is not None:
             node.privacy = _private(plan, node, device)
-        node.plugins = plan.plugins
+        # every node its own instances: a plugin keeps per-node state (scores, received samples)
+        node.plugins = copy.deepcopy(plan.plugins)
         node.plugin_host = _plugin_host(plan, node, shard, network.parent)
     if config.asynchronous:
         rng = np.random.default_rng([config.seed, node_id, _PARTNER_STREAM])

@@ -19,6 +19,7 @@ from torch import nn
 from fedgossip.algorithms.asynchronous import AsyncGossip
 from fedgossip.algorithms.base import Algorithm
 from fedgossip.comm.codec import Codec
+from fedgossip.comm.conversation import Conversation
 from fedgossip.comm.traffic import Traffic
 from fedgossip.local.flat import FlatParameters
 from fedgossip.local.trainer import LocalStats, LocalTrainer
@@ -102,6 +103,13 @@ class Node:
         """Attach the training-time plugins to this node's training (they may talk to neighbours)."""
         for plugin in self.plugins:
             plugin.start(self.plugin_host)
+
+    def plugin_conversation(self, round_index: int) -> Conversation:
+        """Say what the node's plugins say to its neighbours before round ``round_index``, in their order."""
+        for plugin in self.plugins:
+            conversation = plugin.conversation(round_index)
+            if conversation is not None:
+                yield from conversation
 
     def draw_steps(self) -> int:
         """Draw how many local steps the node takes next (0 on a node without a shard)."""

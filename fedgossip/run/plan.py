@@ -24,7 +24,7 @@ from fedgossip.data.shards import Partition
 from fedgossip.errors import ConfigError
 from fedgossip.local.models.base import MODELS, ModelFactory, build_model
 from fedgossip.plugins.base import TrainingPlugin
-from fedgossip.plugins.resolve import build_plugins
+from fedgossip.plugins.resolve import build_plugins, check_plugin_placement
 from fedgossip.privacy.base import PRIVACY, PrivacyMechanism
 from fedgossip.run.default_data import default_partition
 from fedgossip.settings.config import TrainConfig
@@ -135,14 +135,7 @@ def _check_mode(
         raise ConfigError(f"--async applies to swarm only; {algorithm.name} runs in synchronous rounds")
     algorithm.check_config(config)
     config.specs.slowdown.factors(placement.nodes, config.seed)  # e.g. a slowed node beyond the run
-    if placement.nodes > placement.ranks:
-        one_per_rank = [f"the training-time plugin {plugin.name}" for plugin in plugins]
-        if one_per_rank:
-            raise ConfigError(
-                f"{' and '.join(one_per_rank)} still run one node per rank, but {placement.nodes} nodes "
-                f"share {placement.ranks} ranks; start {placement.nodes} ranks (mpiexec -n "
-                f"{placement.nodes}) or leave out --nodes"
-            )
+    check_plugin_placement(plugins, placement.nodes, placement.ranks)
 
 
 def _privacy(spec: Spec, algorithm: Algorithm) -> PrivacyMechanism:

@@ -1,8 +1,9 @@
 """The synchronous schedule: rounds of local steps, each ended by the algorithm's exchange.
 
-Every rank runs the same rounds: the privacy gate, then its nodes' local steps,
-then one conversation per node (:meth:`Algorithm.conversation`), all answered
-together by the network; evaluations and checkpoints follow the cadence, and a
+Every rank runs the same rounds: its nodes' plugins' conversations (if any), the
+privacy gate, the local steps, then one conversation per node
+(:meth:`Algorithm.conversation`), each stage answered together by the network
+for all the rank's nodes; evaluations and checkpoints follow the cadence, and a
 SIGTERM on any rank stops every rank after the same round, with a checkpoint.
 """
 
@@ -20,6 +21,8 @@ def run_rounds(ctx: RunContext, first_round: int) -> Outcome:
     nodes, cadence, config = ctx.nodes, ctx.cadence, ctx.plan.config
     for round_index in range(first_round, config.rounds + 1):
         ctx.step = round_index
+        if ctx.plan.plugins:  # every rank alike: the plugins' messages before the round's steps
+            ctx.network.converse({n.id: n.plugin_conversation(round_index) for n in nodes if n.plugins})
         steps = {node.id: node.steps_in(round_index) for node in nodes}
         over = nodes_over_budget(steps, nodes, ctx.comm, config.dp_target_epsilon)
         if over:

@@ -85,7 +85,7 @@ def _receive(receiver: Codec, packet: bytes | bytearray) -> np.ndarray | None:
     try:
         decoded = receiver.unpack(np.frombuffer(bytes(packet), dtype=np.uint8).copy(), SENDER, SEQUENCE)
     except WireError as exc:
-        assert f"rank {SENDER}" in str(exc), f"WireError does not name the sender: {exc}"
+        assert f"node {SENDER}" in str(exc), f"WireError does not name the sender: {exc}"
         return None
     assert decoded.dtype == torch.float32 and decoded.shape == (COUNT,)
     return decoded.numpy().view(np.uint32)
@@ -203,7 +203,7 @@ def test_payload_beyond_the_limit_is_refused_before_it_is_read(spec, claimed, mo
     monkeypatch.setattr(torch, "empty", _at_most(COUNT, torch.empty, read))
     tracemalloc.start()
     try:
-        with pytest.raises(WireError, match=rf"rank {SENDER}.*{refusal}"):
+        with pytest.raises(WireError, match=rf"node {SENDER}.*{refusal}"):
             receiver.unpack(buffer, SENDER, SEQUENCE)
         _, peak = tracemalloc.get_traced_memory()
     finally:

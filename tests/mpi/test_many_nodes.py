@@ -13,7 +13,7 @@ import pytest
 from fedgossip.records import read_metrics, update_run_status
 from fedgossip.records.checkpoint import latest_checkpoint
 
-TIMED = {"wall_time", "compute_s", "comm_s", "codec_s", "link_s", "idle_s"}
+TIMED = {"wall_time", "compute_s", "comm_s", "codec_s", "link_s", "idle_s", "filter_saved_s"}
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +54,6 @@ def test_six_nodes_on_two_ranks_are_recorded_and_summarized(
         (3, ("--nodes", "2"), "--nodes 2 is below the 3 ranks"),
         (2, ("--nodes", "8"), "--nodes 8 of dpsgd need 8 shards, but"),
         (2, ("--nodes", "4", "--algorithm", "fedavg"), "--nodes 4 of fedavg need 3 shards"),
-        (2, ("--nodes", "6", "--filter", "hide"), "the training-time plugin hide still run one node"),
     ],
 )
 def test_bad_nodes_stop_every_rank_with_one_message(digits_6, mpirun, fedgossip, ranks, options, message):
@@ -71,9 +70,17 @@ def test_seven_ranks_for_a_partition_of_six_nodes_is_refused(digits_6, mpirun, f
     assert "has 6 shards" in done.output and "7 ranks were started" in done.output
 
 
-def test_a_resumed_run_of_co_hosted_nodes_repeats_its_last_rounds(digits_6, mpirun, fedgossip, tmp_path):
+@pytest.mark.parametrize(
+    "plugins",
+    [(), ("--share-data", "budget=4,every=2", "--filter", "hide:threshold=0.5")],  # re-shared at round 5
+    ids=["plain", "plugins"],
+)
+def test_a_resumed_run_of_co_hosted_nodes_repeats_its_last_rounds(
+    digits_6, mpirun, fedgossip, tmp_path, plugins
+):
     options = ("--data", str(digits_6), "--rounds", "5", "--eval-every", "1", "--checkpoint-every", "3",
-               "--compressor", "qsgd:bits=4", "--local-steps", "geometric:mean=3", "--name", "r")  # fmt: skip
+               "--compressor", "qsgd:bits=4", "--local-steps", "geometric:mean=3", "--name", "r",
+               *plugins)  # fmt: skip
     done = mpirun(2, *fedgossip, "train", *options, timeout=300)
     assert done.returncode == 0, done.output
     run, reference_dir = tmp_path / "results" / "r", tmp_path / "uninterrupted"

@@ -36,7 +36,7 @@ COMMON = (
     "3",
 )
 ONE_BY_ONE = ("--one-by-one",)
-WALL_CLOCK = {"wall_time", "compute_s", "comm_s", "codec_s", "link_s", "idle_s"}
+WALL_CLOCK = {"wall_time", "compute_s", "comm_s", "codec_s", "link_s", "idle_s", "filter_saved_s"}
 
 CASES = {
     "dpsgd": ("--algorithm", "dpsgd", "--topology", "torus"),
@@ -46,6 +46,11 @@ CASES = {
     "allreduce": ("--algorithm", "allreduce"),
     "comp-ams": ("--algorithm", "comp-ams", "--compressor", "topk:ratio=0.1"),
     "dp-sgd": ("--dp", "dp-sgd:clip=1,noise=1.1", "--deterministic", "--slowdown", "ranks=1:factor=2"),
+    # plugins: samples shared before rounds 1 and 3 through the network, a filter hiding easy ones
+    "plugins": (
+        *("--share-data", "budget=8,bits=4,every=2", "--filter", "hide:fraction=0.3,threshold=0.5"),
+        *("--local-steps", "20"),  # past an epoch's end, where the filter decides what to hide
+    ),
 }
 
 
@@ -91,6 +96,8 @@ def test_the_same_nodes_on_any_number_of_ranks_write_the_same_metrics(
         runs[ranks] = read(tmp_path / f"{case}-{ranks}")
     one_per_rank = runs[NODES]
     assert one_per_rank["test_accuracy"].shape == (2, NODES)
+    if case == "plugins":  # they did something, the same on every placement
+        assert np.all(one_per_rank["shared_samples"] > 0) and np.all(one_per_rank["hidden_fraction"][-1] > 0)
     assert np.all(one_per_rank["bytes_within"] == 0)
     for ranks in RANKS[1:]:
         got = runs[ranks]

@@ -7,7 +7,8 @@ from types import SimpleNamespace
 import pytest
 
 from fedgossip.errors import ConfigError
-from fedgossip.plugins.resolve import build_plugins
+from fedgossip.plugins.base import TrainingPlugin
+from fedgossip.plugins.resolve import build_plugins, check_plugin_placement
 from fedgossip.settings.config import TrainConfig, merge_config
 from fedgossip.settings.run_specs import plugin_specs
 
@@ -65,3 +66,27 @@ def test_a_toml_list_of_plugins_becomes_a_tuple_and_bad_values_are_named():
         TrainConfig(plugin=("",))
     with pytest.raises(ConfigError, match="filter must be a spec"):
         TrainConfig(filter=3)
+
+
+class _TalksByMpi(TrainingPlugin):
+    """A plugin written before co-hosted nodes: it would send through host.comm itself."""
+
+    name = "talks-by-mpi"
+
+    def start(self, host):
+        raise AssertionError("never started in these tests")
+
+
+def test_a_plugin_sending_by_mpi_itself_is_refused_only_when_a_rank_hosts_several_nodes():
+    legacy, hide = _TalksByMpi(), build_plugins(TrainConfig(filter="hide"), _DPSGD, None)[0]
+    assert legacy.one_node_per_rank and not hide.one_node_per_rank
+    check_plugin_placement([legacy, hide], nodes=8, ranks=8)  # one node per rank: as it always ran
+    check_plugin_placement([hide], nodes=1000, ranks=2)  # it keeps to its node's own samples
+    with pytest.raises(ConfigError, match=r"talks-by-mpi talks to its neighbours by MPI itself.*8 nodes"):
+        check_plugin_placement([hide, legacy], nodes=8, ranks=2)
+
+
+def test_share_data_speaks_through_conversations_so_any_placement_serves():
+    (share,) = build_plugins(TrainConfig(share_data="budget=4"), _DPSGD, None)
+    assert not share.one_node_per_rank
+    check_plugin_placement([share], nodes=64, ranks=1)

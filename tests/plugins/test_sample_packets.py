@@ -68,7 +68,7 @@ def _fix_packet_crc(message: bytearray) -> None:
 
 
 def _refused(message, match: str, **kwargs) -> None:
-    with pytest.raises(WireError, match=rf"rank {SENDER}\b.*{match}"):
+    with pytest.raises(WireError, match=rf"node {SENDER}\b.*{match}"):
         _decode(np.frombuffer(bytes(message), dtype=np.uint8).copy(), **kwargs)
 
 
@@ -173,10 +173,10 @@ def test_stale_sequence_number_is_refused():
 
 
 def test_nan_features_are_refused_by_the_sender():
-    # caught where they are, so the error names the rank whose shard is bad, not its neighbours
+    # caught where they are, so the error names the node whose shard is bad, not its neighbours
     x, y = _samples(3)
     x[1, 0, 0, 0] = np.nan
-    with pytest.raises(DataError, match=f"rank {SENDER}'s shard holds NaN"):
+    with pytest.raises(DataError, match=f"node {SENDER}'s shard holds NaN"):
         encode_samples(x, y, SENDER, 8, 10)
 
 
@@ -194,7 +194,7 @@ def _decodes_or_refuses(message: bytes) -> None:
     try:
         x, y = _decode(np.frombuffer(message, dtype=np.uint8).copy())
     except WireError as exc:
-        assert f"rank {SENDER}" in str(exc), f"WireError does not name the sender: {exc}"
+        assert f"node {SENDER}" in str(exc), f"WireError does not name the sender: {exc}"
         return
     assert x.dtype == np.float32 and x.shape == (len(y), *SHAPE) and len(y) <= 32
     assert np.all(np.isfinite(x)) and np.all((y >= 0) & (y < 10))

@@ -4,7 +4,8 @@ Rank r's shard is drawn from (SEED, r) with features centred on 10·r, so any ra
 regenerate a neighbour's shard and check that what it received is that neighbour's own
 samples, quantized, with exact labels. Senders report the positions they chose (small
 control data, pickled between these trusted test ranks); the payloads themselves are
-the plugin's uint8 messages. Rank 0 prints one line ``RESULT {json}`` with every rank's
+the plugin's uint8 messages, which the plugin's conversations hand to the rank's
+network, as a run does. Rank 0 prints one line ``RESULT {json}`` with every rank's
 findings, which the pytest asserts on.
 """
 
@@ -18,6 +19,8 @@ import torch
 from mpi4py import MPI
 from torch.nn.functional import cross_entropy
 
+from fedgossip.comm.network import NodeNetwork
+from fedgossip.comm.placement import Placement
 from fedgossip.comm.traffic import Traffic
 from fedgossip.local.batches import BatchStream
 from fedgossip.local.flat import FlatParameters
@@ -89,6 +92,8 @@ host = PluginHost(
     10,
     torch.device("cpu"),
 )
+network = NodeNetwork(comm, Placement(size, size), max_bytes=0)  # model packets: none in this test
+network.attach(rank, host.traffic)
 plugin = PLUGINS.create(f"share-data:budget={budget},bits={bits},select={select},every={every}")
 plugin.check(SimpleNamespace(server=None), SimpleNamespace(asynchronous=False), None)
 sent_bytes = {peer: 0 for peer in neighbors}  # what the messages cost, by the documented formula
@@ -154,30 +159,35 @@ def inspect(losses: np.ndarray) -> dict:
     return found
 
 
+def talk(round_index: int) -> None:
+    """Run the plugin's conversation before ``round_index`` as the synchronous schedule does."""
+    conversation = plugin.conversation(round_index)
+    network.converse({rank: conversation} if conversation is not None else {})  # every rank calls it
+
+
 exchanges = []
-losses = losses_of(model, x, y)
 plugin.start(host)
-exchanges.append({"round": 0, **inspect(losses)})
-if select == "random":  # the draws come from (seed, rank, 8), one after another in neighbour order
-    rng = np.random.default_rng([SEED, rank, 8])
-    draws = [rng.choice(len(y), size=min(budget, len(y)), replace=False) for _ in neighbors]
-    exchanges[0]["seeded_draws"] = all(
-        np.array_equal(d, plugin.sent_indices[p]) for d, p in zip(draws, neighbors, strict=True)
-    )
-exchange_rounds, steps_kept = [0], True
+exchange_rounds, steps_kept = [], True
 for round_index in range(1, (every or 2) + 2):
     before = int(host.traffic.data_bytes_sent)
     losses = losses_of(model, x, y)
+    talk(round_index)
     steps_kept &= plugin.before_round(round_index, 5) == 5
     if host.traffic.data_bytes_sent != before:
         exchange_rounds.append(round_index)
         exchanges.append({"round": round_index, **inspect(losses)})
+    if round_index == 1 and select == "random":  # drawn from (seed, rank, 8), in neighbour order
+        rng = np.random.default_rng([SEED, rank, 8])
+        draws = [rng.choice(len(y), size=min(budget, len(y)), replace=False) for _ in neighbors]
+        exchanges[0]["seeded_draws"] = all(
+            np.array_equal(d, plugin.sent_indices[p]) for d, p in zip(draws, neighbors, strict=True)
+        )
     trainer.run(5)  # the model moves, so the next loss-based selection may differ
 
 # A checkpoint of the plugin, restored into one attached to a fresh stream, serves the same samples.
 restored = PLUGINS.create(plugin.spec)
 fresh = replace(host, stream=BatchStream(x, y, 4, seed=[SEED, rank]), traffic=Traffic())
-restored.start(fresh)  # exchanges once more, on every rank
+restored.start(fresh)  # attaches without a message: the checkpoint holds what neighbours sent
 restored.load_state_dict(plugin.state_dict())
 restored_ok = bool(
     all(torch.equal(a, b) for a, b in zip(fresh.stream.full_batch(), stream.full_batch(), strict=True))
@@ -195,3 +205,4 @@ found = {
 everything = comm.gather(found, root=0)
 if rank == 0:
     print("RESULT " + json.dumps({"size": size, "ranks": everything}), flush=True)
+network.free()
