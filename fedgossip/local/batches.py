@@ -81,6 +81,14 @@ class BatchStream:
 
     def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Return the next ``(x, y)`` batch, starting a freshly shuffled epoch when one ends."""
+        index = self.next_indices()
+        return self._x.index_select(0, index), self._y.index_select(0, index)
+
+    def next_indices(self) -> torch.Tensor:
+        """Advance as :meth:`next_batch` does, but return the batch's positions in :meth:`full_batch`.
+
+        For a caller that gathers many streams' batches at once from its own copy of their samples.
+        """
         if self._order is None:
             self._order = self._draw_order()
         stop = min(self._position + self.batch_size, len(self._order))
@@ -90,7 +98,7 @@ class BatchStream:
             self.epoch += 1
             self._order, self._position = None, 0
         self.last_indices = index
-        return self._x.index_select(0, index), self._y.index_select(0, index)
+        return index
 
     @property
     def at_epoch_start(self) -> bool:

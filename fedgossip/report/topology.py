@@ -44,9 +44,13 @@ def _overview(topology: Topology, stats: dict[str, Any]) -> Table:
         ("edges", f"{stats['edges']:,}"),
         ("degree", degree),
         ("diameter", diameter),
-        ("spectral gap", f"{stats['spectral_gap']:.4g} [dim](Metropolis mixing matrix)[/]"),
-        ("mixing", _mixing(stats["spectral_gap"])),
     ]
+    gap = stats["spectral_gap"]
+    if gap is None:  # a graph too big for its tiny gap to be resolved
+        rows.append(("spectral gap", "[dim]not resolved (too small to compute on a graph this big)[/]"))
+    else:
+        rows.append(("spectral gap", f"{gap:.4g} [dim](Metropolis mixing matrix)[/]"))
+        rows.append(("mixing", _mixing(gap)))
     for key, value in rows:
         table.add_row(key, value)
     return table

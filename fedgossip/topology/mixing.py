@@ -17,7 +17,11 @@ import numpy as np
 
 from fedgossip.topology.base import Topology
 
-__all__ = ["metropolis_weights", "metropolis_row", "spectral_gap"]
+__all__ = ["metropolis_weights", "metropolis_row", "spectral_gap", "topology_spectral_gap"]
+
+DENSE_MAX_NODES = 2048  # above, a dense n×n eigendecomposition costs minutes and n² memory
+_SPARSE_TOLERANCE = 1e-10  # relative, on an eigenvalue near 1 − gap: a ring's gap is ~1/n²
+_SPARSE_ITERATIONS = 100_000
 
 
 def metropolis_weights(topology: Topology) -> np.ndarray:
@@ -69,3 +73,41 @@ def spectral_gap(weights: np.ndarray) -> float:
     eigenvalues = np.linalg.eigvalsh(weights)  # ascending; the last is 1 for a stochastic W
     rest = np.abs(eigenvalues[:-1]).max()
     return float(min(1.0, max(0.0, 1.0 - rest)))  # clip rounding just outside [0, 1]
+
+
+def topology_spectral_gap(topology: Topology) -> float | None:
+    """Return the spectral gap of ``topology``'s Metropolis matrix; ``None`` where it cannot be had.
+
+    Up to :data:`DENSE_MAX_NODES` nodes, exactly (:func:`spectral_gap` of the dense
+    matrix); above, by Lanczos iteration (ARPACK's ``eigsh``) on the sparse matrix with
+    the all-ones direction projected out, whose largest |λ| is 1 − gap. ``None`` if the
+    iteration does not converge: a gap too small to resolve, on a graph that big.
+    """
+    n = topology.num_nodes
+    if n <= DENSE_MAX_NODES:
+        return spectral_gap(metropolis_weights(topology))
+    from scipy.sparse import coo_matrix, diags
+    from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
+
+    if not topology.is_connected():
+        return 0.0  # 1 is a repeated eigenvalue: the components never mix
+    i, j = np.asarray(topology.edges, dtype=np.int64).T
+    degrees = topology.degrees
+    w = 1.0 / (1.0 + np.maximum(degrees[i], degrees[j]))
+    weights = coo_matrix((np.r_[w, w], (np.r_[i, j], np.r_[j, i])), shape=(n, n)).tocsr()
+    weights = weights + diags(1.0 - np.asarray(weights.sum(axis=1)).ravel())
+    ones = np.full(n, 1.0 / np.sqrt(n))
+
+    def disagreement(v: np.ndarray) -> np.ndarray:  # W v with v's mean taken out
+        v = np.ravel(v)
+        return weights @ (v - ones * (ones @ v))
+
+    operator = LinearOperator((n, n), matvec=disagreement, dtype=np.float64)
+    try:
+        (largest,) = eigsh(
+            operator, k=1, which="LM", tol=_SPARSE_TOLERANCE, maxiter=_SPARSE_ITERATIONS,
+            return_eigenvectors=False,
+        )  # fmt: skip
+    except ArpackNoConvergence:
+        return None
+    return float(min(1.0, max(0.0, 1.0 - abs(largest))))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fedgossip.topology.base import Topology
-from fedgossip.topology.mixing import metropolis_weights, spectral_gap
+from fedgossip.topology.mixing import topology_spectral_gap
 
 __all__ = ["topology_stats"]
 
@@ -14,7 +14,8 @@ def topology_stats(topology: Topology) -> dict[str, Any]:
     """Return the overview of ``topology`` as JSON-ready values.
 
     ``spectral_gap`` is that of the Metropolis mixing matrix (see
-    :mod:`fedgossip.topology.mixing`); ``diameter`` is ``None`` when disconnected.
+    :mod:`fedgossip.topology.mixing`; ``None`` where a huge graph's would not converge);
+    ``diameter`` is ``None`` when disconnected.
     """
     degrees = topology.degrees
     return {
@@ -24,5 +25,5 @@ def topology_stats(topology: Topology) -> dict[str, Any]:
         "degree_min": int(degrees.min()),
         "degree_max": int(degrees.max()),
         "diameter": topology.diameter() if topology.is_connected() else None,
-        "spectral_gap": spectral_gap(metropolis_weights(topology)),
+        "spectral_gap": topology_spectral_gap(topology),
     }

@@ -107,3 +107,14 @@ def test_nodes_is_required_and_positive(run_topology):
 def test_help_has_an_example(run_topology, command):
     result = run_topology(*command, "--help")
     assert result.exit_code == 0 and "Example" in result.output
+
+
+def test_a_gap_too_small_to_resolve_is_said_not_drawn_as_a_number(run_topology, monkeypatch):
+    from fedgossip.topology import mixing
+
+    monkeypatch.setattr(mixing, "DENSE_MAX_NODES", 8)
+    monkeypatch.setattr(mixing, "_SPARSE_ITERATIONS", 1)  # Lanczos gives up at once: no gap
+    result = run_topology("show", "ring", "--nodes", 400)
+    assert result.exit_code == 0, result.output
+    assert "not resolved" in result.output and "mixing" not in result.output
+    assert widest(result.output) <= 80

@@ -115,3 +115,33 @@ def test_single_node_and_disconnected_gaps():
 def test_spectral_gap_refuses_an_asymmetric_matrix():
     with pytest.raises(ValueError, match="symmetric"):
         spectral_gap(np.array([[0.5, 0.5], [0.2, 0.8]]))
+
+
+@pytest.mark.parametrize(
+    ("spec", "n"), [("ring", 40), ("torus", 64), ("exponential", 50), ("random-regular:degree=3", 60)]
+)
+def test_big_graphs_take_the_sparse_path_to_the_same_gap(monkeypatch, spec, n):
+    from fedgossip.topology import mixing
+
+    topology = make_topology(spec, n, seed=2)
+    exact = spectral_gap(metropolis_weights(topology))
+    monkeypatch.setattr(mixing, "DENSE_MAX_NODES", 8)  # these count as big: Lanczos, not eigvalsh
+    assert mixing.topology_spectral_gap(topology) == pytest.approx(exact, rel=1e-6, abs=1e-12)
+
+
+def test_a_ring_of_five_thousand_has_its_closed_form_gap_without_a_dense_matrix():
+    from fedgossip.topology.mixing import DENSE_MAX_NODES, topology_spectral_gap
+
+    n = 5000
+    assert n > DENSE_MAX_NODES
+    # W = (I + S + Sᵀ)/3 on a ring: eigenvalues 1/3 + 2/3·cos(2πk/n), the largest but one at k = 1
+    expected = 2 / 3 * (1 - math.cos(2 * math.pi / n))
+    assert topology_spectral_gap(make_topology("ring", n, seed=0)) == pytest.approx(expected, rel=1e-3)
+
+
+def test_a_big_disconnected_graph_never_mixes(monkeypatch):
+    from fedgossip.topology import mixing
+
+    halves = Topology(20, [(i, i + 1) for i in range(9)] + [(i, i + 1) for i in range(10, 19)], "two paths")
+    monkeypatch.setattr(mixing, "DENSE_MAX_NODES", 8)
+    assert mixing.topology_spectral_gap(halves) == 0.0
