@@ -6,8 +6,9 @@ not in arithmetic. :class:`BatchedTraining` stacks the nodes' flat parameter vec
 ``[nodes, numel]`` matrix, runs the forward pass of every node at once with ``torch.func.vmap`` over
 ``functional_call`` of one shared template module, back-propagates the sum of the nodes' losses (each
 row's gradient is that node's own, the losses being independent), and takes the optimizer step on the
-stacked rows. Each node keeps its own data order (its stream's ``next_batch``), learning rate (its
-schedule is stepped) and optimizer state; everything is written back after the steps.
+stacked rows. Each node keeps its own data order (its stream's batches, gathered at once and padded
+by :mod:`~fedgossip.local.stacked_batches`), learning rate (its schedule, read in closed form by
+:mod:`~fedgossip.local.stacked_rates`) and optimizer state; everything is written back after the steps.
 
 The results equal a per-node run up to float rounding, not bit for bit: the vmapped matmuls sum in
 another order than a single node's, which moves gradients by about one ulp.
@@ -33,6 +34,8 @@ from torch.nn.modules.dropout import _DropoutNd
 
 from fedgossip.errors import ConfigError
 from fedgossip.local.optim import _ADAM, _SGD
+from fedgossip.local.stacked_batches import StackedBatches
+from fedgossip.local.stacked_rates import StackedRates
 from fedgossip.local.trainer import LocalStats, LocalTrainer, TrainingDiverged
 
 __all__ = ["batchable", "BatchedTraining"]
@@ -44,8 +47,8 @@ def batchable(trainers: Sequence[LocalTrainer]) -> str | None:
     """Return ``None`` when :class:`BatchedTraining` can train ``trainers`` together, else every reason not.
 
     Each reason names the nodes (indices into ``trainers``) it applies to; node 0 is the
-    reference the others must match. Unequal batch sizes are no reason: nodes are grouped
-    by batch shape at every step.
+    reference the others must match. Unequal batch sizes are no reason: smaller batches
+    are padded, and masked out of the loss.
     """
     if not trainers:
         return "there are no trainers"
@@ -96,11 +99,20 @@ class BatchedTraining:
         template = copy.deepcopy(reference.model).to("meta")
         loss_fn = reference.loss_fn
 
-        def node_loss(weights: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        def logits(weights: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
             params = {name: weights[start:stop].view(shape) for name, shape, start, stop in layout}
-            return loss_fn(functional_call(template, params, (x,)), y)
+            return functional_call(template, params, (x,))
+
+        def node_loss(weights: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            return loss_fn(logits(weights, x), y)
+
+        def padded_node_loss(weights, x, y, mask, size) -> torch.Tensor:
+            # the batch's mean over its real samples: padding weighs 0, so it adds no gradient either
+            return (loss_fn(logits(weights, x), y, reduction="none") * mask).sum() / size
 
         self._losses = vmap(node_loss)
+        self._padded_losses = vmap(padded_node_loss)
+        self._batches = StackedBatches([trainer.stream for trainer in self.trainers])
 
     def run(self, steps: int | Sequence[int]) -> list[LocalStats]:
         """Take ``steps`` steps on every node (or ``steps[i]`` on node ``i``); return each node's stats.
@@ -124,6 +136,7 @@ class BatchedTraining:
         weights = torch.stack([trainer.flat.flat for trainer in trainers])
         grads = torch.zeros_like(weights)
         optimizer = self._stacked([trainer.optimizer for trainer in trainers], self._layout)
+        rates = StackedRates(trainers, self._device)
         losses = torch.zeros(len(trainers), max(counts, default=0), dtype=torch.float64, device=self._device)
         samples = [0] * len(trainers)
         with warnings.catch_warnings():
@@ -134,15 +147,9 @@ class BatchedTraining:
             for step in range(losses.shape[1]):
                 active = [index for index, count in enumerate(counts) if count > step]
                 self._gradients(active, step, weights, grads, losses, samples)
-                rates = torch.tensor(
-                    [trainers[index].optimizer.param_groups[0]["lr"] for index in active],
-                    dtype=torch.float64,
-                    device=self._device,
-                )
-                optimizer.step(self._rows(active), weights, grads, rates)
-                for index in active:
-                    if trainers[index].schedule is not None:
-                        trainers[index].schedule.step()
+                optimizer.step(self._rows(active), weights, grads, rates.rates(active))
+                rates.stepped(active)
+        rates.settle()
         self._write_back(weights, grads, optimizer, [index for index, count in enumerate(counts) if count])
         losses = losses.cpu()  # waits for the device, so the clock stops after the work
         seconds = time.perf_counter() - start
@@ -197,28 +204,23 @@ class BatchedTraining:
     ) -> None:
         """Draw each active node's next batch, and write its gradient into ``grads`` and loss into ``losses``.
 
-        Nodes are grouped by batch shape (a stream at its epoch's end serves a short batch):
-        each group is one vmapped computation.
+        One vmapped computation for all of them: where a stream serves a short batch (its
+        epoch's end, or a shard smaller than the batch size) the batches come padded and masked.
         """
-        groups: dict[tuple, list[int]] = {}
-        batches = {}
-        for index in active:
-            x, y = self.trainers[index].stream.next_batch()
-            batches[index] = x, y
-            groups.setdefault((x.shape, y.shape), []).append(index)
-        for members in groups.values():
-            rows = self._rows(members)
-            x = torch.stack([batches[index][0] for index in members])
-            y = torch.stack([batches[index][1] for index in members])
-            with torch.enable_grad():
-                leaf = weights[rows].detach().requires_grad_()
-                node_losses = self._losses(leaf, x, y)
-                (grads[rows],) = torch.autograd.grad(node_losses.sum(), leaf)
-            size = y.shape[1]
-            # summed over the batch in float32, then kept in float64, as LocalTrainer does
-            losses[rows, step] = (node_losses.detach() * size).double()
-            for index in members:
-                samples[index] += size
+        batch = self._batches.next(active)
+        rows = self._rows(active)
+        with torch.enable_grad():
+            leaf = weights[rows].detach().requires_grad_()
+            if batch.mask is None:
+                node_losses = self._losses(leaf, batch.x, batch.y)
+            else:
+                sizes = batch.sizes.to(leaf.dtype)
+                node_losses = self._padded_losses(leaf, batch.x, batch.y, batch.mask, sizes)
+            (grads[rows],) = torch.autograd.grad(node_losses.sum(), leaf)
+        # summed over the batch in float32, then kept in float64, as LocalTrainer does
+        losses[rows, step] = (node_losses.detach() * batch.sizes.to(node_losses.dtype)).double()
+        for index, size in zip(active, batch.sizes.tolist(), strict=True):
+            samples[index] += size
 
     def _rows(self, indices: list[int]) -> slice | torch.Tensor:
         """Return an index of the stacked rows ``indices``: a plain slice when they are all the rows."""
