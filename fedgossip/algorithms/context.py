@@ -44,6 +44,10 @@ class GossipContext:
     # What the co-hosted nodes of a rank may share to save work (comp-ams decodes the gathered
     # packets once per rank, not once per node); keyed by the algorithm.
     shared: dict[str, Any] = field(default_factory=dict)
+    # A vectorized run with several nodes on this rank and no --link: co-hosted nodes may mix
+    # their models as one tensor product where that changes no bit a packet would carry
+    # (dpsgd uncompressed: algorithms/cohosted_mixing.py), bytes counted as if sent.
+    stacked_gossip: bool = False
 
     def __post_init__(self) -> None:
         if self.node is None:

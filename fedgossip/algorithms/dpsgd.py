@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from fedgossip.algorithms.base import Algorithm, check_state
+from fedgossip.algorithms.cohosted_mixing import CoHostedMixing, cohosted_mixing
 from fedgossip.algorithms.context import GossipContext
 from fedgossip.comm.conversation import Conversation, Exchange
 from fedgossip.comm.references import PublicCopies
@@ -63,11 +64,21 @@ class DPSGD(Algorithm):
         if ctx.compressed:
             self.copies = PublicCopies(ctx.initial_reference(flat), self._self_weight, self._weights)
             self._decoded = torch.empty(flat.numel(), dtype=torch.float32)  # decode target, reused
+        self._mixing: CoHostedMixing | None = None  # co-hosted neighbours as one product, not packets
+        self._remote = self._neighbors
+        if ctx.stacked_gossip and self.copies is None:
+            self._mixing = cohosted_mixing(ctx)
+            self._mixing.register(ctx.node, flat)
+            hosted = set(self._mixing.hosted)
+            self._cohosted = tuple(j for j in self._neighbors if j in hosted)
+            self._remote = tuple(j for j in self._neighbors if j not in hosted)
 
     def conversation(self, flat: torch.Tensor, round_index: int) -> Conversation:
         if not self._neighbors:
             return
-        if self.copies is None:
+        if self._mixing is not None:
+            yield from self._average_stacked(flat, round_index, self._mixing)
+        elif self.copies is None:
             yield from self._average(flat)
         else:
             yield from self._choco(flat, self.copies)
@@ -89,6 +100,20 @@ class DPSGD(Algorithm):
         mixed = flat * self._self_weight
         for peer, buffer in received.items():
             mixed.add_(self.ctx.codec.unpack(buffer, peer).to(flat.device), alpha=self._weights[peer])
+        flat.copy_(mixed)
+
+    def _average_stacked(self, flat: torch.Tensor, round_index: int, mixing: CoHostedMixing) -> Conversation:
+        """x_i ← W_ii x_i + Σ_j W_ij x_j: co-hosted j by one product on the rank, others by packets."""
+        codec, traffic = self.ctx.codec, self.ctx.traffic
+        packet = codec.pack(flat) if self._remote else None
+        received = yield Exchange(dict.fromkeys(self._remote, packet), self._remote)
+        for peer in self._cohosted:  # counted as the packets the product stands for
+            traffic.record_send(peer, codec.max_packet, codec.count, within=True)
+            traffic.record_receive(peer, codec.max_packet)
+        mixed = flat * self._self_weight
+        mixed.add_(mixing.local_sum(self.ctx.node, round_index))  # before any co-hosted model changes
+        for peer, buffer in received.items():
+            mixed.add_(codec.unpack(buffer, peer).to(flat.device), alpha=self._weights[peer])
         flat.copy_(mixed)
 
     def _choco(self, flat: torch.Tensor, copies: PublicCopies) -> Conversation:

@@ -86,6 +86,9 @@ def build_node(
         node=node_id,
         network=network,
         shared={} if shared is None else shared,
+        stacked_gossip=(
+            config.vectorize and plan.link is None and len(plan.placement.nodes_of(network.rank)) > 1
+        ),
     )
     algorithm.setup(context, params.flat)
     node = Node(
