@@ -16,31 +16,27 @@ another order than a single node's, which moves gradients by about one ulp.
 
 from __future__ import annotations
 
-import copy
-import itertools
 import numbers
 import re
 import time
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import ClassVar
 
 import torch
-from torch import nn
-from torch.func import functional_call, vmap
-from torch.nn.modules.batchnorm import _NormBase
-from torch.nn.modules.dropout import _DropoutNd
+from torch.func import vmap
 
 from fedgossip.errors import ConfigError
 from fedgossip.local.optim import _ADAM, _SGD
 from fedgossip.local.stacked_batches import StackedBatches
 from fedgossip.local.stacked_rates import StackedRates
+from fedgossip.local.stacking import architecture, flat_layout, model_problems, reasons, stacked_call
 from fedgossip.local.trainer import LocalStats, LocalTrainer, TrainingDiverged
 
 __all__ = ["batchable", "BatchedTraining"]
 
-_SHOWN_NODES = 5  # node indices a reason names before it only counts the rest
+_SHOWN_NODES = 5  # bad step counts an error shows
 
 
 def batchable(trainers: Sequence[LocalTrainer]) -> str | None:
@@ -53,11 +49,12 @@ def batchable(trainers: Sequence[LocalTrainer]) -> str | None:
     if not trainers:
         return "there are no trainers"
     reference = trainers[0]
-    signature = _architecture(reference.model)
+    signature = architecture(reference.model)
     owners: dict[str, dict[int, int]] = {"model": {}, "stream": {}, "optimizer": {}}
 
     def problems(index: int, trainer: LocalTrainer) -> list[str]:
-        found = _trainer_problems(trainer, reference) + _model_problems(trainer, signature)
+        found = _trainer_problems(trainer, reference)
+        found += model_problems(trainer.model, trainer.flat, signature, training=True)
         found += _device_problems(trainer, reference) + _optimizer_problems(trainer, reference)
         for role, seen in owners.items():
             owner = seen.setdefault(id(getattr(trainer, role)), index)
@@ -65,7 +62,7 @@ def batchable(trainers: Sequence[LocalTrainer]) -> str | None:
                 found.append(f"shares its {role} with node {owner}")
         return found
 
-    return _reasons(trainers, problems)
+    return reasons(trainers, problems)
 
 
 class BatchedTraining:
@@ -86,22 +83,11 @@ class BatchedTraining:
             raise ConfigError(f"cannot train these nodes as one batch: {reason}; train them one by one")
         self.trainers = tuple(trainers)
         reference = self.trainers[0]
-        flat = reference.flat
-        stops = list(itertools.accumulate(p.numel() for p in flat.params))
-        layout = tuple(
-            (name, p.shape, stop - p.numel(), stop)
-            for name, p, stop in zip(flat.names, flat.params, stops, strict=True)
-        )
-        self._layout = layout
-        self._device = flat.device
+        self._layout = flat_layout(reference.flat)
+        self._device = reference.flat.device
         self._stacked = _STACKED[type(reference.optimizer)]
-        # a parameterless copy to call with each node's parameters: no node's own module is touched
-        template = copy.deepcopy(reference.model).to("meta")
+        logits = stacked_call(reference.model, self._layout, training=True)  # no node's own module is touched
         loss_fn = reference.loss_fn
-
-        def logits(weights: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-            params = {name: weights[start:stop].view(shape) for name, shape, start, stop in layout}
-            return functional_call(template, params, (x,))
 
         def node_loss(weights: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             return loss_fn(logits(weights, x), y)
@@ -126,7 +112,7 @@ class BatchedTraining:
         trainers = self.trainers
         counts = self._counts(steps)
         # a plugin may have set an observer or a hook since construction; the rest stays as checked
-        reason = _reasons(trainers, lambda _, trainer: _trainer_problems(trainer, trainers[0]))
+        reason = reasons(trainers, lambda _, trainer: _trainer_problems(trainer, trainers[0]))
         if reason is not None:
             raise ConfigError(f"cannot train these nodes as one batch any more: {reason}")
         for trainer in trainers:
@@ -438,19 +424,6 @@ def _check_finite(losses: torch.Tensor) -> None:
         raise error
 
 
-def _reasons(
-    trainers: Sequence[LocalTrainer], problems: Callable[[int, LocalTrainer], list[str]]
-) -> str | None:
-    """Return every problem ``problems(index, trainer)`` finds, each with the nodes it applies to, or None."""
-    found: dict[str, list[int]] = {}
-    for index, trainer in enumerate(trainers):
-        for reason in problems(index, trainer):
-            found.setdefault(reason, []).append(index)
-    if not found:
-        return None
-    return "; ".join(f"{reason} ({_nodes(indices)})" for reason, indices in found.items())
-
-
 def _trainer_problems(trainer: LocalTrainer, reference: LocalTrainer) -> list[str]:
     """Return why ``trainer``'s own step differs from a plain one: what plugins and privacy set on it."""
     problems = []
@@ -477,37 +450,6 @@ def _device_problems(trainer: LocalTrainer, reference: LocalTrainer) -> list[str
     served = trainer.stream.full_batch()[0]
     if served.device != device:
         problems.append(f"serves batches on {served.device} but trains on {device}")
-    return problems
-
-
-def _architecture(model: nn.Module) -> tuple:
-    """Return what two models must share to run one forward: modules, parameter names and shapes."""
-    modules = tuple(type(module) for module in model.modules())
-    return repr(model), modules, tuple((name, p.shape) for name, p in model.named_parameters())
-
-
-def _model_problems(trainer: LocalTrainer, signature: tuple) -> list[str]:
-    model = trainer.model
-    problems = []
-    if _architecture(model) != signature:
-        problems.append("has another architecture than node 0")
-    if any(True for _ in model.buffers()):
-        problems.append("has buffers (BatchNorm's running statistics?), which a stacked step does not carry")
-    if any(isinstance(module, _NormBase | _DropoutNd) for module in model.modules()):
-        problems.append(
-            "has BatchNorm, InstanceNorm or dropout, whose training steps are not per-node functions"
-        )
-    if sum(p.numel() for p in model.parameters()) != trainer.flat.numel:
-        problems.append("has frozen parameters, left out of its flat vector")
-    hooked = any(
-        module._forward_hooks
-        or module._forward_pre_hooks
-        or module._backward_hooks
-        or module._backward_pre_hooks
-        for module in model.modules()
-    )
-    if hooked or any(p._backward_hooks for p in trainer.flat.params):
-        problems.append("has hooks on its modules or parameters, which a functional call would skip")
     return problems
 
 
@@ -548,10 +490,3 @@ def _optimizer_problems(trainer: LocalTrainer, reference: LocalTrainer) -> list[
 def _settings(optimizer: torch.optim.Optimizer) -> dict:
     group = optimizer.param_groups[0]
     return {key: value for key, value in group.items() if key not in ("params", "lr", "initial_lr")}
-
-
-def _nodes(indices: list[int]) -> str:
-    """Return ``indices`` as a short phrase: a few shown, the rest counted."""
-    shown = ", ".join(str(index) for index in indices[:_SHOWN_NODES])
-    more = f" and {len(indices) - _SHOWN_NODES} more" if len(indices) > _SHOWN_NODES else ""
-    return f"node{'s' if len(indices) > 1 else ''} {shown}{more}"

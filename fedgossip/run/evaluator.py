@@ -5,7 +5,8 @@ with its :meth:`~fedgossip.run.node.Node.metrics_row`, and once per run the
 average model x̄ = (1/n) Σ x_i (evaluated on rank 0) and the consensus distance
 (1/n) Σ ‖x_i − x̄‖², computed exactly: first the sum of the models, then each
 node's distance to the mean, then their sum (:class:`AverageModel`). None of
-this counts as traffic.
+this counts as traffic. In a vectorized run a rank's co-hosted nodes are scored
+together where they can be (:class:`~fedgossip.run.vectorized_evaluation.VectorizedEvaluation`).
 
 Synchronous rounds reduce at once (:meth:`Evaluator.evaluate`). Asynchronous runs
 must not wait for each other, so :class:`Evaluations` takes the rank's nodes'
@@ -24,6 +25,7 @@ from fedgossip.comm.placement import Placement
 from fedgossip.local.evaluate import evaluate, evaluate_parameters
 from fedgossip.records import MetricsWriter
 from fedgossip.run.node import Node
+from fedgossip.run.vectorized_evaluation import VectorizedEvaluation
 
 __all__ = ["AverageModel", "Evaluator", "Evaluations"]
 
@@ -101,13 +103,16 @@ class AverageModel:
 class Evaluator:
     """Evaluate a rank's nodes and the average model; rank 0 records."""
 
-    def __init__(self, nodes: list[Node], comm: MPI.Intracomm, placement: Placement):
+    def __init__(self, nodes: list[Node], comm: MPI.Intracomm, placement: Placement, vectorize: bool = False):
         self.nodes = nodes
         self.node = nodes[0]  # the first of this rank's nodes: its model evaluates the average
         self.comm = comm
         self.placement = placement
         self.rank = comm.Get_rank()
         self._distance_comm = comm.Dup()  # phase 2 of AverageModel (see there)
+        # co-hosted nodes as one computation (--vectorize); --one-by-one keeps the per-node loop,
+        # whose metrics are the same to the bit on any placement
+        self._vectorized = VectorizedEvaluation() if vectorize and len(nodes) > 1 else None
 
     @property
     def comms(self) -> tuple[MPI.Intracomm, MPI.Intracomm]:
@@ -115,11 +120,14 @@ class Evaluator:
 
     def own_values(self) -> np.ndarray:
         """Evaluate each node's own model; return their metrics rows as values, one row per node."""
-        rows = []
-        for node in self.nodes:
-            own = evaluate(node.model, node.test_x, node.test_y)
-            rows.append(node.metrics_vector(own.accuracy, own.loss))
-        return np.stack(rows)
+        if self._vectorized is None:
+            rows = []
+            for node in self.nodes:
+                own = evaluate(node.model, node.test_x, node.test_y)
+                rows.append(node.metrics_vector(own.accuracy, own.loss))
+            return np.stack(rows)
+        scores = zip(self.nodes, self._vectorized.evaluate(self.nodes), strict=True)
+        return np.stack([node.metrics_vector(own.accuracy, own.loss) for node, own in scores])
 
     def average_model(self, models: list[np.ndarray], blocking: bool) -> AverageModel:
         layout = [len(self.placement.nodes_of(rank)) for rank in range(self.placement.ranks)]
