@@ -78,10 +78,7 @@ class AsyncTransport:
         """
         if self._comm is not None:
             return
-        self._comm = self._network.parent.Dup()
-        limit = self._comm.Get_attr(MPI.TAG_UB)  # packets are tagged with the recipient's position
-        if limit is not None and len(self._hosted) > limit:
-            raise ValueError(f"{len(self._hosted)} nodes on one rank exceed this MPI's {limit} message tags")
+        self._comm = self._network.duplicate()  # apart from the synchronous network's messages
 
     def free(self) -> None:
         """Free the communicator (collective), once :meth:`finish` has left nothing in flight."""
@@ -189,7 +186,7 @@ class AsyncTransport:
         now = time.time()
         deliver_at = now
         if self._network.link is not None:
-            deliver_at = max(now, self._deadline(delivery_time(buffer)))
+            deliver_at = max(now, self._network.delivery_deadline(delivery_time(buffer)))
             traffic.link_seconds += deliver_at - now  # the emulated link holds it this much longer
         inbox.setdefault(sender, deque()).append((deliver_at, buffer))
         self._queued[recipient] = None
@@ -210,13 +207,3 @@ class AsyncTransport:
         if not inbox:
             self._queued.pop(recipient, None)
         return handled
-
-    def _deadline(self, stamped: float) -> float:
-        """Return when a packet stamped ``stamped`` counts as delivered, capped for a lying sender.
-
-        A sender's uplink may legitimately hold one packet for every node before
-        ours; a later stamp is a bad clock or a bad peer, and must not hang us.
-        """
-        link, max_bytes = self._network.link, self._network.max_bytes
-        queued = self.placement.nodes * link.transmission(max_bytes)
-        return min(stamped, time.time() + link.latency_s + queued)

@@ -79,11 +79,7 @@ class NodeNetwork:
         not communicate (``agree``).
         """
         if self._comm is None:
-            self._comm = self._parent.Dup()
-            limit = self._comm.Get_attr(MPI.TAG_UB)  # packets are tagged with the recipient's position
-            hosted = len(self.placement.nodes_of(self.rank))
-            if limit is not None and hosted > limit:
-                raise ValueError(f"{hosted} nodes on one rank exceed this MPI's {limit} message tags")
+            self._comm = self.duplicate()
         asked: dict[int, Request] = {}
         for node, conversation in conversations.items():
             request = next(conversation, None)
@@ -98,6 +94,20 @@ class NodeNetwork:
                 except StopIteration:
                     continue  # this node's part of the round is over
             asked = following
+
+    def duplicate(self) -> MPI.Intracomm:
+        """Return a communicator of the network's own (collective), checked to have a tag per local node.
+
+        Packets are tagged with the recipient's position on its rank; the asynchronous
+        transport opens its own the same way.
+        """
+        comm = self._parent.Dup()
+        limit = comm.Get_attr(MPI.TAG_UB)
+        hosted = len(self.placement.nodes_of(self.rank))
+        if limit is not None and hosted > limit:
+            comm.Free()
+            raise ValueError(f"{hosted} nodes on one rank exceed this MPI's {limit} message tags")
+        return comm
 
     def free(self) -> None:
         if self._comm is not None:
@@ -140,7 +150,7 @@ class NodeNetwork:
                 latest = max(latest, *(delivery_time(buffer) for buffer in got.values()))
         MPI.Request.Waitall([request for request, _ in pending])
         if latest:
-            held = hold_until(self._deadline(latest))
+            held = hold_until(self.delivery_deadline(latest))
             for node in asked:
                 self.endpoints[node].traffic.link_seconds += held
         return received
@@ -214,7 +224,7 @@ class NodeNetwork:
         message.Recv([buffer, MPI.BYTE])
         return buffer
 
-    def _deadline(self, stamped: float) -> float:
+    def delivery_deadline(self, stamped: float) -> float:
         """Return when a packet stamped ``stamped`` counts as delivered, capped for a lying sender.
 
         A peer's queue may legitimately hold one packet for every node before

@@ -104,7 +104,7 @@ class ShareData(TrainingPlugin):
 
     def conversation(self, round_index: int) -> Conversation | None:
         """Exchange before round 1, and again before rounds 1 + every, 1 + 2·every, ..."""
-        if round_index == 1 or (self.every > 0 and round_index > 1 and (round_index - 1) % self.every == 0):
+        if round_index == 1 or (self.every > 0 and (round_index - 1) % self.every == 0):
             return self._exchange()
         return None
 
