@@ -44,6 +44,8 @@ CONTRACTS = {
         ("fedavg:client_fraction=0.5", "4"),
         ("fedavg:client_fraction=0.5", "fedavg:client_fraction=1"),
     ),
+    "gt": Contract(MEAN, "mean_preserved.py", ("gt:gamma=0.5", "ring", "10"), ("gt:gamma=0.5,outer_lr=1.0",)),
+    "d2": Contract(MEAN, "mean_preserved.py", ("d2", "ring", "10"), ("d2:lazy=true",)),
     "comp-ams": Contract(
         "every rank holds the same model after every step",
         "same_model_every_step.py",
@@ -111,6 +113,8 @@ def _bad_values(param: Param) -> list[str]:
     bad = []
     if param.type in (int, float):
         bad.append("abc")
+    if param.type is bool:
+        bad.append("maybe")
     for bound, outside in ((param.gt, 0), (param.ge, -1), (param.lt, 0), (param.le, 1)):
         if bound is not None:
             bad.append(str(bound + outside))

@@ -19,6 +19,7 @@ from fedgossip.specs import Spec, bind, parse_spec
 
 if TYPE_CHECKING:
     from fedgossip.compress.base import Compressor
+    from fedgossip.local.correction import UpdateCorrection
 
 __all__ = ["Algorithm", "ALGORITHMS", "round_rng", "check_state"]
 
@@ -87,6 +88,8 @@ class Algorithm(Plugin, ABC):
     # Whether it exchanges gradients at every local step (reduce_gradient) instead of models per round.
     exchanges_gradients: bool = False
     supports_async: bool = False  # whether it has an asynchronous mode (--async)
+    # A correction the node's local steps apply after every optimizer step (gt), set in setup; None: plain.
+    correction: UpdateCorrection | None = None
     # Settings whose default it changes, e.g. {"optimizer": "amsgrad"}; given options still win.
     config_defaults: ClassVar[dict[str, Any]] = {}
 

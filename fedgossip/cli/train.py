@@ -69,14 +69,15 @@ _OPTIONS = [
     click.option("--batch-size", type=click.IntRange(min=1), help="Mini-batch size [default: 32]."),
     click.option(
         "--optimizer",
-        help="Local optimizer: sgd, adam or amsgrad, e.g. amsgrad:beta1=0.9,beta2=0.99,eps=1e-8 "
+        help="Local optimizer: sgd, adam, amsgrad or qgm (SGD with quasi-global momentum, for "
+        "decentralized runs on skewed shards: qgm or qgm:mu=0.9), e.g. amsgrad:beta1=0.9,beta2=0.99,eps=1e-8 "
         "[default: sgd; amsgrad for comp-ams].",
     ),
     click.option(
         "--lr", type=click.FloatRange(min=0), help="Learning rate [default: 0.1; 0.001 for comp-ams]."
     ),
     click.option(
-        "--momentum", type=click.FloatRange(0, 1, max_open=True), help="SGD momentum [default: 0.9]."
+        "--momentum", type=click.FloatRange(0, 1, max_open=True), help="SGD momentum, qgm's β [default: 0.9]."
     ),
     click.option("--weight-decay", type=click.FloatRange(min=0), help="L2 weight decay [default: 0]."),
     click.option(

@@ -125,6 +125,7 @@ class BatchedTraining:
         rates = StackedRates(trainers, self._device)
         losses = torch.zeros(len(trainers), max(counts, default=0), dtype=torch.float64, device=self._device)
         samples = [0] * len(trainers)
+        corrections = _StackedCorrections(trainers)
         with warnings.catch_warnings():
             # a fresh schedule warns when its first step follows no optimizer.step(); ours was batched
             warnings.filterwarnings(
@@ -133,9 +134,12 @@ class BatchedTraining:
             for step in range(losses.shape[1]):
                 active = [index for index, count in enumerate(counts) if count > step]
                 self._gradients(active, step, weights, grads, losses, samples)
-                optimizer.step(self._rows(active), weights, grads, rates.rates(active))
+                step_rates = rates.rates(active)
+                optimizer.step(self._rows(active), weights, grads, step_rates)
+                corrections.apply(self._rows(active), weights, step_rates)
                 rates.stepped(active)
         rates.settle()
+        corrections.settle()
         self._write_back(weights, grads, optimizer, [index for index, count in enumerate(counts) if count])
         losses = losses.cpu()  # waits for the device, so the clock stops after the work
         seconds = time.perf_counter() - start
@@ -439,7 +443,32 @@ def _trainer_problems(trainer: LocalTrainer, reference: LocalTrainer) -> list[st
         problems.append("has a stretcher (--slowdown times every step)")
     if trainer.loss_fn is not reference.loss_fn:
         problems.append("uses another loss function than node 0")
+    if (trainer.correction is None) != (reference.correction is None):
+        has = "has no" if trainer.correction is None else "has an"
+        problems.append(f"{has} update correction, unlike node 0")
     return problems
+
+
+class _StackedCorrections:
+    """The nodes' update corrections (gt) as one matrix: x ← x − η c after each batched step."""
+
+    def __init__(self, trainers: Sequence[LocalTrainer]):
+        self._corrections = [trainer.correction for trainer in trainers]
+        self._offsets = self._rate_sums = None
+        if self._corrections[0] is not None:
+            self._offsets = torch.stack([correction.offset for correction in self._corrections])
+            self._rate_sums = torch.zeros(len(trainers), dtype=torch.float64, device=self._offsets.device)
+
+    def apply(self, rows: slice | torch.Tensor, weights: torch.Tensor, rates: torch.Tensor) -> None:
+        if self._offsets is not None:
+            weights[rows] = weights[rows].addcmul(self._offsets[rows], rates.float()[:, None], value=-1)
+            self._rate_sums[rows] += rates
+
+    def settle(self) -> None:
+        """Add each node's Σ η of this call to its own correction."""
+        if self._offsets is not None:
+            for correction, total in zip(self._corrections, self._rate_sums.tolist(), strict=True):
+                correction.rate_sum += total
 
 
 def _device_problems(trainer: LocalTrainer, reference: LocalTrainer) -> list[str]:

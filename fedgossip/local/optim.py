@@ -19,6 +19,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
 from fedgossip.errors import ConfigError
+from fedgossip.local.quasi_global import QuasiGlobalMomentum
 from fedgossip.settings.optimizer_spec import OptimizerChoice, parse_optimizer
 
 __all__ = ["OPTIMIZERS", "SCHEDULES", "Schedule", "make_optimizer", "make_lr_schedule"]
@@ -40,7 +41,7 @@ def _eager(base: type[Optimizer]) -> type[Optimizer]:
     return type(base.__name__, (base,), members)
 
 
-_SGD, _ADAM = _eager(torch.optim.SGD), _eager(torch.optim.Adam)
+_SGD, _ADAM, _QGM = _eager(torch.optim.SGD), _eager(torch.optim.Adam), _eager(QuasiGlobalMomentum)
 
 
 def _sgd(params: Iterable[torch.Tensor], lr: float, momentum: float, weight_decay: float) -> Optimizer:
@@ -76,7 +77,19 @@ def _amsgrad(
     return _adam(params, lr, momentum, weight_decay, amsgrad=True, **betas)
 
 
-OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {"sgd": _sgd, "adam": _adam, "amsgrad": _amsgrad}
+def _qgm(
+    params: Iterable[torch.Tensor], lr: float, momentum: float, weight_decay: float, mu: float | None = None
+) -> Optimizer:
+    # --momentum is β of the local step; the buffer's own decay μ defaults to β, as in the paper
+    return _QGM(params, lr=lr, beta=momentum, mu=momentum if mu is None else mu, weight_decay=weight_decay)
+
+
+OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {
+    "sgd": _sgd,
+    "adam": _adam,
+    "amsgrad": _amsgrad,
+    "qgm": _qgm,
+}
 """Builders by name; each takes ``(params, lr, momentum, weight_decay, **spec values)``."""
 
 
@@ -87,12 +100,14 @@ def make_optimizer(
     momentum: float = 0.0,
     weight_decay: float = 0.0,
 ) -> Optimizer:
-    """Build the local optimizer ``spec``: ``sgd``, ``adam`` or ``amsgrad``, with parameters.
+    """Build the local optimizer ``spec``: ``sgd``, ``adam``, ``amsgrad`` or ``qgm``, with parameters.
 
     ``spec`` is the run's parsed choice (a spec string is read here, for scripts and tests).
     ``adam`` and ``amsgrad`` take ``beta1``, ``beta2`` and ``eps`` in the spec
     (``amsgrad:beta1=0.9,beta2=0.99,eps=1e-8``; torch's defaults otherwise).
-    ``momentum`` applies to ``sgd`` only; Adam's first-moment decay is ``beta1``,
+    ``qgm`` is SGD with quasi-global momentum (:mod:`fedgossip.local.quasi_global`): ``momentum``
+    is its β, and ``qgm:mu=M`` the buffer's decay (β by default).
+    ``momentum`` applies to ``sgd`` and ``qgm`` only; Adam's first-moment decay is ``beta1``,
     so a nonzero momentum with ``adam``/``amsgrad`` is refused rather than
     silently ignored. ``lr = 0`` is allowed (it leaves the parameters unchanged,
     which tests of pure gossip rely on). Every problem is reported at once.

@@ -15,6 +15,7 @@ from torch.optim import Optimizer
 
 from fedgossip.errors import FedGossipError
 from fedgossip.local.batches import BatchStream
+from fedgossip.local.correction import UpdateCorrection
 from fedgossip.local.flat import FlatParameters
 from fedgossip.local.optim import Schedule
 from fedgossip.local.slowdown import StepStretcher
@@ -83,6 +84,10 @@ class LocalTrainer:
         loss and sample count, instead of a plain backward on the stream's next batch
         (DP-SGD samples, clips and noises there), or ``None`` for the plain batches.
 
+    ``correction`` (an :class:`~fedgossip.local.correction.UpdateCorrection`, set by an algorithm
+    that tracks the network's direction, e.g. ``gt``) moves the model by −η·c after every
+    optimizer step; ``None`` leaves the steps plain.
+
     Attributes a training-time plugin may set: ``observer(positions, losses, logits, labels)``
     is called after every plain batch with each sample's position in the stream and
     its own loss (``loss_fn`` is then called with ``reduction="none"``), so an importance
@@ -111,6 +116,7 @@ class LocalTrainer:
         self.stretcher = stretcher
         self.gradient = gradient or self._batch_gradient
         self.observer: Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], None] | None = None
+        self.correction: UpdateCorrection | None = None
         self.lr_scale = 1.0  # set with set_lr_scale
         self.total_steps = 0  # optimizer steps taken over the whole run, and their compute seconds
         self.total_seconds = 0.0
@@ -162,7 +168,11 @@ class LocalTrainer:
                 yield self.flat.flat_grad
                 step_paused = self._clock() - paused_at
             paused_seconds += step_paused
+            rate = self.optimizer.param_groups[0]["lr"]  # before the schedule moves it on
             self.optimizer.step()
+            if self.correction is not None:
+                with torch.no_grad():
+                    self.correction.apply(self.flat.flat, rate)
             if self.schedule is not None:
                 self.schedule.step()
             losses[step] = loss_sum

@@ -104,6 +104,7 @@ def build_node(
     )
     if trainer is not None:
         node.trainer = trainer
+        trainer.correction = algorithm.correction
         # rounds of epochs take a fixed number of steps too
         node.local_steps = plan.local_steps or FixedSteps(
             config.local_epochs * trainer.stream.steps_per_epoch
@@ -132,7 +133,7 @@ def _trainer(
     factor = plan.slowdown_of(node_id)
     # --momentum is SGD's alone (Adam's first-moment decay is the spec's beta1); its default
     # of 0.9 must not reach an adam or amsgrad optimizer, which refuses a momentum.
-    momentum = config.momentum if plan.optimizer.name == "sgd" else 0.0
+    momentum = config.momentum if plan.optimizer.name in ("sgd", "qgm") else 0.0
     optimizer = make_optimizer(plan.optimizer, model.parameters(), config.lr, momentum, config.weight_decay)
     total_steps = max(1, round(config.rounds * mean_steps))
     schedule = make_lr_schedule(config.lr_schedule, optimizer, total_steps)

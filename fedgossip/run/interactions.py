@@ -79,6 +79,7 @@ def run_interactions(ctx: RunContext, resumed: dict[str, Any] | None = None) -> 
 def _interact(node: Node, transport: AsyncTransport, evaluations: Evaluations) -> None:
     """Take ``node``'s next burst of local steps, then its next offer (past its privacy budget, neither)."""
     gossip, privacy = node.gossip, node.privacy
+    node.end_round()  # the previous burst and interaction, served offers included, are one round
     steps = node.draw_steps()
     if over_budget(node, steps):
         # Past its budget a node neither trains nor offers; it reaches its remaining

@@ -22,6 +22,7 @@ from fedgossip.comm.codec import Codec
 from fedgossip.comm.conversation import Conversation
 from fedgossip.comm.traffic import Traffic
 from fedgossip.local.flat import FlatParameters
+from fedgossip.local.quasi_global import QuasiGlobalMomentum
 from fedgossip.local.trainer import LocalStats, LocalTrainer
 from fedgossip.plugins.base import PluginHost, TrainingPlugin
 from fedgossip.privacy.node import NodePrivacy
@@ -125,6 +126,11 @@ class Node:
         for plugin in self.plugins:  # every node with a shard, every round: some plugins communicate
             steps = plugin.before_round(round_index, steps)
         return steps
+
+    def end_round(self) -> None:
+        """Tell the node a round (local steps, exchange) is over: quasi-global momentum reads the change."""
+        if self.trainer is not None and isinstance(self.trainer.optimizer, QuasiGlobalMomentum):
+            self.trainer.optimizer.end_round()
 
     def train_privately(self, steps: int, each_step: Callable[[], None] | None = None) -> None:
         """Take ``steps`` local steps; under --dp privatize them as the mechanism says, and charge them.

@@ -36,6 +36,8 @@ def run_rounds(ctx: RunContext, first_round: int) -> Outcome:
             return Outcome("budget-exhausted", {"budget": budget})
         train_nodes(nodes, steps, ctx.network, ctx.batched)
         ctx.network.converse({node.id: node.algorithm.conversation(node.flat, round_index) for node in nodes})
+        for node in nodes:
+            node.end_round()
         shown = None
         if cadence.evaluates(round_index):
             shown = ctx.evaluator.evaluate(round_index, ctx.wall(), ctx.writer)

@@ -48,7 +48,9 @@ class TrainConfig:
     local_epochs: int | None = None
     batch_size: int = 32
     # The local optimizer.
-    optimizer: str = "sgd"  # sgd, adam or amsgrad, with betas: amsgrad:beta1=0.9,beta2=0.99,eps=1e-8
+    optimizer: str = (
+        "sgd"  # sgd, adam, amsgrad or qgm, with parameters: amsgrad:beta1=0.9,beta2=0.99,eps=1e-8
+    )
     lr: float = 0.1
     momentum: float = 0.9
     weight_decay: float = 0.0

@@ -21,7 +21,23 @@ _ADAM_PARAMS = (
     Param("eps", float, 1e-8, "added to the denominator", gt=0),
 )
 
-OPTIMIZER_PARAMS: dict[str, tuple[Param, ...]] = {"sgd": (), "adam": _ADAM_PARAMS, "amsgrad": _ADAM_PARAMS}
+_QGM_PARAMS = (
+    Param(
+        "mu",
+        float,
+        None,
+        "decay of the quasi-global buffer per local step, by default --momentum",
+        ge=0,
+        lt=1,
+    ),
+)
+
+OPTIMIZER_PARAMS: dict[str, tuple[Param, ...]] = {
+    "sgd": (),
+    "adam": _ADAM_PARAMS,
+    "amsgrad": _ADAM_PARAMS,
+    "qgm": _QGM_PARAMS,  # SGD with quasi-global momentum (Lin et al. 2021)
+}
 """The optimizers by name, with what each one's spec accepts."""
 
 

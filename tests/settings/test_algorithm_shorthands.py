@@ -54,8 +54,8 @@ def test_a_bad_shorthand_value_is_reported_once_by_the_config(setting, value):
     [
         (
             {"algorithm": "swarm", "gamma": 0.5},
-            "--gamma applies to dpsgd (CHOCO-gossip's consensus step, by default the compressor's); "
-            "swarm has no such setting",
+            "--gamma applies to dpsgd (CHOCO-gossip's consensus step, by default the compressor's) and gt "
+            "(consensus step under a lossy code, by default the compressor's); swarm has no such setting",
         ),
         (
             {"client_fraction": 0.5},
