@@ -15,21 +15,21 @@ import torch
 
 from fedgossip.algorithms.base import Algorithm, check_state
 from fedgossip.algorithms.cohosted_mixing import CoHostedMixing, cohosted_mixing
+from fedgossip.algorithms.consensus_step import ConsensusStep
 from fedgossip.algorithms.context import GossipContext
 from fedgossip.comm.conversation import Conversation, Exchange
 from fedgossip.comm.references import PublicCopies
-from fedgossip.errors import ConfigError
 from fedgossip.registry import check_params
 from fedgossip.specs import Param
 from fedgossip.topology.mixing import metropolis_row
 
 if TYPE_CHECKING:
-    from fedgossip.compress.base import Compressor
+    pass
 
 __all__ = ["DPSGD"]
 
 
-class DPSGD(Algorithm):
+class DPSGD(ConsensusStep, Algorithm):
     """Average with every neighbour each round: x_i ← Σ_j W_ij x_j, or CHOCO-gossip with a lossy code."""
 
     params = (
@@ -41,12 +41,6 @@ class DPSGD(Algorithm):
             check_params(type(self), gamma=gamma)
         self.gamma = gamma  # γ as given; None: the compressor's (Compressor.consensus_step)
 
-    def consensus_step_for(self, compressor: Compressor) -> float | None:
-        """Return γ under a lossy ``compressor`` (``gamma``, else the compressor's); ``None`` uncompressed."""
-        if compressor.lossless:
-            return None
-        return compressor.consensus_step if self.gamma is None else self.gamma
-
     def setup(self, ctx: GossipContext, flat: torch.Tensor) -> None:
         super().setup(ctx, flat)
         row = metropolis_row(ctx.topology, ctx.node)  # this node's row only: no n×n matrix per node
@@ -54,12 +48,7 @@ class DPSGD(Algorithm):
         self._self_weight = row[ctx.node]
         self._weights = {j: row[j] for j in self._neighbors}
         # γ of Algorithm 2, line 8 (see _choco); None: plain averaging, no consensus step
-        self.consensus_step = step = self.consensus_step_for(ctx.codec.compressor)
-        if step is not None and not 0 < step <= 1:  # a compressor's default: a given gamma was checked
-            raise ConfigError(
-                f"{ctx.codec.compressor.name}'s consensus step must be in (0, 1], got {step}; "
-                "give one: --algorithm dpsgd:gamma=G"
-            )
+        self.consensus_step = self.checked_consensus_step(ctx.codec.compressor)
         self.copies = None
         if ctx.compressed:
             self.copies = PublicCopies(ctx.initial_reference(flat), self._self_weight, self._weights)

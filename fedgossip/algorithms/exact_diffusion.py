@@ -60,13 +60,12 @@ class ExactDiffusion(Algorithm):
         self._models = NeighbourhoodPull(ctx, _MODEL, flat, None)
 
     def conversation(self, flat: torch.Tensor, round_index: int) -> Conversation:
-        after_steps = flat.detach().clone()  # p^t
-        mixed = after_steps + self._drift  # h^t = 2x^t − x^{t−1} + u^t − u^{t−1}
+        mixed = flat + self._drift  # h^t = p^t + x^t − p^{t−1}, p^t being flat after the local steps
         pull = yield from self._models.pull(mixed)
         # W h = h + pull; the lazy (I + W)/2 moves half as far
         mixed.add_(pull, alpha=0.5 if self.lazy else 1.0)
+        torch.sub(mixed, flat, out=self._drift)  # x^{t+1} − p^t, before flat becomes x^{t+1}
         flat.copy_(mixed)
-        self._drift.copy_(mixed - after_steps)
 
     def state_dict(self) -> dict[str, Any]:
         """Return the drift x^t − p^{t−1}, D²'s memory of the previous round."""

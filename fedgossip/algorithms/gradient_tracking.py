@@ -36,16 +36,16 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from fedgossip.algorithms.base import Algorithm, check_state
+from fedgossip.algorithms.consensus_step import ConsensusStep
 from fedgossip.algorithms.context import GossipContext
 from fedgossip.algorithms.neighbourhood_pull import NeighbourhoodPull
 from fedgossip.comm.conversation import Conversation
-from fedgossip.errors import ConfigError
 from fedgossip.local.correction import UpdateCorrection
 from fedgossip.registry import check_params
 from fedgossip.specs import Param
 
 if TYPE_CHECKING:
-    from fedgossip.compress.base import Compressor
+    pass
 
 __all__ = ["GradientTracking"]
 
@@ -53,7 +53,7 @@ __all__ = ["GradientTracking"]
 _MODEL, _DIRECTION = 1, 2
 
 
-class GradientTracking(Algorithm):
+class GradientTracking(ConsensusStep, Algorithm):
     """Local steps corrected toward the network's average direction, which the nodes track by gossip."""
 
     params = (
@@ -68,21 +68,9 @@ class GradientTracking(Algorithm):
         self.gamma = gamma
         self.outer_lr = outer_lr
 
-    def consensus_step_for(self, compressor: Compressor) -> float | None:
-        """Return γ under a lossy ``compressor`` (``gamma``, else the compressor's); ``None`` uncompressed."""
-        if compressor.lossless:
-            return None
-        return compressor.consensus_step if self.gamma is None else self.gamma
-
     def setup(self, ctx: GossipContext, flat: torch.Tensor) -> None:
         super().setup(ctx, flat)
-        step = self.consensus_step_for(ctx.codec.compressor)
-        if step is not None and not 0 < step <= 1:
-            raise ConfigError(
-                f"{ctx.codec.compressor.name}'s consensus step must be in (0, 1], got {step}; "
-                "give one: --algorithm gt:gamma=G"
-            )
-        self.consensus_step = step
+        self.consensus_step = step = self.checked_consensus_step(ctx.codec.compressor)
         self.correction = UpdateCorrection(torch.zeros_like(flat))  # c_i, applied by the local steps
         self._start = flat.detach().clone()  # x_i^t: the model the round's local steps began from
         self._models = NeighbourhoodPull(ctx, _MODEL, ctx.initial_reference(flat), step)
@@ -93,7 +81,8 @@ class GradientTracking(Algorithm):
         change = self._start - flat  # Σ_k η_k z_i: the local steps' whole move, correction included
         # a node that took no step this round has no direction of its own to contribute
         direction = change / rate_sum if rate_sum > 0 else torch.zeros_like(change)
-        moved = self._start - change * self.outer_lr if self.outer_lr != 1.0 else flat.detach().clone()
+        # the pulls only read the vector they get, so the model itself serves for η_s = 1
+        moved = flat if self.outer_lr == 1.0 else self._start - change * self.outer_lr
         model_pull = yield from self._models.pull(moved)
         direction_pull = yield from self._directions.pull(direction)
         flat.copy_(moved + model_pull)

@@ -20,6 +20,7 @@ from torch.nn.functional import cross_entropy
 from fedgossip.errors import ConfigError
 from fedgossip.local.batched import BatchedTraining, batchable
 from fedgossip.local.batches import BatchStream
+from fedgossip.local.correction import UpdateCorrection
 from fedgossip.local.flat import FlatParameters
 from fedgossip.local.models import build_model
 from fedgossip.local.optim import make_lr_schedule, make_optimizer
@@ -335,3 +336,23 @@ def test_run_refuses_a_plugin_set_after_construction():
     with pytest.raises(ConfigError, match=r"observer .*\(node 2\)"):
         batched.run(1)
     assert group[2].total_steps == 0
+
+
+def test_update_corrections_match_per_node_runs():
+    """gt's correction −η c after every step, and the Σ η it reports, are the same batched or alone."""
+    alone, together = _group(model="mlp:hidden=16"), _group(model="mlp:hidden=16")
+    for node, (a, b) in enumerate(zip(alone, together, strict=True)):
+        drawn = np.random.default_rng([3, node]).normal(size=a.flat.numel)
+        offset = torch.from_numpy(drawn.astype(np.float32))
+        a.correction, b.correction = UpdateCorrection(offset.clone()), UpdateCorrection(offset.clone())
+    counts = [4, 3, 7, 0, 5, 2]
+    expected = [trainer.run(count) for trainer, count in zip(alone, counts, strict=True)]
+    _assert_same_stats(expected, BatchedTraining(together).run(counts))
+    _assert_same_nodes(alone, together)
+    for a, b in zip(alone, together, strict=True):
+        assert b.correction.take_rate_sum() == pytest.approx(a.correction.take_rate_sum(), rel=1e-12)
+    # the correction moved the models: without it they end elsewhere
+    plain = _group(model="mlp:hidden=16")
+    for trainer, count in zip(plain, counts, strict=True):
+        trainer.run(count)
+    assert not torch.allclose(plain[1].flat.flat, together[1].flat.flat, atol=1e-3)
