@@ -75,14 +75,18 @@ def run_scenario(
     rounds: int,
     seed: int,
     options: tuple[str, ...] = (),
+    nodes: int | None = None,
 ) -> dict[str, Any]:
     """Train ``scenario`` under ``mpiexec -n ranks`` into ``runs``; return its row of figures.
 
     ``options`` go to every scenario of the benchmark (``--topology ring``),
-    before the scenario's own options.
+    before the scenario's own options. With ``nodes`` the ranks host that many
+    nodes (``--nodes``), and one rank is a plain process, without mpiexec.
     """
+    launcher = [] if nodes is not None and ranks == 1 else [find_mpiexec(), "-n", str(ranks)]
+    hosting = () if nodes is None else ("--nodes", str(nodes))
     command = [
-        find_mpiexec(), "-n", str(ranks), sys.executable, "-m", "fedgossip", "train",
+        *launcher, sys.executable, "-m", "fedgossip", "train", *hosting,
         "--data", str(data), "--algorithm", scenario.algorithm, "--compressor", scenario.compressor,
         *options, *scenario.options, "--rounds", str(rounds), "--seed", str(seed),
         "--out", str(runs), "--name", scenario.run_name,

@@ -72,8 +72,13 @@ def test_seven_ranks_for_a_partition_of_six_nodes_is_refused(digits_6, mpirun, f
 
 @pytest.mark.parametrize(
     "plugins",
-    [(), ("--share-data", "budget=4,every=2", "--filter", "hide:threshold=0.5")],  # re-shared at round 5
-    ids=["plain", "plugins"],
+    [
+        (),
+        ("--share-data", "budget=4,every=2", "--filter", "hide:threshold=0.5"),  # re-shared at round 5
+        ("--algorithm", "gt", "--optimizer", "qgm", "--momentum", "0.9"),  # correction, 2 copies, qgm
+        ("--algorithm", "d2", "--compressor", "none"),  # the drift
+    ],
+    ids=["plain", "plugins", "gt-qgm", "d2"],
 )
 def test_a_resumed_run_of_co_hosted_nodes_repeats_its_last_rounds(
     digits_6, mpirun, fedgossip, tmp_path, plugins

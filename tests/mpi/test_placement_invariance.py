@@ -44,6 +44,19 @@ CASES = {
     "swarm-topk": ("--algorithm", "swarm", "--compressor", "topk:ratio=0.2", "--topology", "complete"),
     "fedavg": ("--algorithm", "fedavg", "--client-fraction", "0.5", "--compressor", "sign"),
     "allreduce": ("--algorithm", "allreduce"),
+    # drift corrections: gt's correction (after each optimizer step) and public copies of model and
+    # direction, qgm's round-start model and buffer; d2's drift on a graph of another degree
+    "gt-qsgd4-qgm": (
+        "--algorithm",
+        "gt",
+        "--compressor",
+        "qsgd:bits=4",
+        "--optimizer",
+        "qgm",
+        "--momentum",
+        "0.9",
+    ),
+    "d2": ("--algorithm", "d2", "--topology", "exponential"),
     "comp-ams": ("--algorithm", "comp-ams", "--compressor", "topk:ratio=0.1"),
     "dp-sgd": ("--dp", "dp-sgd:clip=1,noise=1.1", "--deterministic", "--slowdown", "ranks=1:factor=2"),
     # plugins: samples shared before rounds 1 and 3 through the network, a filter hiding easy ones
@@ -124,14 +137,18 @@ def checkpointed_models(run_dir: Path) -> dict[int, torch.Tensor]:
     return models
 
 
-@pytest.mark.parametrize("case", ["dpsgd", "choco-qsgd4"])
+# gt's update correction is applied to the stacked rows of co-hosted nodes (qgm trains them one by one)
+VECTORIZED = {**CASES, "gt": ("--algorithm", "gt", "--topology", "exponential")}
+
+
+@pytest.mark.parametrize("case", ["dpsgd", "choco-qsgd4", "gt"])
 def test_vectorized_co_hosted_nodes_end_within_float_rounding_of_one_per_rank(
     case, partitions, mpirun, fedgossip, tmp_path
 ):
     models, counted = {}, {}
     for ranks in (NODES, 2, 1):  # on 2 ranks, uncompressed dpsgd mixes co-hosted and remote neighbours
         where = ("--out", str(tmp_path), "--name", f"{case}-{ranks}", "--checkpoint-every", "3")
-        train = ("train", "--data", str(partitions[NODES]), "--nodes", str(NODES), *COMMON, *CASES[case])
+        train = ("train", "--data", str(partitions[NODES]), "--nodes", str(NODES), *COMMON, *VECTORIZED[case])
         done = mpirun(ranks, *fedgossip, *train, *where, timeout=400)
         assert done.returncode == 0, done.output
         models[ranks] = checkpointed_models(tmp_path / f"{case}-{ranks}")
