@@ -24,6 +24,8 @@ FAMILIES: Mapping[str, str] = MappingProxyType(
         "compressors": "fedgossip.compress.base:COMPRESSORS",
         "algorithms": "fedgossip.algorithms.base:ALGORITHMS",
         "privacy": "fedgossip.privacy.base:PRIVACY",
+        "attacks": "fedgossip.byzantine.attacks:ATTACKS",
+        "aggregators": "fedgossip.byzantine.aggregators:AGGREGATORS",
         "models": "fedgossip.local.models.base:MODELS",
         "plugins": "fedgossip.plugins.base:PLUGINS",
     }

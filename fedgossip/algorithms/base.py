@@ -88,6 +88,9 @@ class Algorithm(Plugin, ABC):
     # Whether it exchanges gradients at every local step (reduce_gradient) instead of models per round.
     exchanges_gradients: bool = False
     supports_async: bool = False  # whether it has an asynchronous mode (--async)
+    # Where it combines received vectors, for --robust and --attack (fedgossip.byzantine): "gossip"
+    # (a neighbourhood), "pair" (one partner) or "server"; None: it carries neither.
+    robust_place: ClassVar[str | None] = None
     # A correction the node's local steps apply after every optimizer step (gt), set in setup; None: plain.
     correction: UpdateCorrection | None = None
     # Settings whose default it changes, e.g. {"optimizer": "amsgrad"}; given options still win.

@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from mpi4py import MPI
 
+from fedgossip.byzantine.aggregators import Aggregator
+from fedgossip.byzantine.attacks import Attack
 from fedgossip.comm.codec import Codec
 from fedgossip.comm.link import Uplink, hold_until
 from fedgossip.comm.network import NodeNetwork
@@ -48,6 +50,12 @@ class GossipContext:
     # their models as one tensor product where that changes no bit a packet would carry
     # (dpsgd uncompressed: algorithms/cohosted_mixing.py), bytes counted as if sent.
     stacked_gossip: bool = False
+    # Faulty neighbours (--attack, --robust): this node's attack if it is an attacker, the
+    # attacking nodes (they know each other), and how an honest node combines (None: the mean).
+    attack: Attack | None = None
+    attackers: frozenset[int] = frozenset()
+    aggregator: Aggregator | None = None
+    attack_noise: torch.Generator | None = None  # the attacker's own seeded stream (gaussian)
 
     def __post_init__(self) -> None:
         if self.node is None:
@@ -83,3 +91,12 @@ class GossipContext:
     def initial_reference(self, flat: torch.Tensor) -> torch.Tensor:
         """Return what every reference to a model starts as: the shared start, or zeros."""
         return flat.detach().clone() if self.same_start else torch.zeros_like(flat)
+
+    def forge(self, own: torch.Tensor, seen: dict[int, torch.Tensor], receiver: int | None) -> torch.Tensor:
+        """Return what this attacking node sends ``receiver`` in place of ``own``.
+
+        ``seen``: the neighbours' vectors as this node last received them (or its copies of
+        them); the other attackers' are left out, since attackers know each other.
+        """
+        honest = [vector for peer, vector in seen.items() if peer not in self.attackers]
+        return self.attack.forge(own, honest, seen.get(receiver), self.attack_noise)

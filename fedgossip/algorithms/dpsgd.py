@@ -18,7 +18,7 @@ from fedgossip.algorithms.cohosted_mixing import CoHostedMixing, cohosted_mixing
 from fedgossip.algorithms.consensus_step import ConsensusStep
 from fedgossip.algorithms.context import GossipContext
 from fedgossip.comm.conversation import Conversation, Exchange
-from fedgossip.comm.references import PublicCopies
+from fedgossip.comm.references import NeighbourCopies, PublicCopies
 from fedgossip.registry import check_params
 from fedgossip.specs import Param
 from fedgossip.topology.mixing import metropolis_row
@@ -32,6 +32,7 @@ __all__ = ["DPSGD"]
 class DPSGD(ConsensusStep, Algorithm):
     """Average with every neighbour each round: x_i ← Σ_j W_ij x_j, or CHOCO-gossip with a lossy code."""
 
+    robust_place = "gossip"
     params = (
         Param("gamma", float, None, "CHOCO-gossip's consensus step, by default the compressor's", gt=0, le=1),
     )
@@ -50,9 +51,19 @@ class DPSGD(ConsensusStep, Algorithm):
         # γ of Algorithm 2, line 8 (see _choco); None: plain averaging, no consensus step
         self.consensus_step = self.checked_consensus_step(ctx.codec.compressor)
         self.copies = None
+        # What an attacker last heard from each neighbour, uncompressed (compressed: its copies);
+        # every node starts from the same model, so that is what it knows before round 1.
+        self._seen: dict[int, torch.Tensor] = {}
+        if ctx.attack is not None and not ctx.compressed:
+            self._seen = {j: ctx.initial_reference(flat) for j in self._neighbors}
+        self._forged: dict[int, torch.Tensor] | None = None  # an attacker's x̂ as each neighbour holds it
         if ctx.compressed:
-            self.copies = PublicCopies(ctx.initial_reference(flat), self._self_weight, self._weights)
+            one_by_one = ctx.attack is not None or ctx.aggregator is not None
+            kind = NeighbourCopies if one_by_one else PublicCopies
+            self.copies = kind(ctx.initial_reference(flat), self._self_weight, self._weights)
             self._decoded = torch.empty(flat.numel(), dtype=torch.float32)  # decode target, reused
+            if ctx.attack is not None:
+                self._forged = {j: ctx.initial_reference(flat) for j in self._neighbors}
         self._mixing: CoHostedMixing | None = None  # co-hosted neighbours as one product, not packets
         self._remote = self._neighbors
         if ctx.stacked_gossip and self.copies is None:
@@ -69,26 +80,58 @@ class DPSGD(ConsensusStep, Algorithm):
             yield from self._average_stacked(flat, round_index, self._mixing)
         elif self.copies is None:
             yield from self._average(flat)
+        elif self._forged is not None:
+            yield from self._choco_forged(flat, self.copies, self._forged)
         else:
             yield from self._choco(flat, self.copies)
 
     def state_dict(self) -> dict[str, Any]:
-        """Return the public copies (``None`` uncompressed): CHOCO-gossip's memory of past rounds."""
-        return {"copies": None if self.copies is None else self.copies.state_dict()}
+        """Return the public copies (``None`` uncompressed): CHOCO-gossip's memory of past rounds.
+
+        An attacker also saves what it last heard (uncompressed) and its forged copies.
+        """
+        state: dict[str, Any] = {"copies": None if self.copies is None else self.copies.state_dict()}
+        if self.ctx.attack is not None:
+            state["seen"] = {peer: vector.clone() for peer, vector in self._seen.items()}  # {}: compressed
+            state["forged"] = (
+                None if self._forged is None else {j: v.clone() for j, v in self._forged.items()}
+            )
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore the public copies, after ``setup`` with the same compressor, model and graph."""
         check_state(self.name, state, self.state_dict())
         if self.copies is not None:
             self.copies.load_state_dict(state["copies"])
+        if self.ctx.attack is not None:
+            for peer, vector in self._seen.items():
+                vector.copy_(state["seen"][peer])
+            if self._forged is not None:
+                for peer, vector in self._forged.items():
+                    vector.copy_(state["forged"][peer])
 
     def _average(self, flat: torch.Tensor) -> Conversation:
-        packet = self.ctx.codec.pack(flat)
-        received = yield Exchange(dict.fromkeys(self._neighbors, packet), self._neighbors)
+        codec = self.ctx.codec
+        if self.ctx.attack is None:
+            outgoing = dict.fromkeys(self._neighbors, codec.pack(flat))
+        else:  # one forged model per neighbour (dissensus aims at each receiver)
+            outgoing = {j: codec.pack(self.ctx.forge(flat, self._seen, j)) for j in self._neighbors}
+        received = yield Exchange(outgoing, self._neighbors)
+        models = {
+            peer: codec.unpack(buffer, peer).to(flat.device) for peer, buffer in sorted(received.items())
+        }
+        if self.ctx.attack is not None:
+            for peer, model in models.items():
+                self._seen[peer].copy_(model)
+        aggregator = self.ctx.aggregator
+        if aggregator is not None and self.ctx.attack is None:
+            weights = [self._weights[peer] for peer in models]
+            flat.copy_(aggregator.combine(flat, list(models.values()), weights, self._self_weight))
+            return
         # W is doubly stochastic, so Σ_i x_i is preserved: the mean model never drifts.
         mixed = flat * self._self_weight
-        for peer, buffer in received.items():
-            mixed.add_(self.ctx.codec.unpack(buffer, peer).to(flat.device), alpha=self._weights[peer])
+        for peer, model in models.items():
+            mixed.add_(model, alpha=self._weights[peer])
         flat.copy_(mixed)
 
     def _average_stacked(self, flat: torch.Tensor, round_index: int, mixing: CoHostedMixing) -> Conversation:
@@ -116,5 +159,37 @@ class DPSGD(ConsensusStep, Algorithm):
         for peer, buffer in received.items():
             copies.add_neighbor(peer, codec.unpack(buffer, peer, sequence, out=self._decoded).to(flat.device))
         copies.sequence += 1
-        # x_i += γ Σ_j W_ij (x̂_j − x̂_i) = γ (s_i − x̂_i), the rows of W summing to one (line 8).
-        flat.add_(copies.mixed - copies.own, alpha=self.consensus_step)
+        aggregator = self.ctx.aggregator
+        if aggregator is None:
+            # x_i += γ Σ_j W_ij (x̂_j − x̂_i) = γ (s_i − x̂_i), the rows of W summing to one (line 8).
+            flat.add_(copies.mixed - copies.own, alpha=self.consensus_step)
+            return
+        # Robust: x_i += γ (A(x̂_i; x̂_j) − x̂_i), the aggregator A over the public copies; with clip,
+        # γ Σ_j W_ij clip(x̂_j − x̂_i, τ): ClippedGossip's self-centred clipping (He et al. 2022,
+        # eq. 3) applied to CHOCO's consensus step, centred on the node's own public copy.
+        neighbours = copies.neighbours
+        weights = [self._weights[peer] for peer in neighbours]
+        combined = aggregator.combine(copies.own, list(neighbours.values()), weights, self._self_weight)
+        flat.add_(combined - copies.own, alpha=self.consensus_step)
+
+    def _choco_forged(
+        self, flat: torch.Tensor, copies: NeighbourCopies, forged: dict[int, torch.Tensor]
+    ) -> Conversation:
+        """An attacker's CHOCO round: to each neighbour Q(forged − its copy of this node), valid packets.
+
+        Each neighbour's copy of this node is tracked apart (``forged``), since each is sent its
+        own forgery; the attacker keeps its copies of the neighbours, from which it forges, and
+        trains on but does not mix its own model.
+        """
+        codec, sequence = self.ctx.codec, copies.sequence
+        outgoing = {}
+        for peer in self._neighbors:
+            target = self.ctx.forge(flat, copies.neighbours, peer)
+            outgoing[peer] = packet = codec.pack(target - forged[peer], sequence)
+            forged[peer].add_(
+                codec.unpack(packet[0], self.ctx.node, sequence, out=self._decoded).to(flat.device)
+            )
+        received = yield Exchange(outgoing, self._neighbors)
+        for peer, buffer in received.items():
+            copies.add_neighbor(peer, codec.unpack(buffer, peer, sequence, out=self._decoded).to(flat.device))
+        copies.sequence += 1

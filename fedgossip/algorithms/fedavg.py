@@ -19,6 +19,7 @@ import torch
 
 from fedgossip.algorithms.base import Algorithm, check_state, round_rng
 from fedgossip.algorithms.context import GossipContext
+from fedgossip.byzantine.aggregators import Mean
 from fedgossip.comm.conversation import Conversation, Exchange
 from fedgossip.compress.feedback import ErrorFeedback
 from fedgossip.errors import ConfigError
@@ -28,6 +29,7 @@ from fedgossip.specs import Param
 __all__ = ["FedAvg"]
 
 _SELECTION_STREAM = 2
+_MEAN = Mean()  # the server's default rule: the sample-weighted average of the deltas
 
 
 class FedAvg(Algorithm):
@@ -35,6 +37,7 @@ class FedAvg(Algorithm):
 
     server = 0
     graph = "star"
+    robust_place = "server"
     params = (Param("client_fraction", float, 1.0, "share of clients sampled per round", gt=0, le=1),)
 
     def __init__(self, client_fraction: float = 1.0):
@@ -51,6 +54,7 @@ class FedAvg(Algorithm):
         self._global = flat.detach().clone()  # every node's copy of the global model
         # One residual per outgoing stream: a client's uplink, or the server's broadcast.
         self.feedback = ErrorFeedback(flat.numel(), enabled=not ctx.codec.compressor.unbiased)
+        self._last_change = torch.zeros_like(flat)  # an attacker's estimate of the honest update
 
     def selected(self, round_index: int) -> np.ndarray:
         """Return the clients sampled in ``round_index`` (identical on every node; drawn once per rank)."""
@@ -80,22 +84,29 @@ class FedAvg(Algorithm):
 
     def state_dict(self) -> dict[str, Any]:
         """Return this node's copy of the global model and its residual; client draws follow the round."""
-        return {"global": self._global.clone(), "feedback": self.feedback.state_dict()}
+        state = {"global": self._global.clone(), "feedback": self.feedback.state_dict()}
+        if self.ctx.attack is not None:
+            state["last_change"] = self._last_change.clone()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore the global model's copy and the residual, after ``setup`` with the same settings."""
         check_state(self.name, state, self.state_dict())
         self.feedback.load_state_dict(state["feedback"])
         self._global.copy_(state["global"])
+        if self.ctx.attack is not None:
+            self._last_change.copy_(state["last_change"])
 
     def _serve(self, flat: torch.Tensor, chosen: list[int]) -> Conversation:
         """Average the chosen clients' deltas, broadcast the change, return it as the clients decode it."""
         codec = self.ctx.codec
         received = yield Exchange({}, chosen)
         weights = self.ctx.sample_counts[chosen].astype(np.float64)
-        update = torch.zeros_like(flat)
-        for client, weight in zip(chosen, weights / weights.sum(), strict=True):
-            update.add_(codec.unpack(received[client], client).to(flat.device), alpha=float(weight))
+        weights = [float(w) for w in weights / weights.sum()]
+        deltas = [codec.unpack(received[client], client).to(flat.device) for client in chosen]
+        aggregator = self.ctx.aggregator or _MEAN
+        # the server has no update of its own: it combines the clients' deltas only (self weight 0)
+        update = aggregator.combine(torch.zeros_like(flat), deltas, weights, 0.0)
         sent = self.feedback.corrected(update)
         packet = codec.pack(sent)
         yield Exchange(dict.fromkeys((int(c) for c in self._clients), packet))
@@ -107,9 +118,16 @@ class FedAvg(Algorithm):
         """Send this client's delta if it was chosen; return the global change the server broadcast."""
         codec, outgoing = self.ctx.codec, {}
         if self.trains(self.ctx.node, round_index):
-            sent = self.feedback.corrected(flat - self._global)
+            delta = flat - self._global
+            if self.ctx.attack is not None:
+                # attacks act on the update, knowing the last global change the server broadcast
+                delta = self.ctx.forge(delta, {self.server: self._last_change}, self.server)
+            sent = self.feedback.corrected(delta)
             outgoing[self.server] = packet = codec.pack(sent)
             self.feedback.absorb(sent, codec.unpack(packet[0], self.ctx.node).to(sent.device))
         yield Exchange(outgoing)
         received = yield Exchange({}, [self.server])
-        return codec.unpack(received[self.server], self.server)
+        change = codec.unpack(received[self.server], self.server)
+        if self.ctx.attack is not None:
+            self._last_change.copy_(change.to(self._last_change.device))
+        return change

@@ -30,6 +30,7 @@ class Swarm(Algorithm):
     """Average with one random neighbour per round: x_i, x_j ← (x_i + x_j) / 2."""
 
     supports_async = True
+    robust_place = "pair"  # synchronous rounds only
 
     def start_async(self, flat: torch.Tensor, rng: np.random.Generator) -> AsyncSwarm:
         return AsyncSwarm(self.ctx, flat, rng)
@@ -41,16 +42,27 @@ class Swarm(Algorithm):
             neighbors = ctx.topology.neighbors(ctx.node)
             self.references = EdgeReferences(ctx.initial_reference(flat), neighbors)
             self._decoded = torch.empty(flat.numel(), dtype=torch.float32)  # decode target, reused
+        # An attacker's last model from each neighbour; all start from the same model.
+        neighbours = ctx.topology.neighbors(ctx.node) if ctx.attack is not None else ()
+        self._seen = {j: ctx.initial_reference(flat) for j in neighbours}
 
     def conversation(self, flat: torch.Tensor, round_index: int) -> Conversation:
         partner = self._partner(round_index)
         if partner < 0:
             return
+        sent = flat if self.ctx.attack is None else self.ctx.forge(flat, self._seen, partner)
         if self.references is None:
-            received = yield Exchange({partner: self.ctx.codec.pack(flat)}, [partner])
+            received = yield Exchange({partner: self.ctx.codec.pack(sent)}, [partner])
             other = self.ctx.codec.unpack(received[partner], partner).to(flat.device)
         else:
-            other = yield from self._exchange_delta(flat, partner, self.references)
+            other = yield from self._exchange_delta(sent, partner, self.references)
+        if self.ctx.attack is not None:
+            self._seen[partner].copy_(other)  # what it knows of its neighbours: the last model each sent
+        aggregator = self.ctx.aggregator
+        if aggregator is not None and self.ctx.attack is None:
+            # x ← x + ½ clip(x_j − x, τ): the partner's pull bounded (ClippedGossip, one neighbour)
+            flat.copy_(aggregator.combine(flat, [other], [0.5], 0.5))
+            return
         # a + b is commutative in floating point, so uncompressed both ends compute the identical average.
         flat.add_(other).mul_(0.5)
 
@@ -69,13 +81,18 @@ class Swarm(Algorithm):
 
     def state_dict(self) -> dict[str, Any]:
         """Return the per-edge references (``None`` uncompressed); the matchings come from the round index."""
-        return {"references": None if self.references is None else self.references.state_dict()}
+        state = {"references": None if self.references is None else self.references.state_dict()}
+        if self.ctx.attack is not None:
+            state["seen"] = {peer: vector.clone() for peer, vector in self._seen.items()}
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore the per-edge references, after ``setup`` with the same compressor, model and graph."""
         check_state(self.name, state, self.state_dict())
         if self.references is not None:
             self.references.load_state_dict(state["references"])
+        for peer, vector in self._seen.items():
+            vector.copy_(state["seen"][peer])
 
     def _exchange_delta(self, flat: torch.Tensor, partner: int, references: EdgeReferences) -> Conversation:
         """Send Q(x − ref) to ``partner``, apply both deltas, and return this node's copy of its model."""

@@ -537,6 +537,45 @@ def heterogeneity_bench(
     stdout.print(f"saved {path}")
 
 
+@bench.command("byzantine")
+@click.option(
+    "--nodes", type=click.IntRange(min=5), default=16, show_default=True, help="Honest and attacking nodes."
+)
+@click.option(
+    "--rounds", type=click.IntRange(min=1), default=20, show_default=True, help="Rounds of one local epoch."
+)
+@click.option(
+    "--attackers",
+    type=_IntList(minimum=0, example="3,11"),
+    default="3,11",
+    show_default=True,
+    help="The attacking nodes of dpsgd (fedavg: the same clients).",
+)
+@_training_job_options(alpha=0.5, runs="byzantine-runs")
+def byzantine_bench(
+    nodes: int, rounds: int, attackers: tuple[int, ...], alpha: float, seed: int, work: Path, out: Path
+) -> None:
+    """Attacks against robust aggregation: every attack × mean, clip, trimmed-mean, median (+ krum).
+
+    dpsgd over a ring and an exponential graph, and fedavg with the same two
+    clients malicious; each row is the honest nodes' average model against the
+    attack-free run of the same shards.
+
+    \b
+    Example:
+      fedgossip bench byzantine --nodes 16 --attackers 3,11
+    """
+    from fedgossip.bench.byzantine import bench_byzantine
+    from fedgossip.report.bench_byzantine import render_byzantine
+    from fedgossip.report.bench_heterogeneity import method_line
+    from fedgossip.report.console import stdout
+
+    result = bench_byzantine(work, nodes, rounds, attackers, alpha, seed, on_scenario=method_line)
+    path = save_result(out, "byzantine", result)
+    render_byzantine(result, stdout)
+    stdout.print(f"saved {path}")
+
+
 def save_result(directory: Path, name: str, result: dict) -> Path:
     """Write ``result`` as ``directory/name.json`` (replacing the previous figure atomically)."""
     from fedgossip import __version__

@@ -145,6 +145,23 @@ _OPTIONS = [
         "and debugging; the noise is then predictable) [default: --os-noise, seeded by the OS].",
     ),
     click.option(
+        "--attack",
+        help="What the --attackers send in place of their models, through the same protocol and codec: "
+        "sign-flip:scale=S, gaussian:std=S, alie:z=Z, ipm:eps=E, label-flip, dissensus:eps=E "
+        "[default: none]. `fedgossip plugins attacks` lists them.",
+    ),
+    click.option(
+        "--attackers",
+        help="The attacking nodes: ids (3,7) or fraction=F of the nodes, drawn from --seed; they are left "
+        "out of the accuracy figures [default: none].",
+    ),
+    click.option(
+        "--robust",
+        help="How each node combines what it received: mean, clip:tau=T (self-centred clipping; no tau: "
+        "each node's own from b), trimmed-mean:b=B, median; fedavg's server also krum:f=F, "
+        "multi-krum:f=F,m=M [default: mean]. `fedgossip plugins aggregators` lists them.",
+    ),
+    click.option(
         "--filter",
         help="Importance filtering: each node hides up to a fraction of its lowest-loss, confidently "
         "right samples from the next epoch and takes proportionally fewer steps at a larger lr, e.g. "
@@ -222,6 +239,7 @@ def train(resume: Path | None, config_file: Path | None, **options) -> None:
       mpirun -n 16 fedgossip train --algorithm swarm --async --slowdown ranks=0,1:factor=5
       mpirun -n 8 fedgossip train --link bandwidth=10Mbit,latency=20ms --compressor qsgd:bits=4
       mpirun -n 16 fedgossip train --dp dp-sgd:clip=1,noise=1.1 --dp-target-epsilon 8
+      fedgossip train --nodes 16 --attack alie --attackers 3,11 --robust clip --topology exponential
       mpirun -n 16 fedgossip train --local-epochs 1 --filter hide:fraction=0.3
       mpirun -n 16 fedgossip train --share-data budget=32,bits=4,select=loss,every=20
       mpirun -n 4 fedgossip train --config run.toml --rounds 100

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["PublicCopies", "EdgeReferences"]
+__all__ = ["PublicCopies", "NeighbourCopies", "EdgeReferences"]
 
 
 def _check_keys(kind: str, state: dict[str, Any], expected: set[str]) -> None:
@@ -59,6 +59,33 @@ class PublicCopies:
         self.own.copy_(state["own"])
         self.mixed.copy_(state["mixed"])
         self.sequence = int(state["sequence"])
+
+
+class NeighbourCopies(PublicCopies):
+    """Public copies that also keep each neighbour's x̂_j, for rules that look at them one by one.
+
+    A robust aggregator (clipping, trimmed mean, median) cannot work on the weighted sum s_i
+    alone; an attacker forges from what it knows of each neighbour.
+    """
+
+    def __init__(self, initial: torch.Tensor, self_weight: float, weights: dict[int, float]):
+        super().__init__(initial, self_weight, weights)
+        self.neighbours = {peer: initial.detach().clone() for peer in sorted(weights)}
+
+    def add_neighbor(self, peer: int, delta: torch.Tensor) -> None:
+        super().add_neighbor(peer, delta)
+        self.neighbours[peer].add_(delta)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            **super().state_dict(),
+            "neighbours": {peer: copy.clone() for peer, copy in self.neighbours.items()},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict({key: value for key, value in state.items() if key != "neighbours"})
+        for peer, copy in self.neighbours.items():
+            copy.copy_(state["neighbours"][peer])
 
 
 class EdgeReferences:

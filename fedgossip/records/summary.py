@@ -77,6 +77,8 @@ def summarize(run_dir: Path) -> dict[str, Any]:
     heterogeneity = partition.get("stats") or {}
     rounds = metrics.get("round")
     last = len(rounds) - 1 if rounds is not None and len(rounds) else None
+    attackers = [int(node) for node in record.get("attackers") or []]
+    honest = _honest_columns(metrics, attackers)
     return jsonable(
         {
             "format_version": SUMMARY_FORMAT_VERSION,
@@ -94,6 +96,11 @@ def summarize(run_dir: Path) -> dict[str, Any]:
                 "asynchronous": bool(config.get("asynchronous")),
                 "slowdown": config.get("slowdown") or "none",
                 "link": config.get("link") or "none",
+            },
+            "faulty": {
+                "attack": config.get("attack") or "none",
+                "attackers": attackers,
+                "robust": config.get("robust") or "mean",
             },
             "gossip": _gossip(metrics, last),
             "privacy": _privacy(metrics, last, record),
@@ -120,12 +127,27 @@ def summarize(run_dir: Path) -> dict[str, Any]:
                 "label_tv_distance_max": heterogeneity.get("label_tv_distance_max"),
             },
             "evals": 0 if last is None else last + 1,
-            "final": _final(metrics, last),
+            "final": _final(honest, last),
             "communication": _communication(metrics, last),
             "time": _time(metrics, last, record),
-            "curve": _curve(metrics),
+            "curve": _curve(honest, metrics),
         }
     )
+
+
+def _honest_columns(metrics: dict[str, np.ndarray], attackers: list[int]) -> dict[str, np.ndarray]:
+    """Return the metrics with the attackers' per-node columns left out (the accuracy figures are the
+    honest nodes'; the average model is already theirs alone)."""
+    if not attackers:
+        return metrics
+    kept = {}
+    for name, values in metrics.items():
+        if getattr(values, "ndim", 0) == 2:
+            keep = np.ones(values.shape[1], dtype=bool)
+            keep[[node for node in attackers if node < values.shape[1]]] = False
+            values = values[:, keep]
+        kept[name] = values
+    return kept
 
 
 def _final(metrics: dict[str, np.ndarray], last: int | None) -> dict[str, Any]:
@@ -257,9 +279,9 @@ def _time(metrics: dict[str, np.ndarray], last: int | None, record: dict[str, An
     }
 
 
-def _curve(metrics: dict[str, np.ndarray]) -> dict[str, Any]:
-    sent = metrics.get("bytes_sent")
-    accuracy = metrics.get("test_accuracy")
+def _curve(honest: dict[str, np.ndarray], metrics: dict[str, np.ndarray]) -> dict[str, Any]:
+    sent = metrics.get("bytes_sent")  # every node's bytes, the attackers' too: they crossed the wire
+    accuracy = honest.get("test_accuracy")
     return {
         "round": metrics.get("round"),
         "avg_model_accuracy": metrics.get("avg_model_accuracy"),

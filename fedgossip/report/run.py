@@ -78,11 +78,27 @@ def _header(summary: dict[str, Any], path: Path | None) -> Table:
         ("partition", escape(" · ".join(str(p) for p in (partition["path"], partition["scheme"]) if p))),
         ("heterogeneity", heterogeneity),
     ]
+    faulty = summary.get("faulty") or {}
+    if faulty.get("attackers") or faulty.get("robust", "mean") != "mean":
+        rows.append(("faulty", _faulty(faulty)))
     if path is not None:
         rows.insert(1, ("directory", escape(str(path))))
     for key, value in rows:
         table.add_row(key, value or MISSING)
     return table
+
+
+def _faulty(faulty: dict[str, Any]) -> str:
+    """Say who attacked with what, and how nodes combined: the accuracy figures are the honest nodes'."""
+    robust = f"aggregation {escape(str(faulty.get('robust') or 'mean'))}"
+    attackers = faulty.get("attackers") or []
+    if not attackers:
+        return robust
+    nodes = ", ".join(map(str, attackers))
+    return (
+        f"{escape(str(faulty.get('attack')))} by node{'s' if len(attackers) > 1 else ''} {nodes} "
+        f"(left out of the accuracy figures), {robust}"
+    )
 
 
 def _final(summary: dict[str, Any]) -> Table:

@@ -34,7 +34,7 @@ from fedgossip.settings.local_steps import FixedSteps
 __all__ = ["build_nodes", "build_node"]
 
 # Streams of the generators seeded by (run seed, node), kept apart from the codec's (3).
-_LOCAL_STEPS_STREAM, _PARTNER_STREAM = 5, 6
+_LOCAL_STEPS_STREAM, _PARTNER_STREAM, _ATTACK_STREAM = 5, 6, 8
 
 
 def build_nodes(
@@ -75,6 +75,8 @@ def build_node(
     traffic = Traffic()
     codec = Codec(plan.compressor, node_id, params.numel, config.seed)
     algorithm = copy.copy(plan.algorithm)  # every node its own state; set up below, not before
+    byzantine = plan.byzantine
+    faulty = byzantine is not None and byzantine.active
     context = GossipContext(
         comm=network.parent,
         topology=plan.topology,
@@ -87,8 +89,12 @@ def build_node(
         network=network,
         shared={} if shared is None else shared,
         stacked_gossip=(
-            config.vectorize and plan.link is None and len(plan.placement.nodes_of(network.rank)) > 1
+            config.vectorize
+            and plan.link is None
+            and not faulty  # forged and robustly combined models travel one by one
+            and len(plan.placement.nodes_of(network.rank)) > 1
         ),
+        **(_faulty_neighbours(plan, node_id) if faulty else {}),
     )
     algorithm.setup(context, params.flat)
     node = Node(
@@ -121,13 +127,32 @@ def build_node(
     return node
 
 
+def _faulty_neighbours(plan: RunPlan, node_id: int) -> dict:
+    """Return the GossipContext fields of --attack and --robust for node ``node_id``."""
+    byzantine = plan.byzantine
+    attacking = node_id in byzantine.attackers
+    noise = torch.Generator().manual_seed(
+        int(np.random.default_rng([plan.config.seed, node_id, _ATTACK_STREAM]).integers(2**62))
+    )
+    return {
+        "attack": byzantine.attack if attacking else None,
+        "attackers": frozenset(byzantine.attackers),
+        "aggregator": None if byzantine.aggregator.is_mean else byzantine.aggregator,
+        "attack_noise": noise if attacking else None,
+    }
+
+
 def _trainer(
     plan: RunPlan, model, params: FlatParameters, shard: ShardData, node_id: int, device
 ) -> LocalTrainer:
     """Build the node's local training: its batches, optimizer, schedule and slowdown."""
     config = plan.config
+    labels = shard.y
+    attack = None if plan.byzantine is None else plan.byzantine.attack
+    if attack is not None and attack.flips_labels and node_id in plan.attackers:
+        labels = len(plan.manifest.classes) - 1 - labels  # label flip: y → C − 1 − y
     # Data order must differ across nodes: the node enters the seed.
-    stream = BatchStream(shard.x, shard.y, config.batch_size, seed=[config.seed, node_id], device=device)
+    stream = BatchStream(shard.x, labels, config.batch_size, seed=[config.seed, node_id], device=device)
     steps = plan.local_steps
     mean_steps = steps.mean if steps is not None else config.local_epochs * stream.steps_per_epoch
     factor = plan.slowdown_of(node_id)

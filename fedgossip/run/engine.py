@@ -104,7 +104,7 @@ def run_training(
             comm=comm,
             run_dir=run_dir,
             writer=writer,
-            evaluator=Evaluator(nodes, comm, plan.placement, config.vectorize),
+            evaluator=Evaluator(nodes, comm, plan.placement, config.vectorize, plan.attackers),
             cadence=Cadence(config.rounds, config.eval_every, config.checkpoint_every),
             preemption=preemption,
             on_round=on_round,

@@ -46,14 +46,16 @@ class AverageModel:
         layout: list[int],
         comms: tuple[MPI.Intracomm, MPI.Intracomm],
         blocking: bool,
+        size: int | None = None,
     ):
-        self._models = models  # float32 copies of this rank's nodes' models when evaluated
-        self._layout = layout  # how many nodes each rank hosts
+        self._models = models  # float32 copies of this rank's (honest) nodes' models when evaluated
+        self._layout = layout  # how many of them each rank hosts
         self._nodes = sum(layout)  # in the whole run
         self._comms = comms
         self._blocking = blocking
-        self._sum = models[0].astype(np.float64)
-        for model in models[1:]:
+        # a rank whose nodes are all attackers adds nothing; ``size``: the model's, for that case
+        self._sum = np.zeros(models[0].size if models else size, dtype=np.float64)
+        for model in models:
             self._sum += model
         self._distances: np.ndarray | None = None  # every node's ‖x_i − x̄‖², in node order
         self.average: np.ndarray | None = None
@@ -103,8 +105,18 @@ class AverageModel:
 class Evaluator:
     """Evaluate a rank's nodes and the average model; rank 0 records."""
 
-    def __init__(self, nodes: list[Node], comm: MPI.Intracomm, placement: Placement, vectorize: bool = False):
+    def __init__(
+        self,
+        nodes: list[Node],
+        comm: MPI.Intracomm,
+        placement: Placement,
+        vectorize: bool = False,
+        attackers: tuple[int, ...] = (),
+    ):
         self.nodes = nodes
+        # The average model and the consensus distance are the honest nodes' (--attackers are left out).
+        self.attackers = frozenset(attackers)
+        self._honest = [node for node in nodes if node.id not in self.attackers]
         self.node = nodes[0]  # the first of this rank's nodes: its model evaluates the average
         self.comm = comm
         self.placement = placement
@@ -130,8 +142,12 @@ class Evaluator:
         return np.stack([node.metrics_vector(own.accuracy, own.loss) for node, own in scores])
 
     def average_model(self, models: list[np.ndarray], blocking: bool) -> AverageModel:
-        layout = [len(self.placement.nodes_of(rank)) for rank in range(self.placement.ranks)]
-        return AverageModel(models, layout, self.comms, blocking)
+        placement = self.placement
+        layout = [
+            sum(node not in self.attackers for node in placement.nodes_of(rank))
+            for rank in range(placement.ranks)
+        ]
+        return AverageModel(models, layout, self.comms, blocking, size=self.node.flat.numel())
 
     def scalars(self, reduced: AverageModel) -> dict[str, float]:
         """Return the average model's accuracy and loss and the consensus distance (rank 0 only)."""
@@ -144,8 +160,8 @@ class Evaluator:
         }
 
     def models(self) -> list[np.ndarray]:
-        """Return float32 copies of this rank's nodes' models."""
-        return [node.flat.detach().cpu().numpy().copy() for node in self.nodes]
+        """Return float32 copies of this rank's honest nodes' models."""
+        return [node.flat.detach().cpu().numpy().copy() for node in self._honest]
 
     def gather_rows(self, values: np.ndarray) -> np.ndarray | None:
         """Gather every rank's rows (``[its nodes, width]``) on rank 0, in node order; None elsewhere."""
@@ -172,8 +188,9 @@ class Evaluator:
         names = self.node.metric_names
         per_node = {name: gathered[:, i] for i, name in enumerate(names)}
         writer.append(round_index, wall, per_node, scalars)
+        honest = [node not in self.attackers for node in range(len(per_node["test_accuracy"]))]
         return {
-            "mean_accuracy": float(np.mean(per_node["test_accuracy"])),
+            "mean_accuracy": float(np.mean(per_node["test_accuracy"][honest])),
             "avg_model_accuracy": scalars["avg_model_accuracy"],
             "mb_sent": float(per_node["bytes_sent"].sum()) / 1e6,
         }

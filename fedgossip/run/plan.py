@@ -26,6 +26,7 @@ from fedgossip.local.models.base import MODELS, ModelFactory, build_model
 from fedgossip.plugins.base import TrainingPlugin
 from fedgossip.plugins.resolve import build_plugins, check_plugin_placement
 from fedgossip.privacy.base import PRIVACY, PrivacyMechanism
+from fedgossip.run.byzantine_plan import Byzantine, plan_byzantine
 from fedgossip.run.default_data import default_partition
 from fedgossip.settings.config import TrainConfig
 from fedgossip.settings.link_spec import Link
@@ -57,6 +58,12 @@ class RunPlan:
     link: Link | None  # None: no network emulation
     privacy: PrivacyMechanism | None = None  # --dp; None: no privacy
     plugins: tuple[TrainingPlugin, ...] = ()  # --share-data, --filter, --plugin; this rank's instances
+    byzantine: Byzantine | None = None  # --attack, --attackers, --robust; None: honest, plain averaging
+
+    @property
+    def attackers(self) -> tuple[int, ...]:
+        """Return the attacking nodes (none in an honest run)."""
+        return () if self.byzantine is None else self.byzantine.attackers
 
     @property
     def nodes(self) -> int:
@@ -108,6 +115,7 @@ def plan_run(config: TrainConfig, comm: MPI.Intracomm) -> RunPlan:
     graph = algorithm.graph or specs.topology
     graph_seed = config.seed if config.topology_seed is None else config.topology_seed
     topology = agree(comm, lambda: make_topology(graph, nodes, graph_seed))
+    byzantine = agree(comm, lambda: plan_byzantine(config, algorithm, topology))
     return RunPlan(
         config=config,
         world_size=size,
@@ -124,6 +132,7 @@ def plan_run(config: TrainConfig, comm: MPI.Intracomm) -> RunPlan:
         link=specs.link,
         privacy=privacy,
         plugins=tuple(plugins),
+        byzantine=byzantine,
     )
 
 

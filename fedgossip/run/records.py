@@ -147,6 +147,7 @@ def _run_record(plan: RunPlan, hosts: list[str], name: str, now: datetime) -> di
             {"name": p.name, "kind": p.kind, "spec": p.spec, "metrics": list(p.metrics)} for p in plan.plugins
         ],
         "consensus_step": _consensus_step(plan),  # CHOCO-gossip's γ as used; None: no CHOCO
+        "attackers": list(plan.attackers),  # left out of the accuracy figures; [] in an honest run
         "versions": {
             "fedgossip": __version__,
             "torch": torch.__version__,

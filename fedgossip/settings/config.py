@@ -68,6 +68,10 @@ class TrainConfig:
     dp_delta: float | None = None  # δ of the reported ε(δ); None: min(1e-5, 1/samples on the node)
     dp_target_epsilon: float | None = None  # budget: stop before any node's ε would exceed it
     deterministic: bool = False  # seed DP noise from --seed (reproducible, for tests) instead of the OS
+    # Faulty neighbours (fedgossip.byzantine): what attackers send, and how every node combines.
+    attack: str = "none"  # attack spec, e.g. alie:z=1; none: every node honest
+    attackers: str = "none"  # node ids (3,7) or fraction=F, drawn from --seed; with --attack only
+    robust: str = "mean"  # aggregator spec, e.g. clip:tau=1; mean: the algorithm's plain average
     # Training-time plugins (fedgossip.plugins); each "none" or empty when off.
     filter: str = "none"  # importance filtering, e.g. hide:fraction=0.3
     share_data: str = "none"  # quantized data sharing, e.g. budget=32,bits=8 (trusted networks only)
@@ -128,6 +132,7 @@ def _problems(config: TrainConfig) -> list[str]:
             problems.append(f"{name} must be true or false, got {getattr(config, name)!r}")
     problems += _privacy_problems(config)
     problems += _plugin_problems(config)
+    problems += _attack_problems(config)
     if config.local_steps is not None and config.local_epochs is not None:
         problems.append("give either --local-steps or --local-epochs, not both")
     for name in ("lr", "momentum", "weight_decay"):
@@ -203,6 +208,23 @@ def _plugin_problems(config: TrainConfig) -> list[str]:
     plugins = config.plugin
     if not isinstance(plugins, (tuple, list)) or not all(isinstance(p, str) and p.strip() for p in plugins):
         problems.append(f'plugin must be a list of plugin specs, e.g. ["hide:fraction=0.3"], got {plugins!r}')
+    return problems
+
+
+def _attack_problems(config: TrainConfig) -> list[str]:
+    problems = [
+        f"{name} must be a spec in quotes, got {getattr(config, name)!r}"
+        for name in ("attack", "attackers", "robust")
+        if not isinstance(getattr(config, name), str) or not getattr(config, name).strip()
+    ]
+    if problems:
+        return problems
+    if config.attack != "none" and config.attackers == "none":
+        problems.append(f"--attack {config.attack} needs --attackers: node ids (3,7) or fraction=F")
+    if config.attackers != "none" and config.attack == "none":
+        problems.append(
+            f"--attackers {config.attackers} needs --attack: what they send, e.g. alie or sign-flip"
+        )
     return problems
 
 

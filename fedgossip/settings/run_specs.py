@@ -14,6 +14,7 @@ from typing import Any
 
 from fedgossip.errors import ConfigError
 from fedgossip.settings.algorithm_shorthands import with_shorthands
+from fedgossip.settings.attackers_spec import Attackers, parse_attackers
 from fedgossip.settings.link_spec import Link, parse_link
 from fedgossip.settings.local_steps import LocalSteps, parse_local_steps
 from fedgossip.settings.optimizer_spec import OptimizerChoice, parse_optimizer
@@ -41,6 +42,9 @@ class RunSpecs:
     topology: Spec
     dp: Spec | None  # None: no privacy
     plugins: tuple[tuple[str, Spec], ...]  # (option it came from, spec), in the order they hook in
+    attack: Spec | None = None  # None: every node honest
+    attackers: Attackers | None = None  # None: no attackers
+    robust: Spec | None = None  # None: mean, the algorithm's plain average
 
 
 def read_specs(config: Any) -> tuple[RunSpecs | None, list[str]]:
@@ -84,6 +88,7 @@ def read_specs(config: Any) -> tuple[RunSpecs | None, list[str]]:
     dp = config.dp
     values["dp"] = None if dp == "none" else read(parse_spec, dp, isinstance(dp, str) and bool(dp.strip()))
     values["plugins"] = tuple(read(plugin_specs, config) or ())
+    values.update(_byzantine_specs(config, read))
     if problems or any(values[name] is None for name in ("slowdown", "optimizer", "model", "algorithm")):
         return None, problems
     if any(values[name] is None for name in ("compressor", "topology")) or (
@@ -91,6 +96,18 @@ def read_specs(config: Any) -> tuple[RunSpecs | None, list[str]]:
     ):
         return None, problems
     return RunSpecs(**values), problems
+
+
+def _byzantine_specs(config: Any, read) -> dict[str, Any]:
+    """Return --attack, --attackers and --robust parsed (None: off); the config checks their types."""
+    texts = {name: getattr(config, name) for name in ("attack", "attackers", "robust")}
+    if not all(isinstance(text, str) and text.strip() for text in texts.values()):
+        return {}
+    return {
+        "attack": None if texts["attack"] == "none" else read(parse_spec, texts["attack"]),
+        "attackers": read(parse_attackers, texts["attackers"]),
+        "robust": None if texts["robust"] == "mean" else read(parse_spec, texts["robust"]),
+    }
 
 
 def plugin_specs(config: Any) -> list[tuple[str, Spec]]:

@@ -77,8 +77,11 @@ def test_seven_ranks_for_a_partition_of_six_nodes_is_refused(digits_6, mpirun, f
         ("--share-data", "budget=4,every=2", "--filter", "hide:threshold=0.5"),  # re-shared at round 5
         ("--algorithm", "gt", "--optimizer", "qgm", "--momentum", "0.9"),  # correction, 2 copies, qgm
         ("--algorithm", "d2", "--compressor", "none"),  # the drift
+        # an attacker's forged copies per neighbour, honest nodes' copies of each neighbour
+        ("--attack", "dissensus", "--attackers", "1,4", "--robust", "clip"),
+        ("--attack", "alie", "--attackers", "1", "--robust", "median", "--compressor", "none"),  # what it saw
     ],
-    ids=["plain", "plugins", "gt-qgm", "d2"],
+    ids=["plain", "plugins", "gt-qgm", "d2", "attack-choco", "attack"],
 )
 def test_a_resumed_run_of_co_hosted_nodes_repeats_its_last_rounds(
     digits_6, mpirun, fedgossip, tmp_path, plugins
