@@ -5,6 +5,13 @@ lossy compressor, models cannot be averaged directly: every node keeps public
 copies and sends only the compressed change of its own (Koloskova, Stich,
 Jaggi 2019, "Decentralized Stochastic Optimization and Gossip Algorithms with
 Compressed Communication", Algorithm 2, CHOCO-SGD).
+
+Faulty neighbours (``--attack``, ``--robust``, fedgossip.byzantine): an attacker sends each
+neighbour its own forgery (with a lossy code, Q(forgery − that neighbour's copy of it), so its
+packets stay valid); an honest node replaces the average by the aggregator A: uncompressed
+x_i ← A(x_i; x_j), compressed x_i += γ (A(x̂_i; x̂_j) − x̂_i) over the public copies — with ``clip``,
+x_i += γ Σ_j W_ij clip(x̂_j − x̂_i, τ), ClippedGossip's self-centred clipping (He, Karimireddy &
+Jaggi 2022, eq. 3) applied to CHOCO's consensus step, centred on the node's own public copy.
 """
 
 from __future__ import annotations

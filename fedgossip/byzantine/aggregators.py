@@ -147,7 +147,7 @@ class TrimmedMean(_CoordinateWise):
         if 2 * self.b >= vectors:
             return (
                 f"trimmed-mean:b={self.b} drops {2 * self.b} of {vectors} values per coordinate "
-                f"(own included) and keeps none; lower b below {vectors / 2:g} or use a denser --topology"
+                f"(own included) and keeps none; lower b to {(vectors - 1) // 2} or use a denser --topology"
             )
         return None
 
