@@ -91,10 +91,10 @@ def _fedgossip_step(
 
 
 def _ddp_step(comm: MPI.Intracomm, model: torch.nn.Module, batches: BatchStream) -> Callable[[int], None]:
-    port = comm.bcast(_free_port() if comm.Get_rank() == 0 else None, root=0)
-    dist.init_process_group(
-        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=comm.Get_rank(), world_size=comm.Get_size()
-    )
+    port = np.array([_free_port() if comm.Get_rank() == 0 else 0], dtype=np.int64)
+    comm.Bcast(port, root=0)
+    address = f"tcp://127.0.0.1:{int(port[0])}"
+    dist.init_process_group("gloo", init_method=address, rank=comm.Get_rank(), world_size=comm.Get_size())
     wrapped = DistributedDataParallel(model)
     optimizer = make_optimizer("sgd", wrapped.parameters(), lr=0.05, momentum=0.9)
 
@@ -115,7 +115,9 @@ def _time(comm: MPI.Intracomm, step: Callable[[int], None], steps: int, warmup: 
     for index in range(steps):
         step(warmup + index)
     comm.Barrier()
-    return comm.allreduce(time.perf_counter() - start, op=MPI.MAX) / steps
+    slowest = np.empty(1)
+    comm.Allreduce(np.array([time.perf_counter() - start]), slowest, op=MPI.MAX)
+    return float(slowest[0]) / steps
 
 
 def _free_port() -> int:

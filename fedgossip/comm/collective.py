@@ -8,6 +8,7 @@ from typing import TypeVar
 
 from mpi4py import MPI
 
+from fedgossip.comm.json_buffers import allgather_json, bcast_json
 from fedgossip.errors import FedGossipError
 
 __all__ = ["agree", "is_collective"]
@@ -21,8 +22,9 @@ def agree(comm: MPI.Intracomm, step: Callable[[], T], root_only: bool = False) -
     With ``root_only`` the result of rank 0 is broadcast to all ranks. A
     ``FedGossipError`` on some rank becomes the same error, with the same
     message, on every rank, marked so the CLI prints it once and exits 1
-    without aborting. Only short strings and plain results travel (lowercase
-    calls between trusted ranks of one job); no payload is pickled here.
+    without aborting. Messages and rank 0's result travel as JSON in byte
+    buffers (:mod:`fedgossip.comm.json_buffers`), never pickled: a ``root_only``
+    step returns plain data, and a tuple comes back as a list on every rank.
     """
     result, message = None, None
     if not root_only or comm.Get_rank() == 0:
@@ -32,10 +34,10 @@ def agree(comm: MPI.Intracomm, step: Callable[[], T], root_only: bool = False) -
             message = f"{type(exc).__name__}\0{exc}"
     if root_only:
         _wait_for_root(comm)
-        result, message = comm.bcast((result, message), root=0)
+        result, message = bcast_json(comm, [result, message], root=0)
         failures = [(0, message)] if message else []
     else:
-        failures = [(rank, m) for rank, m in enumerate(comm.allgather(message)) if m]
+        failures = [(rank, m) for rank, m in enumerate(allgather_json(comm, message)) if m]
     if failures:
         rank, message = failures[0]
         kind, text = message.split("\0", 1)

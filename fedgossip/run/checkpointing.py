@@ -17,6 +17,7 @@ from typing import Any
 from mpi4py import MPI
 
 from fedgossip.comm.collective import agree
+from fedgossip.comm.json_buffers import gather_json
 from fedgossip.errors import DataError
 from fedgossip.records import MetricsWriter
 from fedgossip.records.checkpoint import commit_checkpoint, write_rank_checkpoint
@@ -100,7 +101,7 @@ def write_checkpoint(
     """
     state = rank_state(nodes, comm, step, loop)
     digest = agree(comm, lambda: write_rank_checkpoint(run_dir, step, comm.Get_rank(), state))
-    hashes = comm.gather(digest, root=0)
+    hashes = gather_json(comm, digest, root=0)
     agree(
         comm,
         lambda: commit_checkpoint(run_dir, step, writer.evals, wall_s, hashes, comm.Get_size()),

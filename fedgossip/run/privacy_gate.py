@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 from mpi4py import MPI
 
+from fedgossip.comm.json_buffers import allgather_json
 from fedgossip.run.node import Node
 
 __all__ = ["over_budget", "nodes_over_budget"]
@@ -40,4 +41,4 @@ def nodes_over_budget(
     if not total[0]:
         return []
     ids = [node.id for node, over in zip(nodes, mine, strict=True) if over]
-    return sorted(int(node) for ids_of_rank in comm.allgather(ids) for node in ids_of_rank)
+    return sorted(int(node) for ids_of_rank in allgather_json(comm, ids) for node in ids_of_rank)

@@ -18,6 +18,7 @@ from mpi4py import MPI
 
 from fedgossip import __version__
 from fedgossip.comm.collective import agree
+from fedgossip.comm.json_buffers import gather_json
 from fedgossip.errors import ConfigError
 from fedgossip.plugins.base import TrainingPlugin
 from fedgossip.privacy.base import PrivacyMechanism
@@ -39,7 +40,7 @@ __all__ = ["start_records", "reopen_records", "canonical_config"]
 
 def start_records(plan: RunPlan, comm: MPI.Intracomm) -> Path:
     """Create the run directory and run.json on rank 0; return its path on every rank."""
-    hosts = comm.gather(MPI.Get_processor_name(), root=0)
+    hosts = gather_json(comm, MPI.Get_processor_name(), root=0)
     config = plan.config
 
     def create() -> str:
