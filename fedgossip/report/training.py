@@ -23,18 +23,20 @@ def training_progress(enabled: bool = True) -> Iterator[Callable]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     columns = (
-        TextColumn("round"),
+        TextColumn("{task.fields[unit]}"),
         MofNCompleteColumn(),
         BarColumn(),
         TextColumn("{task.fields[status]}"),
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=console.stdout, transient=True) as bar:
-        task = bar.add_task("training", total=None, status="")
+        task = bar.add_task("training", total=None, status="", unit="round")
 
         def update(info) -> None:
             status = _status(info) if info.mean_accuracy is not None else bar.tasks[0].fields["status"]
-            bar.update(task, completed=info.round, total=info.rounds, status=status)
+            # an --async run shows an evaluation once it is reduced, after later interactions began
+            done = max(info.round, bar.tasks[0].completed)
+            bar.update(task, completed=done, total=info.rounds, status=status, unit=info.unit)
 
         yield update
 
@@ -46,4 +48,4 @@ def _status(info) -> str:
 
 def _plain_line(info) -> None:
     if info.mean_accuracy is not None:
-        console.stdout.print(f"round {info.round}/{info.rounds}: {_status(info)}")
+        console.stdout.print(f"{info.unit} {info.round}/{info.rounds}: {_status(info)}")

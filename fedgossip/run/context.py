@@ -60,7 +60,8 @@ class RunContext:
         return time.perf_counter() - self.started
 
     def info(self, step: int, shown: dict[str, float] | None = None) -> RoundInfo:
-        return RoundInfo(step, self.plan.config.rounds, run_dir=self.run_dir, **(shown or {}))
+        unit = "interaction" if self.plan.config.asynchronous else "round"
+        return RoundInfo(step, self.plan.config.rounds, run_dir=self.run_dir, unit=unit, **(shown or {}))
 
     def report(self, info: RoundInfo) -> None:
         """Hand one step to the progress display, on rank 0."""

@@ -16,6 +16,7 @@ between local steps and gathers the rows once at the end.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -204,16 +205,20 @@ class Evaluations:
 
     Each evaluation is one row per node of the rank, ``[interaction, wall time, values…]``;
     :meth:`finish` gathers every rank's rows on rank 0, which writes one column per node.
+    With each evaluation the totals progress shows (the honest nodes' accuracies, every
+    node's bytes sent) are reduced without blocking too, and once complete rank 0 hands
+    them to ``shown(interaction, figures)``, as a synchronous round hands its own.
     """
 
-    def __init__(self, evaluator: Evaluator):
+    def __init__(self, evaluator: Evaluator, shown: Callable[[int, dict[str, float]], None] | None = None):
         self.evaluator = evaluator
+        self.shown = shown
         self.names = evaluator.node.metric_names
         self.hosted = len(evaluator.nodes)  # this rank's nodes: the rows of each evaluation
         self.width = 2 + len(self.names)
         self.rows: list[np.ndarray] = []  # per evaluation: [its nodes, width]
         self.scalars: dict[int, dict[str, float]] = {}  # rank 0: average model per evaluation
-        self._pending: list[tuple[int, AverageModel]] = []
+        self._pending: list[tuple[int, AverageModel, _Totals | None]] = []  # None: nothing shown
 
     def take(self, interaction: int, wall: float) -> None:
         """Evaluate the rank's nodes where they stand and post the reductions of the average model."""
@@ -221,18 +226,22 @@ class Evaluations:
         at = np.broadcast_to(np.array([interaction, wall], dtype=np.float64), (values.shape[0], 2))
         self.rows.append(np.concatenate([at, values], axis=1))
         models = self.evaluator.models()
-        self._pending.append((len(self.rows) - 1, self.evaluator.average_model(models, blocking=False)))
+        reduced = self.evaluator.average_model(models, blocking=False)
+        # posted after the average's first phase on the same communicator, in the same order everywhere
+        totals = _Totals(self.evaluator, values) if self.shown is not None else None
+        self._pending.append((len(self.rows) - 1, reduced, totals))
 
     def progress(self) -> None:
         """Handle the reductions that have completed, in order; never waits."""
-        while self._pending and self._pending[0][1].advance():
+        while self._pending and self._pending[0][1].advance() and _done(self._pending[0][2]):
             self._complete(*self._pending.pop(0))
 
     def settle(self) -> None:
         """Wait for every pending reduction (they complete once every rank has posted them)."""
-        for index, reduced in self._pending:
+        for index, reduced, totals in self._pending:
             reduced.advance(wait=True)
-            self._complete(index, reduced)
+            _done(totals, wait=True)
+            self._complete(index, reduced, totals)
         self._pending = []
 
     def state_dict(self) -> dict[str, Any]:
@@ -299,6 +308,44 @@ class Evaluations:
             np.array(self.rows, dtype=np.float64).reshape(len(self.rows), self.hosted, self.width)
         )
 
-    def _complete(self, index: int, reduced: AverageModel) -> None:
-        if self.evaluator.rank == 0:
-            self.scalars[index] = self.evaluator.scalars(reduced)
+    def _complete(self, index: int, reduced: AverageModel, totals: _Totals | None) -> None:
+        if self.evaluator.rank != 0:
+            return
+        scalars = self.scalars[index] = self.evaluator.scalars(reduced)
+        if totals is not None:
+            figures = {**totals.figures(), "avg_model_accuracy": scalars["avg_model_accuracy"]}
+            self.shown(int(self.rows[index][0, 0]), figures)
+
+
+def _done(totals: _Totals | None, wait: bool = False) -> bool:
+    return totals is None or totals.done(wait)
+
+
+class _Totals:
+    """What progress shows of one asynchronous evaluation, summed over ranks without blocking.
+
+    The same figures as a synchronous round's (:meth:`Evaluator.evaluate`): the mean
+    accuracy of the honest nodes' own models and the megabytes every node sent.
+    """
+
+    def __init__(self, evaluator: Evaluator, values: np.ndarray):
+        names = evaluator.node.metric_names
+        accuracy, sent = values[:, names.index("test_accuracy")], values[:, names.index("bytes_sent")]
+        honest = np.array([node.id not in evaluator.attackers for node in evaluator.nodes])
+        # [sum of honest accuracies, honest nodes, bytes sent]; kept alive while the request is pending
+        self._sums = np.array([accuracy[honest].sum(), honest.sum(), sent.sum()], dtype=np.float64)
+        self._request: MPI.Request | None = evaluator.comm.Iallreduce(MPI.IN_PLACE, self._sums, op=MPI.SUM)
+
+    def done(self, wait: bool = False) -> bool:
+        """Return whether the sums are complete (waiting for them when ``wait``)."""
+        if self._request is not None:
+            if wait:
+                self._request.Wait()
+            elif not self._request.Test():
+                return False
+            self._request = None
+        return True
+
+    def figures(self) -> dict[str, float]:
+        accuracy_sum, honest, sent = self._sums.tolist()
+        return {"mean_accuracy": accuracy_sum / max(honest, 1.0), "mb_sent": sent / 1e6}

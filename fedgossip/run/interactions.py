@@ -44,7 +44,8 @@ def run_interactions(ctx: RunContext, resumed: dict[str, Any] | None = None) -> 
     gossips = [node.gossip for node in nodes]
     transport = gossips[0].transport  # shared by the rank's nodes
     transport.open()  # collective: every rank, before any node sends
-    evaluations = Evaluations(ctx.evaluator)
+    # rank 0 shows each evaluation once its reductions complete, some interactions after it was taken
+    evaluations = Evaluations(ctx.evaluator, shown=lambda step, figures: ctx.report(ctx.info(step, figures)))
     first = 1
     if resumed is not None:
         first = int(resumed["interaction"]) + 1

@@ -19,4 +19,5 @@ class RoundInfo:
     avg_model_accuracy: float | None = None
     mb_sent: float = 0.0
     run_dir: Path | None = None
+    unit: str = "round"  # what ``round`` counts: "interaction" in an --async run
     extra: dict[str, Any] = field(default_factory=dict)

@@ -66,3 +66,12 @@ def test_one_packet_to_two_peers_gets_one_delivery_time_each(mpirun, script):
     done = mpirun(3, *script("link_stamps.py"))
     assert done.returncode == 0, done.output
     assert "ok stamps" in done.stdout
+
+
+def test_async_run_prints_a_progress_line_per_evaluation(mpirun, fedgossip):
+    options = ["--algorithm", "swarm", "--async", "--rounds", "20", "--eval-every", "5", "--name", "shown"]
+    done = mpirun(2, *fedgossip, "train", *options, timeout=240)
+    assert done.returncode == 0, done.output
+    lines = [line for line in done.stdout.splitlines() if line.startswith("interaction ")]
+    assert [line.split(":")[0] for line in lines] == [f"interaction {i}/20" for i in (5, 10, 15, 20)]
+    assert all(" acc " in line and "avg model" in line and "MB sent" in line for line in lines), lines

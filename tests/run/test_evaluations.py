@@ -73,3 +73,26 @@ def test_evaluations_saved_while_a_rank_hosted_one_node_still_load():
     assert evaluations.state_dict()["rows"].shape == (1, 1, 4)
     with pytest.raises(ValueError, match=r"expected \[n, 3, 4\]"):
         Evaluations(_Evaluator(nodes=3)).load_state_dict({"rows": rows, "scalars": np.zeros((0, 4))})
+
+
+class _ShownEvaluator(_Evaluator):
+    """Nodes 0..2 of which node 1 is an attacker; each has sent (id + 1) MB."""
+
+    def __init__(self):
+        super().__init__()
+        self.node = SimpleNamespace(metric_names=("test_accuracy", "bytes_sent"))
+        self.attackers = frozenset({1})
+
+    def own_values(self) -> np.ndarray:
+        return np.array([[0.1 * (node.id + 1), 1e6 * (node.id + 1)] for node in self.nodes])
+
+
+def test_each_evaluation_is_shown_once_reduced_with_the_figures_of_a_round():
+    shown = []
+    evaluations = Evaluations(_ShownEvaluator(), shown=lambda step, figures: shown.append((step, figures)))
+    evaluations.take(5, 1.0)
+    evaluations.take(10, 2.0)
+    evaluations.settle()
+    # mean accuracy of the honest nodes 0 and 2: (0.1 + 0.3) / 2; MB sent by all three: 1 + 2 + 3
+    expected = {"mean_accuracy": pytest.approx(0.2), "mb_sent": pytest.approx(6.0), "avg_model_accuracy": 0.5}
+    assert shown == [(5, expected), (10, expected)]
