@@ -12,6 +12,7 @@ from mpi4py import MPI
 
 from fedgossip.comm.network import NodeNetwork
 from fedgossip.records import MetricsWriter
+from fedgossip.records.guardian import Guardian
 from fedgossip.run.cadence import Cadence
 from fedgossip.run.checkpointing import write_checkpoint
 from fedgossip.run.evaluator import Evaluator
@@ -48,8 +49,15 @@ class RunContext:
     preemption: Preemption | None = None
     on_round: Callable[[RoundInfo], None] | None = None
     batched: BatchedRounds | None = None  # trains co-hosted nodes as one computation; None: one by one
-    step: int = 0  # the round (interaction) under way; the schedules move it on
+    step: int = 0  # the round (interaction) under way; the schedules move it on with begin()
+    guardian: Guardian | None = None  # rank 0: told each step, to name it if the job is killed
     started: float = field(default_factory=time.perf_counter)
+
+    def begin(self, step: int) -> None:
+        """Start round (interaction) ``step``."""
+        self.step = step
+        if self.guardian is not None:
+            self.guardian.tell_step(step, "interaction" if self.plan.config.asynchronous else "round")
 
     @property
     def rank(self) -> int:

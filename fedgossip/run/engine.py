@@ -73,9 +73,9 @@ def run_training(
     network = NodeNetwork(comm, plan.placement, plan.compressor_max_packet, plan.link)
     checkpoint = None  # the checkpoint resumed from, as plain data
     if resume is None:
-        run_dir = start_records(plan, comm)
+        run_dir, guardian = start_records(plan, comm)
     else:
-        run_dir, checkpoint = reopen_records(Path(resume), plan, comm)
+        run_dir, checkpoint, guardian = reopen_records(Path(resume), plan, comm)
     step = 0 if checkpoint is None else checkpoint["round"]  # the round resumed after
     ctx = None
 
@@ -110,6 +110,7 @@ def run_training(
             on_round=on_round,
             step=step,
             batched=VectorizedRounds() if config.vectorize and len(nodes) > 1 else None,
+            guardian=guardian,
         )
         resumed_schedule = None  # what the asynchronous schedule saved in the checkpoint resumed from
         if checkpoint is None:

@@ -52,7 +52,7 @@ def run_interactions(ctx: RunContext, resumed: dict[str, Any] | None = None) -> 
         evaluations.load_state_dict(resumed["evaluations"])
 
     for interaction in range(first, config.rounds + 1):
-        ctx.step = interaction
+        ctx.begin(interaction)
         for node in nodes:
             _interact(node, transport, evaluations)
         if cadence.evaluates(interaction) and interaction < config.rounds:

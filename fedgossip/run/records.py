@@ -7,6 +7,7 @@ a failure to write stops every rank with the same message).
 from __future__ import annotations
 
 import dataclasses
+import os
 import platform
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,7 +31,7 @@ from fedgossip.records import (
     write_run_json,
 )
 from fedgossip.records.checkpoint import latest_checkpoint
-from fedgossip.records.guardian import start_guardian
+from fedgossip.records.guardian import Guardian, start_guardian
 from fedgossip.run.plan import RunPlan
 from fedgossip.run.resume import check_same_run, partition_fingerprint
 from fedgossip.topology.stats import topology_stats
@@ -38,30 +39,38 @@ from fedgossip.topology.stats import topology_stats
 __all__ = ["start_records", "reopen_records", "canonical_config"]
 
 
-def start_records(plan: RunPlan, comm: MPI.Intracomm) -> Path:
-    """Create the run directory and run.json on rank 0; return its path on every rank."""
-    hosts = gather_json(comm, MPI.Get_processor_name(), root=0)
+def start_records(plan: RunPlan, comm: MPI.Intracomm) -> tuple[Path, Guardian | None]:
+    """Create the run directory and run.json on rank 0; return its path on every rank.
+
+    Also returned: the run's guardian, on rank 0 (None elsewhere, or where it cannot run).
+    """
+    processes = _rank_processes(comm)
     config = plan.config
+    guardian = None
 
     def create() -> str:
+        nonlocal guardian
         now = datetime.now(timezone.utc)
         name = config.name or default_run_name(plan.algorithm.name, plan.data_dir.name, now)
         run_dir = create_run_dir(Path(config.out), name)
-        write_run_json(run_dir, _run_record(plan, hosts, name, now))
-        start_guardian(run_dir)  # records a failure even if every rank is killed
+        write_run_json(run_dir, _run_record(plan, [host for host, _ in processes], name, now))
+        guardian = _guard(run_dir, processes)  # records a failure even if every rank is killed
         return str(run_dir)
 
-    return Path(agree(comm, create, root_only=True))
+    return Path(agree(comm, create, root_only=True)), guardian
 
 
-def reopen_records(run_dir: Path, plan: RunPlan, comm: MPI.Intracomm) -> tuple[Path, dict]:
+def reopen_records(run_dir: Path, plan: RunPlan, comm: MPI.Intracomm) -> tuple[Path, dict, Guardian | None]:
     """Reopen a run to resume on rank 0; return its path and last complete checkpoint on every rank.
 
     The checkpoint comes back as plain data (round, evaluations, wall_s, world_size,
-    hashes), the same on every rank.
+    hashes), the same on every rank; the guardian as :func:`start_records` returns it.
     """
+    processes = _rank_processes(comm)
+    guardian = None
 
     def reopen() -> tuple[str, dict]:
+        nonlocal guardian
         record = read_run_json(run_dir)
         fingerprint = partition_fingerprint(plan.manifest.files)
         check_same_run(record, comm.Get_size(), fingerprint, str(plan.data_dir))
@@ -75,12 +84,25 @@ def reopen_records(run_dir: Path, plan: RunPlan, comm: MPI.Intracomm) -> tuple[P
             *record.get("resumed", []),
             {"at": datetime.now(timezone.utc).isoformat(), "round": info.round},
         ]
-        start_guardian(run_dir)  # first: a kill right after the status change must still be recorded
+        guardian = _guard(run_dir, processes)  # first: a kill right after the status change is recorded
         update_run_status(run_dir, "running", resumed=resumed, preempted_round=None)
         return str(run_dir), dataclasses.asdict(info)
 
     path, info = agree(comm, reopen, root_only=True)
-    return Path(path), info
+    return Path(path), info, guardian
+
+
+def _rank_processes(comm: MPI.Intracomm) -> list[tuple[str, int]]:
+    """Return every rank's host name and process id, by rank, on rank 0 (empty elsewhere)."""
+    gathered = gather_json(comm, [MPI.Get_processor_name(), os.getpid()], root=0)
+    return [(str(host), int(pid)) for host, pid in gathered or []]
+
+
+def _guard(run_dir: Path, processes: list[tuple[str, int]]) -> Guardian | None:
+    """Start rank 0's guardian and name it the ranks it can watch: those on rank 0's host."""
+    here = processes[0][0]
+    here_ranks = {rank: pid for rank, (host, pid) in enumerate(processes) if host == here}
+    return start_guardian(run_dir, ranks=here_ranks)
 
 
 def canonical_config(plan: RunPlan) -> dict[str, Any]:

@@ -20,7 +20,7 @@ def run_rounds(ctx: RunContext, first_round: int) -> Outcome:
     """Run rounds ``first_round .. --rounds`` on this rank; return how the run ended."""
     nodes, cadence, config = ctx.nodes, ctx.cadence, ctx.plan.config
     for round_index in range(first_round, config.rounds + 1):
-        ctx.step = round_index
+        ctx.begin(round_index)
         if ctx.plan.plugins:  # every rank alike: the plugins' messages before the round's steps
             ctx.network.converse({n.id: n.plugin_conversation(round_index) for n in nodes if n.plugins})
         steps = {node.id: node.steps_in(round_index) for node in nodes}

@@ -37,6 +37,15 @@ def rank_pids(name: str) -> list[int]:
     return pids
 
 
+def rank_of(pid: int) -> int:
+    """Return the MPI rank of process ``pid``, as the launcher set it in its environment."""
+    for entry in (Path("/proc") / str(pid) / "environ").read_bytes().split(b"\0"):
+        name, _, value = entry.partition(b"=")
+        if name in (b"PMI_RANK", b"OMPI_COMM_WORLD_RANK"):
+            return int(value)
+    raise LookupError(f"process {pid} has no rank in its environment")
+
+
 @dataclass
 class Finished:
     returncode: int
