@@ -186,6 +186,13 @@ _OPTIONS = [
         "flight) into results/<run>/checkpoints, for --resume; SIGTERM (preemption) writes one at the next "
         "round [default: 0, only on SIGTERM].",
     ),
+    click.option(
+        "--stall-timeout",
+        type=click.FloatRange(0, 1e7, min_open=True),
+        metavar="S",
+        help="Fail the job when no rank completes a round (--async: an interaction) for S seconds, "
+        "naming the ranks that did not arrive (a frozen or hung process) [default: 600].",
+    ),
     click.option("--seed", type=int, help="Run seed [default: 0]."),
     click.option(
         "--device",

@@ -10,6 +10,7 @@ from typing import Any
 
 from mpi4py import MPI
 
+from fedgossip.comm.heartbeat import Heartbeat
 from fedgossip.comm.network import NodeNetwork
 from fedgossip.records import MetricsWriter
 from fedgossip.records.guardian import Guardian
@@ -51,11 +52,14 @@ class RunContext:
     batched: BatchedRounds | None = None  # trains co-hosted nodes as one computation; None: one by one
     step: int = 0  # the round (interaction) under way; the schedules move it on with begin()
     guardian: Guardian | None = None  # rank 0: told each step, to name it if the job is killed
+    heartbeat: Heartbeat | None = None  # told each step: a job where no rank moves on fails (--stall-timeout)
     started: float = field(default_factory=time.perf_counter)
 
     def begin(self, step: int) -> None:
         """Start round (interaction) ``step``."""
         self.step = step
+        if self.heartbeat is not None:
+            self.heartbeat.progress(step)
         if self.guardian is not None:
             self.guardian.tell_step(step, "interaction" if self.plan.config.asynchronous else "round")
 

@@ -42,6 +42,7 @@ from fedgossip.run.preemption import Preemption
 from fedgossip.run.progress import RoundInfo
 from fedgossip.run.records import reopen_records, start_records
 from fedgossip.run.rounds import run_rounds
+from fedgossip.run.stall import watch_for_stalls
 from fedgossip.run.vectorized import VectorizedRounds
 from fedgossip.settings.config import TrainConfig
 
@@ -122,10 +123,17 @@ def run_training(
             resumed_schedule = state.get("loop")
             agree(comm, lambda: _truncate_metrics(writer, checkpoint["evaluations"]), root_only=True)
             ctx.started -= checkpoint["wall_s"]  # wall time runs on from where the checkpoint left it
-        if config.asynchronous:
-            outcome = run_interactions(ctx, resumed_schedule)
-        else:
-            outcome = run_rounds(ctx, step + 1)
+        unit = "interaction" if config.asynchronous else "round"
+        ctx.heartbeat = watch_for_stalls(comm, run_dir, config.stall_timeout, unit)
+        try:
+            if config.asynchronous:
+                outcome = run_interactions(ctx, resumed_schedule)
+            else:
+                outcome = run_rounds(ctx, step + 1)
+        except BaseException:
+            ctx.heartbeat.abandon()  # the run failed: no collective stop, the job is ending
+            raise
+        ctx.heartbeat.stop()
         ctx.evaluator.free()
         network.free()
     except KeyboardInterrupt:

@@ -79,6 +79,9 @@ class TrainConfig:
     # Evaluation, records, reproducibility.
     eval_every: int = 5
     checkpoint_every: int = 0  # write a checkpoint every K rounds; 0: only when preempted (SIGTERM)
+    # seconds without a completed round (interaction) on any rank before the job fails, naming the ranks
+    # that did not arrive (fedgossip.comm.heartbeat); generous: a round of a large model may take minutes
+    stall_timeout: float = 600.0
     seed: int = 0  # model init and shared draws agree across ranks; data order and noise add the rank
     device: str = "auto"
     out: str = "results"
@@ -102,6 +105,9 @@ class TrainConfig:
         return asdict(self)
 
 
+MAX_STALL_TIMEOUT = 1e7  # 115 days: longer than any job, and far inside what a thread's wait can take
+
+
 def _problems(config: TrainConfig) -> list[str]:
     problems = _type_problems(config)
     positive = ("rounds", "batch_size", "eval_every")
@@ -115,6 +121,9 @@ def _problems(config: TrainConfig) -> list[str]:
     every = config.checkpoint_every
     if not isinstance(every, int) or isinstance(every, bool) or every < 0:
         problems.append(f"checkpoint-every must be an integer ≥ 0 (0: only when preempted), got {every!r}")
+    stall = config.stall_timeout
+    if not (_is_number(stall) and 0 < stall <= MAX_STALL_TIMEOUT):  # NaN fails the comparison too
+        problems.append(f"stall-timeout must be a number of seconds in (0, 1e7], e.g. 600, got {stall!r}")
     if config.local_epochs is not None and (
         not isinstance(config.local_epochs, int)
         or isinstance(config.local_epochs, bool)

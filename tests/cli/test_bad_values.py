@@ -32,6 +32,7 @@ TOML = {  # name -> content of a --config file
     "gamma-a-boolean": "gamma = true\n",
     "name-a-number": "name = 5\n",
     "vectorize-a-string": 'vectorize = "yes"\n',
+    "stall-timeout-a-string": 'stall-timeout = "ten"\n',
 }
 CUDA_MISSING = pytest.mark.skipif(torch.cuda.is_available(), reason="this host has CUDA: the run would train")
 
@@ -158,6 +159,20 @@ TRAIN_ROWS = [
     (["--eval-every", "0"], 2, "0 is not in the range x>=1"),
     (["--checkpoint-every", "-1"], 2, "-1 is not in the range x>=0"),
     (["--checkpoint-every", "abc"], 2, "'abc' is not a valid integer"),
+    (["--stall-timeout", "0"], 2, "0.0 is not in the range 0<x<=10000000.0"),
+    (["--stall-timeout", "-5"], 2, "-5.0 is not in the range 0<x<=10000000.0"),
+    (["--stall-timeout", "1e308"], 2, "1e+308 is not in the range 0<x<=10000000.0"),
+    (["--stall-timeout", "abc"], 2, "'abc' is not a valid float"),
+    (
+        ["--stall-timeout", "nan"],
+        1,
+        "stall-timeout must be a number of seconds in (0, 1e7], e.g. 600, got nan",
+    ),
+    (
+        ["--config", _config("stall-timeout-a-string")],
+        1,
+        "stall-timeout must be a number of seconds in (0, 1e7]",
+    ),
     (["--seed", "abc"], 2, "'abc' is not a valid integer"),
     (["--seed", "-1"], 1, "seed must be an integer from 0 to 2**64 - 1, got -1"),
     (["--seed", str(2**64)], 1, f"seed must be an integer from 0 to 2**64 - 1, got {2**64}"),
