@@ -103,6 +103,28 @@ def test_diverging_loss_fails_the_run_and_keeps_metrics(mpirun, fedgossip, tmp_p
     assert len(metrics.get("round", [])) == record["failed_round"] - 1
 
 
+def _poison_features(data: Path, shard: int) -> None:
+    """Make every feature of ``shard`` NaN, keeping partition.json's hash of it true."""
+    import hashlib
+
+    path = data / f"shard-{shard:05d}.h5"
+    with h5py.File(path, "r+") as stream:
+        stream["x"][...] = np.full(stream["x"].shape, np.nan, dtype=stream["x"].dtype)
+    manifest_path = data / "partition.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["files"][path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    manifest_path.write_text(json.dumps(manifest))
+
+
+def test_error_on_one_rank_ends_the_job_without_a_traceback(mpirun, fedgossip, tmp_path):
+    data = _partition(fedgossip, tmp_path, 2)
+    _poison_features(data, 1)
+    done = mpirun(2, *fedgossip, "train", "--data", data, "--rounds", "2", "--name", "poisoned", timeout=180)
+    assert done.returncode != 0, done.output
+    assert "NaN" in done.stderr, done.output
+    assert "Traceback" not in done.output and "UnboundLocalError" not in done.output, done.output
+
+
 def test_ddp_benchmark_runs_and_saves_a_ratio(mpirun, fedgossip, tmp_path):
     done = mpirun(2, *fedgossip, "bench", "ddp", "--steps", "5", "--out", "bench")
     assert done.returncode == 0, done.output
