@@ -63,6 +63,11 @@ TRAIN_ROWS = [
     (["--compressor", "qsgd:bits=99"], 1, "bits='99': must be >= 1 and <= 8"),
     (["--compressor", "topk:ratio=2"], 1, "ratio='2': must be > 0 and <= 1"),
     (["--compressor", ":x=1"], 1, "empty plugin name in spec ':x=1'"),
+    (
+        ["--compressor", "qsgd:bits=4", "--algorithm", "allreduce"],
+        1,
+        "allreduce cannot use the lossy --compressor qsgd: it averages exact float32 models",
+    ),
     (["--model", "nosuch"], 1, "unknown model 'nosuch'; known:"),
     (["--model", "mlp:hidden=0"], 1, "hidden='0': must be >= 1"),
     (["--model", "mlp:hidden=abc"], 1, "hidden='abc': expected an integer"),
@@ -303,8 +308,11 @@ def _ids(rows: list) -> list[str]:
 
 
 @pytest.mark.parametrize(("options", "code", "says"), TRAIN_ROWS, ids=_ids(TRAIN_ROWS))
-def test_train_refuses_a_bad_value_before_training(refuses, options, code, says):
+def test_train_refuses_a_bad_value_before_training(refuses, tmp_path, options, code, says):
     refuses([*TRAIN, *options], code, says)
+    # found with the other settings, before the run directory exists: no "failed" run in `fedgossip runs`
+    results = tmp_path / "results"
+    assert not results.exists() or not any(results.iterdir()), sorted(results.iterdir())
 
 
 @pytest.mark.parametrize(("args", "code", "says"), OTHER_ROWS, ids=_ids(OTHER_ROWS))

@@ -86,6 +86,21 @@ def test_bad_input_stops_every_rank_with_one_message(mpirun, fedgossip, tmp_path
     assert message in done.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--algorithm", "allreduce", "--compressor", "qsgd:bits=4"], "allreduce cannot use the lossy"),
+        (["--model", "mlp:hiden=3"], "unknown parameter 'hiden'"),
+        (["--model", "nosuch"], "unknown model 'nosuch'"),
+    ],
+)
+def test_a_setting_refused_at_set_up_leaves_no_run_directory(mpirun, fedgossip, tmp_path, args, message):
+    done = mpirun(2, *fedgossip, "train", *args, "--rounds", "1", "--name", "refused", timeout=180)
+    assert done.returncode == 1, done.output
+    assert done.stderr.count("error:") == 1 and message in done.stderr, done.stderr
+    assert not (tmp_path / "results").exists()
+
+
 def test_usage_error_exits_2(mpirun, fedgossip):
     done = mpirun(2, *fedgossip, "train", "--rounds", "0")
     assert done.returncode == 2, done.output
