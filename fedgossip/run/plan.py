@@ -101,6 +101,8 @@ def plan_run(config: TrainConfig, comm: MPI.Intracomm) -> RunPlan:
     model = agree(comm, lambda: MODELS.create(specs.model))
     privacy = None if specs.dp is None else agree(comm, lambda: _privacy(specs.dp, algorithm))
     plugins = agree(comm, lambda: build_plugins(config, algorithm, privacy))
+    if config.nodes is not None or config.data is None:
+        agree(comm, lambda: _check_node_count(algorithm, config.nodes, size))
     if config.data is None:
         nodes = size if config.nodes is None else config.nodes
         data_dir = Path(
@@ -135,6 +137,28 @@ def plan_run(config: TrainConfig, comm: MPI.Intracomm) -> RunPlan:
         plugins=tuple(plugins),
         byzantine=byzantine,
     )
+
+
+def _check_node_count(algorithm: Algorithm, nodes: int | None, ranks: int) -> None:
+    """Refuse fewer nodes than the algorithm needs (fedavg: a server and a client), saying how to get more.
+
+    ``nodes`` is --nodes (None: one node per rank).
+    """
+    least = 2 if algorithm.server is not None else 1
+    count = ranks if nodes is None else nodes
+    if count >= least:
+        return
+    what = "a server and at least one client" if algorithm.server is not None else "at least one node"
+    if nodes is None:
+        given = f"{ranks} rank{'s were' if ranks > 1 else ' was'} started with one node each"
+        fix = (
+            f"start {least} ranks (mpiexec -n {least}) or give --nodes {least} or more "
+            "(several nodes share a rank)"
+        )
+    else:
+        given = f"--nodes {nodes} gives {nodes}"
+        fix = f"give --nodes {least} or more"
+    raise ConfigError(f"{algorithm.name} needs {what}, {least} nodes, but {given}; {fix}")
 
 
 def _check_mode(

@@ -80,6 +80,11 @@ TRAIN_ROWS = [
     (["--nodes", "0"], 2, "0 is not in the range x>=1"),
     (["--nodes", "two"], 2, "'two' is not a valid integer"),
     (["--nodes", "7"], 1, "--nodes 7 of dpsgd need 7 shards, but {data} has"),
+    (
+        ["--nodes", "1", "--algorithm", "fedavg"],
+        1,
+        "fedavg needs a server and at least one client, 2 nodes, but --nodes 1 gives 1; give --nodes 2",
+    ),
     (["--rounds", "0"], 2, "0 is not in the range x>=1"),
     (["--rounds", "-1"], 2, "-1 is not in the range x>=1"),
     (["--rounds", "abc"], 2, "'abc' is not a valid integer"),
@@ -313,6 +318,17 @@ def test_train_refuses_a_bad_value_before_training(refuses, tmp_path, options, c
     # found with the other settings, before the run directory exists: no "failed" run in `fedgossip runs`
     results = tmp_path / "results"
     assert not results.exists() or not any(results.iterdir()), sorted(results.iterdir())
+
+
+def test_fedavg_on_one_rank_of_the_default_data_says_it_needs_a_client(refuses, tmp_path):
+    # in-process, the command runs as `mpiexec -n 1 fedgossip train --algorithm fedavg`
+    refuses(
+        ["train", "--algorithm", "fedavg", "--rounds", "1", "--out", "{tmp}/results"],
+        1,
+        "fedavg needs a server and at least one client, 2 nodes, but 1 rank was started with one node "
+        "each; start 2 ranks (mpiexec -n 2) or give --nodes 2 or more (several nodes share a rank)",
+    )
+    assert not (tmp_path / "datasets").exists()
 
 
 @pytest.mark.parametrize(("args", "code", "says"), OTHER_ROWS, ids=_ids(OTHER_ROWS))
