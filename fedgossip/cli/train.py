@@ -367,8 +367,18 @@ def _run(config, comm, resume, preemption):
     from fedgossip.report.training import training_progress
     from fedgossip.run.engine import run_training
 
+    def resuming(step: int) -> None:
+        from fedgossip.report.console import stdout
+
+        unit = "interaction" if config.asynchronous else "round"  # --async checkpoints count interactions
+        last = f"{unit} {config.rounds}"
+        line = f"resuming {resume} from {unit} {step}, its last complete checkpoint, to {last}"
+        stdout.print(line, markup=False, highlight=False, soft_wrap=True)
+
     with training_progress(enabled=comm.Get_rank() == 0) as on_round:
-        return run_training(config, comm, on_round=on_round, resume=resume, preemption=preemption)
+        return run_training(
+            config, comm, on_round=on_round, resume=resume, preemption=preemption, on_resume=resuming
+        )
 
 
 def _run_dir(summary: dict | None) -> str:

@@ -54,13 +54,15 @@ def run_training(
     on_round: Callable[[RoundInfo], None] | None = None,
     resume: Path | None = None,
     preemption: Preemption | None = None,
+    on_resume: Callable[[int], None] | None = None,
 ) -> dict | None:
     """Train as configured on every rank of ``comm``; return the summary on rank 0 (None elsewhere).
 
     ``resume`` is a run directory to continue from its last complete checkpoint
     (``config`` must be the one it was started with). ``preemption`` is polled at
     every round boundary: once any rank was asked to stop (SIGTERM), every rank
-    writes a checkpoint and the run ends with status ``preempted``.
+    writes a checkpoint and the run ends with status ``preempted``. ``on_resume`` is
+    called on rank 0 with the round of the checkpoint a resumed run continues after.
     """
     rank = comm.Get_rank()
     plan = plan_run(config, comm)
@@ -77,9 +79,11 @@ def run_training(
     nodes = agree(comm, lambda: build_nodes(plan, shards, test, device, network, counts))
     checkpoint = None  # the checkpoint resumed from, as plain data
     if resume is None:
-        run_dir = start_records(plan, comm)
+        run_dir = start_records(plan, comm, counts)
     else:
         run_dir, checkpoint = reopen_records(Path(resume), plan, comm)
+        if on_resume is not None and rank == 0:
+            on_resume(checkpoint["round"])
     step = 0 if checkpoint is None else checkpoint["round"]  # the round resumed after
     ctx = None
 
