@@ -187,6 +187,7 @@ def _private(plan: RunPlan, node: Node, device) -> NodePrivacy:
         deterministic=config.deterministic,
         device=device,
     )
+    _check_budget_allows_a_round(plan, node, privacy)
     x, y = stream.full_batch()
     gradient = mechanism.make_gradient(node.model, node.params, x, y, config.batch_size, privacy.generator)
     if gradient is not None:
@@ -196,6 +197,32 @@ def _private(plan: RunPlan, node: Node, device) -> NodePrivacy:
             f"--dp {mechanism.name} is sample-level but builds no private gradient; fix the plugin"
         )
     return privacy
+
+
+def _check_budget_allows_a_round(plan: RunPlan, node: Node, privacy: NodePrivacy) -> None:
+    """Refuse a --dp-target-epsilon that the node's first round would spend (noise=0: any), before training.
+
+    A synchronous run would end budget-exhausted after 0 rounds, with nothing learned and exit
+    status 0. With --async only that node stops training (it keeps serving its neighbours), which
+    may be meant; a mechanism without noise leaves no node a single step, so it is refused there too.
+    """
+    steps = node.local_steps.fixed or 1  # a drawn count takes at least one step
+    mechanism = privacy.mechanism
+    if not privacy.would_exceed(steps) or (plan.config.asynchronous and mechanism.noise > 0):
+        return
+    if mechanism.noise == 0:
+        why = f"--dp {mechanism.spec} adds no noise, so its ε is infinite"
+        fix = "give it noise > 0 (e.g. noise=1.1) or drop --dp-target-epsilon"
+    else:
+        why = (
+            f"the first round of node {node.id} ({steps} local steps on {privacy.samples} samples) "
+            f"would take ε to {privacy.epsilon_after(steps):.3g} at δ={privacy.delta:g}"
+        )
+        fix = "raise the noise or the target, or take fewer local steps a round"
+    raise ConfigError(
+        f"--dp-target-epsilon {plan.config.dp_target_epsilon:g} would stop training before it starts: "
+        f"{why}; {fix}"
+    )
 
 
 def _plugin_host(plan: RunPlan, node: Node, shard: ShardData, comm: MPI.Intracomm) -> PluginHost:

@@ -176,6 +176,12 @@ def _type_problems(config: TrainConfig) -> list[str]:
         value = getattr(config, name)
         if not (isinstance(value, (str, os.PathLike)) or (optional and value is None)):
             problems.append(f"{name} must be a {what} in quotes, got {value!r}")
+    if isinstance(config.name, str) and not config.name.strip():
+        # not the automatic name: an empty --name is more likely a shell variable that was never set
+        problems.append(
+            f"name {config.name!r} is empty; give a run directory name, or leave --name out for the "
+            "automatic time-algorithm-data"
+        )
     for name, optional in (("seed", False), ("topology_seed", True)):
         value = getattr(config, name)
         in_range = isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**64
