@@ -29,7 +29,7 @@ from fedgossip.plugins.base import PluginHost
 from fedgossip.privacy.node import NodePrivacy
 from fedgossip.run.node import Node
 from fedgossip.run.plan import RunPlan
-from fedgossip.settings.local_steps import FixedSteps
+from fedgossip.settings.local_steps import MAX_LOCAL_STEPS, FixedSteps
 
 __all__ = ["build_nodes", "build_node"]
 
@@ -112,9 +112,7 @@ def build_node(
         node.trainer = trainer
         trainer.correction = algorithm.correction
         # rounds of epochs take a fixed number of steps too
-        node.local_steps = plan.local_steps or FixedSteps(
-            config.local_epochs * trainer.stream.steps_per_epoch
-        )
+        node.local_steps = plan.local_steps or _epoch_steps(plan, node_id, trainer.stream)
         node.steps_rng = np.random.default_rng([config.seed, node_id, _LOCAL_STEPS_STREAM])
         if plan.privacy is not None:
             node.privacy = _private(plan, node, device)
@@ -125,6 +123,19 @@ def build_node(
         rng = np.random.default_rng([config.seed, node_id, _PARTNER_STREAM])
         node.gossip = algorithm.start_async(params.flat, rng)
     return node
+
+
+def _epoch_steps(plan: RunPlan, node_id: int, stream: BatchStream) -> FixedSteps:
+    """Return the local steps a round of --local-epochs makes on this node, within MAX_LOCAL_STEPS."""
+    epochs = plan.config.local_epochs
+    steps = epochs * stream.steps_per_epoch
+    if steps > MAX_LOCAL_STEPS:
+        raise ConfigError(
+            f"--local-epochs {epochs} makes {steps:,} local steps a round on node {node_id} "
+            f"({stream.num_samples} samples in batches of {plan.config.batch_size}), more than the "
+            f"{MAX_LOCAL_STEPS:,} a round may take; give fewer epochs or a larger --batch-size"
+        )
+    return FixedSteps(steps)
 
 
 def _faulty_neighbours(plan: RunPlan, node_id: int) -> dict:

@@ -110,6 +110,7 @@ TRAIN_ROWS = [
     (["--local-steps", "10000000"], 1, "geometric:mean=H (1 <= H <= 1,000,000), got 10000000"),
     (["--local-epochs", "0"], 2, "0 is not in the range x>=1"),
     (["--local-epochs", "abc"], 2, "'abc' is not a valid integer"),
+    (["--local-epochs", "1000000000"], 1, "--local-epochs 1000000000 makes 45,000,000,000 local steps"),
     (
         ["--local-epochs", "1", "--local-steps", "3"],
         1,
