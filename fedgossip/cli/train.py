@@ -8,8 +8,10 @@ that rank, which then aborts the whole job, so no rank is left waiting.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -303,7 +305,7 @@ def train(resume: Path | None, config_file: Path | None, **options) -> None:
         # Ctrl-C or SIGTERM may reach only some ranks while others wait in MPI: end the whole job.
         print_error(f"[rank {comm.Get_rank()}] interrupted; the run is marked failed")
         if comm.Get_size() > 1:
-            comm.Abort(130)
+            _abort(comm, 130)
         sys.exit(130)
     except FedGossipError as exc:
         if debug:
@@ -334,20 +336,25 @@ def train(resume: Path | None, config_file: Path | None, **options) -> None:
         sys.exit(PREEMPTED_EXIT)
 
 
-def _abort(comm, code: int) -> None:
-    """End every rank of the job after this rank's message has left.
+def _abort(comm, code: int) -> NoReturn:
+    """End every rank of the job after this rank's message has left, and this process in any case.
 
     The launcher forwards a rank's stderr through a pipe; on a loaded machine an
     immediate Abort can tear the job down before it has read the message, leaving
     the user an exit code and no reason. A moment's wait costs nothing on a job
-    that is ending anyway.
+    that is ending anyway. MPICH's ``MPI_Abort`` may return to the caller (the
+    launcher kills the job a moment later), so the process ends itself after it:
+    nothing of the failed run may go on, and no traceback may follow the message.
     """
     import time
 
     sys.stderr.flush()
     sys.stdout.flush()
     time.sleep(0.5)
-    comm.Abort(code)
+    try:
+        comm.Abort(code)
+    finally:
+        os._exit(code)
 
 
 def _algorithm_defaults(given: dict, toml_values: dict) -> dict:
@@ -367,8 +374,18 @@ def _run(config, comm, resume, preemption):
     from fedgossip.report.training import training_progress
     from fedgossip.run.engine import run_training
 
+    def resuming(step: int) -> None:
+        from fedgossip.report.console import stdout
+
+        unit = "interaction" if config.asynchronous else "round"  # --async checkpoints count interactions
+        last = f"{unit} {config.rounds}"
+        line = f"resuming {resume} from {unit} {step}, its last complete checkpoint, to {last}"
+        stdout.print(line, markup=False, highlight=False, soft_wrap=True)
+
     with training_progress(enabled=comm.Get_rank() == 0) as on_round:
-        return run_training(config, comm, on_round=on_round, resume=resume, preemption=preemption)
+        return run_training(
+            config, comm, on_round=on_round, resume=resume, preemption=preemption, on_resume=resuming
+        )
 
 
 def _run_dir(summary: dict | None) -> str:

@@ -76,9 +76,12 @@ class NodePrivacy:
         """Return whether a round of ``steps`` local steps would take ε past the budget."""
         if self.target_epsilon is None:
             return False
+        return self.epsilon_after(steps) > self.target_epsilon
+
+    def epsilon_after(self, steps: int) -> float:
+        """Return ε after a further round of ``steps`` local steps (inf without noise)."""
         charge = self.mechanism.charge(self.work(steps))
-        after = self.accountant.epsilon_after(self.mechanism.noise, charge.rate, charge.count, self.delta)
-        return after > self.target_epsilon
+        return self.accountant.epsilon_after(self.mechanism.noise, charge.rate, charge.count, self.delta)
 
     def train(self, flat: torch.Tensor, train: Callable[[], None]) -> None:
         """Run ``train``; a node-level mechanism then privatizes the change it made to ``flat``.

@@ -386,14 +386,19 @@ def check_writable(directory: Path, need_bytes: int) -> None:
 
     ``need_bytes`` is the most the checkpoints will hold at once on that disk: the
     committed round and the one being written, for every rank that writes there.
+    Nothing is created: where ``directory`` does not exist yet, the probe goes into
+    its nearest existing parent, in which the first checkpoint will create it (a run
+    that never writes one keeps no empty ``checkpoints/``).
     """
     directory = Path(directory)
+    existing = directory
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        descriptor, probe = tempfile.mkstemp(prefix=".write-test-", dir=directory)
+        descriptor, probe = tempfile.mkstemp(prefix=".write-test-", dir=existing)
         os.close(descriptor)
         os.unlink(probe)
-        free = shutil.disk_usage(directory).free
+        free = shutil.disk_usage(existing).free
     except OSError as exc:
         raise _cannot("write checkpoints in", directory, exc) from exc
     if free < need_bytes:

@@ -59,7 +59,7 @@ def _safe(part: str) -> str:
 
 
 def create_run_dir(out: Path, name: str) -> Path:
-    """Create ``out/name`` with its ``checkpoints/`` folder and return it.
+    """Create ``out/name`` and return it; ``checkpoints/`` appears with the first checkpoint.
 
     A run directory is never overwritten: an existing one is a ``ConfigError``.
     """
@@ -85,7 +85,6 @@ def create_run_dir(out: Path, name: str) -> Path:
         raise ConfigError(
             f"cannot create the run directory {run_dir}: {exc.strerror}; choose another --out or --name"
         ) from None
-    (run_dir / CHECKPOINTS).mkdir()
     return run_dir
 
 

@@ -29,7 +29,7 @@ from fedgossip.plugins.base import PluginHost
 from fedgossip.privacy.node import NodePrivacy
 from fedgossip.run.node import Node
 from fedgossip.run.plan import RunPlan
-from fedgossip.settings.local_steps import FixedSteps
+from fedgossip.settings.local_steps import MAX_LOCAL_STEPS, FixedSteps
 
 __all__ = ["build_nodes", "build_node"]
 
@@ -112,9 +112,7 @@ def build_node(
         node.trainer = trainer
         trainer.correction = algorithm.correction
         # rounds of epochs take a fixed number of steps too
-        node.local_steps = plan.local_steps or FixedSteps(
-            config.local_epochs * trainer.stream.steps_per_epoch
-        )
+        node.local_steps = plan.local_steps or _epoch_steps(plan, node_id, trainer.stream)
         node.steps_rng = np.random.default_rng([config.seed, node_id, _LOCAL_STEPS_STREAM])
         if plan.privacy is not None:
             node.privacy = _private(plan, node, device)
@@ -125,6 +123,19 @@ def build_node(
         rng = np.random.default_rng([config.seed, node_id, _PARTNER_STREAM])
         node.gossip = algorithm.start_async(params.flat, rng)
     return node
+
+
+def _epoch_steps(plan: RunPlan, node_id: int, stream: BatchStream) -> FixedSteps:
+    """Return the local steps a round of --local-epochs makes on this node, within MAX_LOCAL_STEPS."""
+    epochs = plan.config.local_epochs
+    steps = epochs * stream.steps_per_epoch
+    if steps > MAX_LOCAL_STEPS:
+        raise ConfigError(
+            f"--local-epochs {epochs} makes {steps:,} local steps a round on node {node_id} "
+            f"({stream.num_samples} samples in batches of {plan.config.batch_size}), more than the "
+            f"{MAX_LOCAL_STEPS:,} a round may take; give fewer epochs or a larger --batch-size"
+        )
+    return FixedSteps(steps)
 
 
 def _faulty_neighbours(plan: RunPlan, node_id: int) -> dict:
@@ -187,6 +198,7 @@ def _private(plan: RunPlan, node: Node, device) -> NodePrivacy:
         deterministic=config.deterministic,
         device=device,
     )
+    _check_budget_allows_a_round(plan, node, privacy)
     x, y = stream.full_batch()
     gradient = mechanism.make_gradient(node.model, node.params, x, y, config.batch_size, privacy.generator)
     if gradient is not None:
@@ -196,6 +208,32 @@ def _private(plan: RunPlan, node: Node, device) -> NodePrivacy:
             f"--dp {mechanism.name} is sample-level but builds no private gradient; fix the plugin"
         )
     return privacy
+
+
+def _check_budget_allows_a_round(plan: RunPlan, node: Node, privacy: NodePrivacy) -> None:
+    """Refuse a --dp-target-epsilon that the node's first round would spend (noise=0: any), before training.
+
+    A synchronous run would end budget-exhausted after 0 rounds, with nothing learned and exit
+    status 0. With --async only that node stops training (it keeps serving its neighbours), which
+    may be meant; a mechanism without noise leaves no node a single step, so it is refused there too.
+    """
+    steps = node.local_steps.fixed or 1  # a drawn count takes at least one step
+    mechanism = privacy.mechanism
+    if not privacy.would_exceed(steps) or (plan.config.asynchronous and mechanism.noise > 0):
+        return
+    if mechanism.noise == 0:
+        why = f"--dp {mechanism.spec} adds no noise, so its ε is infinite"
+        fix = "give it noise > 0 (e.g. noise=1.1) or drop --dp-target-epsilon"
+    else:
+        why = (
+            f"the first round of node {node.id} ({steps} local steps on {privacy.samples} samples) "
+            f"would take ε to {privacy.epsilon_after(steps):.3g} at δ={privacy.delta:g}"
+        )
+        fix = "raise the noise or the target, or take fewer local steps a round"
+    raise ConfigError(
+        f"--dp-target-epsilon {plan.config.dp_target_epsilon:g} would stop training before it starts: "
+        f"{why}; {fix}"
+    )
 
 
 def _plugin_host(plan: RunPlan, node: Node, shard: ShardData, comm: MPI.Intracomm) -> PluginHost:

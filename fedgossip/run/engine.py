@@ -1,8 +1,8 @@
 """The engine: one run's lifecycle on every rank — plan, node, records, a schedule, the final status.
 
 ``run_training`` plans the run (every spec and plugin resolved, alike on every
-rank), reads this rank's shard, builds its node, opens the run directory (or
-reopens it to resume), then hands the node to one schedule: rounds
+rank), reads this rank's shard, builds its nodes, and only then opens the run
+directory (or reopens it to resume), then hands the node to one schedule: rounds
 (:mod:`fedgossip.run.rounds`) or, with ``--async``, interactions
 (:mod:`fedgossip.run.interactions`). Both share the evaluator, the privacy gate
 and the cadence of evaluations, checkpoints and preemption (:class:`RunContext`).
@@ -55,13 +55,15 @@ def run_training(
     on_round: Callable[[RoundInfo], None] | None = None,
     resume: Path | None = None,
     preemption: Preemption | None = None,
+    on_resume: Callable[[int], None] | None = None,
 ) -> dict | None:
     """Train as configured on every rank of ``comm``; return the summary on rank 0 (None elsewhere).
 
     ``resume`` is a run directory to continue from its last complete checkpoint
     (``config`` must be the one it was started with). ``preemption`` is polled at
     every round boundary: once any rank was asked to stop (SIGTERM), every rank
-    writes a checkpoint and the run ends with status ``preempted``.
+    writes a checkpoint and the run ends with status ``preempted``. ``on_resume`` is
+    called on rank 0 with the round of the checkpoint a resumed run continues after.
     """
     rank = comm.Get_rank()
     plan = plan_run(config, comm)
@@ -72,11 +74,17 @@ def run_training(
     device = agree(comm, lambda: select_device(config.device, local_rank))
     counts = sample_counts(shards, plan, comm)
     network = NodeNetwork(comm, plan.placement, plan.compressor_max_packet, plan.link)
+    # Before the run directory exists, so that what only a node can check (allreduce refusing a lossy
+    # compressor, a model the data does not fit) leaves no "failed" run behind. Building a node involves
+    # no communication, so agree() cannot leave a rank waiting.
+    nodes = agree(comm, lambda: build_nodes(plan, shards, test, device, network, counts))
     checkpoint = None  # the checkpoint resumed from, as plain data
     if resume is None:
-        run_dir, guardian = start_records(plan, comm)
+        run_dir, guardian = start_records(plan, comm, counts)
     else:
         run_dir, checkpoint, guardian = reopen_records(Path(resume), plan, comm)
+        if on_resume is not None and rank == 0:
+            on_resume(checkpoint["round"])
     step = 0 if checkpoint is None else checkpoint["round"]  # the round resumed after
     ctx = None
 
@@ -85,8 +93,6 @@ def run_training(
         return step if ctx is None else ctx.step
 
     try:
-        # Building a node involves no communication, so agree() cannot leave a rank waiting.
-        nodes = agree(comm, lambda: build_nodes(plan, shards, test, device, network, counts))
         # What start-up made lives as long as the run: keep the collector from scanning it ever after.
         gc.freeze()
         gc.enable()

@@ -8,6 +8,7 @@ plan holds is typed: consumers take these objects and never parse a spec.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -22,7 +23,7 @@ from fedgossip.compress.wire import HEADER_SIZE
 from fedgossip.data.manifest import Manifest
 from fedgossip.data.shards import Partition
 from fedgossip.errors import ConfigError
-from fedgossip.local.models.base import MODELS, ModelFactory, build_model
+from fedgossip.local.models.base import MODELS, ModelFactory
 from fedgossip.plugins.base import TrainingPlugin
 from fedgossip.plugins.resolve import build_plugins, check_plugin_placement
 from fedgossip.privacy.base import PRIVACY, PrivacyMechanism
@@ -78,8 +79,7 @@ class RunPlan:
     def model_size(self) -> int:
         """Return the number of parameters of the run's model."""
         manifest = self.manifest
-        model = build_model(self.model, tuple(manifest.input_shape), len(manifest.classes), self.config.seed)
-        return sum(p.numel() for p in model.parameters())
+        return self.model.parameter_count(tuple(manifest.input_shape), len(manifest.classes))
 
     def slowdown_of(self, node: int) -> float:
         """Return node ``node``'s compute slowdown factor (1: full speed), the same on every rank."""
@@ -101,6 +101,8 @@ def plan_run(config: TrainConfig, comm: MPI.Intracomm) -> RunPlan:
     model = agree(comm, lambda: MODELS.create(specs.model))
     privacy = None if specs.dp is None else agree(comm, lambda: _privacy(specs.dp, algorithm))
     plugins = agree(comm, lambda: build_plugins(config, algorithm, privacy))
+    if config.nodes is not None or config.data is None:
+        agree(comm, lambda: _check_node_count(algorithm, config.nodes, size))
     if config.data is None:
         nodes = size if config.nodes is None else config.nodes
         data_dir = Path(
@@ -110,6 +112,7 @@ def plan_run(config: TrainConfig, comm: MPI.Intracomm) -> RunPlan:
         data_dir = Path(config.data)
     manifest, placement = agree(comm, lambda: _place(data_dir, algorithm, config.nodes, size))
     nodes = placement.nodes
+    agree(comm, lambda: _check_model_fits(model, manifest, placement))
     agree(comm, lambda: _check_mode(algorithm, config, placement, plugins))
     # Some algorithms have their own graph (fedavg a star) whatever --topology says; record what really runs.
     graph = algorithm.graph or specs.topology
@@ -136,6 +139,28 @@ def plan_run(config: TrainConfig, comm: MPI.Intracomm) -> RunPlan:
     )
 
 
+def _check_node_count(algorithm: Algorithm, nodes: int | None, ranks: int) -> None:
+    """Refuse fewer nodes than the algorithm needs (fedavg: a server and a client), saying how to get more.
+
+    ``nodes`` is --nodes (None: one node per rank).
+    """
+    least = 2 if algorithm.server is not None else 1
+    count = ranks if nodes is None else nodes
+    if count >= least:
+        return
+    what = "a server and at least one client" if algorithm.server is not None else "at least one node"
+    if nodes is None:
+        given = f"{ranks} rank{'s were' if ranks > 1 else ' was'} started with one node each"
+        fix = (
+            f"start {least} ranks (mpiexec -n {least}) or give --nodes {least} or more "
+            "(several nodes share a rank)"
+        )
+    else:
+        given = f"--nodes {nodes} gives {nodes}"
+        fix = f"give --nodes {least} or more"
+    raise ConfigError(f"{algorithm.name} needs {what}, {least} nodes, but {given}; {fix}")
+
+
 def _check_mode(
     algorithm: Algorithm, config: TrainConfig, placement: Placement, plugins: list[TrainingPlugin]
 ) -> None:
@@ -145,6 +170,37 @@ def _check_mode(
     algorithm.check_config(config)
     config.specs.slowdown.factors(placement.nodes, config.seed)  # e.g. a slowed node beyond the run
     check_plugin_placement(plugins, placement.nodes, placement.ranks)
+
+
+# Bytes a node holds per model parameter at the least: the float32 model and its float32 gradient.
+_BYTES_PER_PARAMETER = 2 * 4
+
+
+def _check_model_fits(model: ModelFactory, manifest: Manifest, placement: Placement) -> None:
+    """Refuse a model whose nodes on one rank could not fit in this host's memory, before building any."""
+    count = model.parameter_count(tuple(manifest.input_shape), len(manifest.classes))
+    hosted = max(len(placement.nodes_of(rank)) for rank in range(placement.ranks))
+    need = count * _BYTES_PER_PARAMETER * hosted
+    memory = _host_memory()
+    if memory is not None and need > memory:
+        on_rank = f"{hosted} nodes on a rank need" if hosted > 1 else "a node needs"
+        raise ConfigError(
+            f"--model {model.spec} has {count:,} parameters: {on_rank} at least {_gib(need)} "
+            f"(model and gradient in float32), but this host has {_gib(memory)} of memory; "
+            "choose a smaller model" + (" or start more ranks" if hosted > 1 else "")
+        )
+
+
+def _host_memory() -> int | None:
+    """Return this host's physical memory in bytes (None where the system does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _gib(count: int) -> str:
+    return f"{count / 2**30:,.1f} GiB"
 
 
 def _privacy(spec: Spec, algorithm: Algorithm) -> PrivacyMechanism:

@@ -7,6 +7,7 @@ a failure to write stops every rank with the same message).
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import platform
 from datetime import datetime, timezone
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import mpi4py
+import numpy as np
 import torch
 from mpi4py import MPI
 
@@ -39,9 +41,10 @@ from fedgossip.topology.stats import topology_stats
 __all__ = ["start_records", "reopen_records", "canonical_config"]
 
 
-def start_records(plan: RunPlan, comm: MPI.Intracomm) -> tuple[Path, Guardian | None]:
+def start_records(plan: RunPlan, comm: MPI.Intracomm, counts: np.ndarray) -> tuple[Path, Guardian | None]:
     """Create the run directory and run.json on rank 0; return its path on every rank.
 
+    ``counts`` are every node's training samples (0: none), for the local steps --local-epochs makes.
     Also returned: the run's guardian, on rank 0 (None elsewhere, or where it cannot run).
     """
     processes = _rank_processes(comm)
@@ -53,7 +56,7 @@ def start_records(plan: RunPlan, comm: MPI.Intracomm) -> tuple[Path, Guardian | 
         now = datetime.now(timezone.utc)
         name = config.name or default_run_name(plan.algorithm.name, plan.data_dir.name, now)
         run_dir = create_run_dir(Path(config.out), name)
-        write_run_json(run_dir, _run_record(plan, [host for host, _ in processes], name, now))
+        write_run_json(run_dir, _run_record(plan, [host for host, _ in processes], name, now, counts))
         guardian = _guard(run_dir, processes)  # records a failure even if every rank is killed
         return str(run_dir)
 
@@ -154,7 +157,30 @@ def _plugin_config(plugins: tuple[TrainingPlugin, ...]) -> dict:
     return chosen
 
 
-def _run_record(plan: RunPlan, hosts: list[str], name: str, now: datetime) -> dict:
+def _local_steps_record(plan: RunPlan, counts: np.ndarray) -> dict[str, Any]:
+    """Return the local steps a training node takes per round as the run starts, whatever set them.
+
+    The config keeps what was given (``local_steps`` is None under --local-epochs, so that
+    the pair parses back); this says what that meant: ``drawn`` counts (geometric) have
+    no maximum, and an epoch is as many steps as batches of the node's shard.
+    """
+    steps, epochs = plan.local_steps, plan.config.local_epochs
+    if steps is not None:
+        fixed = steps.fixed
+        low = 1 if fixed is None else fixed
+        return {"mean": steps.mean, "min": low, "max": fixed, "drawn": fixed is None, "epochs": None}
+    batch = plan.config.batch_size
+    per_node = [epochs * math.ceil(int(count) / batch) for count in counts if count > 0]
+    return {
+        "mean": float(np.mean(per_node)),
+        "min": min(per_node),
+        "max": max(per_node),
+        "drawn": False,
+        "epochs": epochs,  # a filter that hides samples (--filter) shortens later epochs
+    }
+
+
+def _run_record(plan: RunPlan, hosts: list[str], name: str, now: datetime, counts: np.ndarray) -> dict:
     manifest = plan.manifest
     return {
         "format_version": 1,
@@ -169,6 +195,7 @@ def _run_record(plan: RunPlan, hosts: list[str], name: str, now: datetime) -> di
         "plugins": [
             {"name": p.name, "kind": p.kind, "spec": p.spec, "metrics": list(p.metrics)} for p in plan.plugins
         ],
+        "local_steps": _local_steps_record(plan, counts),  # per round, as they ran
         "consensus_step": _consensus_step(plan),  # CHOCO-gossip's γ as used; None: no CHOCO
         "attackers": list(plan.attackers),  # left out of the accuracy figures; [] in an honest run
         "versions": {

@@ -148,6 +148,11 @@ def _problems(config: TrainConfig) -> list[str]:
         value = getattr(config, name)
         if not _is_number(value) or not math.isfinite(value) or value < 0:
             problems.append(f"{name.replace('_', '-')} must be a finite number ≥ 0, got {value!r}")
+        elif value > _FLOAT32_MAX:
+            problems.append(
+                f"{name.replace('_', '-')} {value!r} overflows float32, in which the models train; "
+                f"give at most {_FLOAT32_MAX:.4g}"
+            )
     if _is_number(config.momentum) and config.momentum >= 1:
         problems.append(f"momentum must be below 1, got {config.momentum}")
     if config.gamma is not None and not (_is_number(config.gamma) and 0 < config.gamma <= 1):
@@ -180,6 +185,12 @@ def _type_problems(config: TrainConfig) -> list[str]:
         value = getattr(config, name)
         if not (isinstance(value, (str, os.PathLike)) or (optional and value is None)):
             problems.append(f"{name} must be a {what} in quotes, got {value!r}")
+    if isinstance(config.name, str) and not config.name.strip():
+        # not the automatic name: an empty --name is more likely a shell variable that was never set
+        problems.append(
+            f"name {config.name!r} is empty; give a run directory name, or leave --name out for the "
+            "automatic time-algorithm-data"
+        )
     for name, optional in (("seed", False), ("topology_seed", True)):
         value = getattr(config, name)
         in_range = isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**64
@@ -235,6 +246,10 @@ def _attack_problems(config: TrainConfig) -> list[str]:
             f"--attackers {config.attackers} needs --attack: what they send, e.g. alie or sign-flip"
         )
     return problems
+
+
+# The largest float32: the optimizer multiplies float32 tensors by lr and weight-decay.
+_FLOAT32_MAX = 3.4028234663852886e38
 
 
 def _is_number(value: Any) -> bool:

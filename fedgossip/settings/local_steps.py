@@ -18,11 +18,15 @@ import numpy as np
 from fedgossip.errors import ConfigError
 from fedgossip.specs import Param, bind, parse_spec
 
-__all__ = ["LocalSteps", "FixedSteps", "GeometricSteps", "parse_local_steps"]
+__all__ = ["LocalSteps", "FixedSteps", "GeometricSteps", "MAX_LOCAL_STEPS", "parse_local_steps"]
 
-_EXPECTED = "local-steps must be a positive integer or geometric:mean=H (H >= 1)"
+# Local steps per round at most: a round keeps one float64 loss per step (8 MB at this bound), and a
+# million steps between two exchanges is no longer decentralized training.
+MAX_LOCAL_STEPS = 1_000_000
 
-_GEOMETRIC_PARAMS = (Param("mean", float, help="mean number of local steps", ge=1),)
+_EXPECTED = f"local-steps must be a positive integer or geometric:mean=H (1 <= H <= {MAX_LOCAL_STEPS:,})"
+
+_GEOMETRIC_PARAMS = (Param("mean", float, help="mean number of local steps", ge=1, le=MAX_LOCAL_STEPS),)
 
 
 class LocalSteps(ABC):
@@ -59,7 +63,11 @@ class FixedSteps(LocalSteps):
     steps: int
 
     def __post_init__(self) -> None:
-        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
+        if (
+            isinstance(self.steps, bool)
+            or not isinstance(self.steps, int)
+            or not 1 <= self.steps <= MAX_LOCAL_STEPS
+        ):
             raise ConfigError(f"{_EXPECTED}, got {self.steps!r}")
 
     @property
@@ -85,7 +93,8 @@ class GeometricSteps(LocalSteps):
     mean_steps: float
 
     def __post_init__(self) -> None:
-        if not self.mean_steps >= 1 or not math.isfinite(self.mean_steps):  # `not >=` also refuses NaN
+        # `not 1 <= mean` also refuses NaN
+        if not 1 <= self.mean_steps <= MAX_LOCAL_STEPS or not math.isfinite(self.mean_steps):
             raise ConfigError(f"{_EXPECTED}, got mean={self.mean_steps!r}")
 
     @property

@@ -36,6 +36,7 @@ __all__ = [
     "RankSlowdown",
     "SLOWDOWNS",
     "ACCEPTED_FORMS",
+    "MAX_FACTOR",
     "parse_slowdown",
 ]
 
@@ -43,7 +44,11 @@ __all__ = [
 # It must be the same on every rank: all ranks draw the whole vector and must agree on it.
 _FACTOR_STREAM = 0x736C6F77  # "slow" in ASCII
 
-ACCEPTED_FORMS = "none, fixed:factor=F, lognormal:sigma=S, ranks=R1,R2,...:factor=F (F >= 1, S > 0)"
+# The largest slowdown emulated: a step f times longer sleeps (f − 1)·t, and beyond this a run of minutes
+# would take weeks (and an overflowing lognormal factor would not even fit a sleep's time_t).
+MAX_FACTOR = 10_000.0
+
+ACCEPTED_FORMS = "none, fixed:factor=F, lognormal:sigma=S, ranks=R1,R2,...:factor=F (1 <= F <= 10000, S > 0)"
 """The spec forms, as error messages list them."""
 
 
@@ -84,7 +89,14 @@ class Slowdown(ABC):
         """Return every rank's factor (float64, all >= 1); the same on every rank for a seed."""
         if world_size < 1:
             raise ValueError(f"expecting world_size >= 1, got {world_size}")
-        return self._factors(world_size, seed)
+        factors = self._factors(world_size, seed)
+        slowest = int(np.argmax(factors))
+        if not factors[slowest] <= MAX_FACTOR:  # `not <=` also refuses inf and NaN
+            raise ConfigError(
+                f"slowdown {self.spec!r} slows rank {slowest} down {factors[slowest]:.3g} times with "
+                f"seed {seed}, beyond the {MAX_FACTOR:g} emulated; choose a smaller sigma"
+            )
+        return factors
 
     @abstractmethod
     def _factors(self, world_size: int, seed: int) -> np.ndarray: ...
@@ -105,7 +117,9 @@ class FixedSlowdown(Slowdown):
     """Every rank is slowed down by the same factor."""
 
     name: ClassVar[str] = "fixed"
-    params: ClassVar[tuple[Param, ...]] = (Param("factor", float, help="slowdown of every rank", ge=1),)
+    params: ClassVar[tuple[Param, ...]] = (
+        Param("factor", float, help="slowdown of every rank", ge=1, le=MAX_FACTOR),
+    )
 
     factor: float
 
@@ -139,7 +153,7 @@ class RankSlowdown(Slowdown):
     name: ClassVar[str] = "ranks"
     params: ClassVar[tuple[Param, ...]] = (
         Param("ranks", _rank_list, help="the slowed-down ranks, e.g. 0,5"),
-        Param("factor", float, help="slowdown of the listed ranks", ge=1),
+        Param("factor", float, help="slowdown of the listed ranks", ge=1, le=MAX_FACTOR),
     )
 
     ranks: tuple[int, ...]  # sorted, without repeats

@@ -51,6 +51,19 @@ TRAIN_ROWS = [
     (["--algorithm", "dpsgd:gamma=0"], 1, "gamma='0': must be > 0 and <= 1"),
     (["--algorithm", "fedavg:client_fraction=2"], 1, "client_fraction='2': must be > 0 and <= 1"),
     (["--algorithm", ""], 1, "empty plugin name in spec ''"),
+    (["--algorithm", "gt:outer_lr=3"], 1, "outer_lr='3': must be > 0 and <= 2"),
+    (["--algorithm", "gt:outer_lr=0"], 1, "outer_lr='0': must be > 0 and <= 2"),
+    (["--algorithm", "gt:outer_lr=nan"], 1, "outer_lr='nan': must be a finite number"),
+    (["--algorithm", "gt:gamma=0"], 1, "gamma='0': must be > 0 and <= 1"),
+    (["--algorithm", "gt:gamma=abc"], 1, "gamma='abc': expected a number"),
+    (["--algorithm", "gt", "--async"], 1, "--async applies to swarm only; gt runs in synchronous rounds"),
+    (["--algorithm", "d2:lazy=maybe"], 1, "lazy='maybe': expected true or false"),
+    (["--algorithm", "d2:gamma=0.5"], 1, "d2 has no such setting"),
+    (
+        ["--algorithm", "d2", "--compressor", "qsgd:bits=4"],
+        1,
+        "d2 cannot use the lossy --compressor qsgd: D² mixes whole models",
+    ),
     (["--topology", "nosuch"], 1, "unknown topology 'nosuch'; known:"),
     (["--topology", "random-regular:degree=abc"], 1, "degree='abc': expected an integer"),
     (["--topology", "erdos-renyi:p=2"], 1, "p='2': must be > 0 and <= 1"),
@@ -64,13 +77,28 @@ TRAIN_ROWS = [
     (["--compressor", "qsgd:bits=99"], 1, "bits='99': must be >= 1 and <= 8"),
     (["--compressor", "topk:ratio=2"], 1, "ratio='2': must be > 0 and <= 1"),
     (["--compressor", ":x=1"], 1, "empty plugin name in spec ':x=1'"),
+    (
+        ["--compressor", "qsgd:bits=4", "--algorithm", "allreduce"],
+        1,
+        "allreduce cannot use the lossy --compressor qsgd: it averages exact float32 models",
+    ),
     (["--model", "nosuch"], 1, "unknown model 'nosuch'; known:"),
     (["--model", "mlp:hidden=0"], 1, "hidden='0': must be >= 1"),
     (["--model", "mlp:hidden=abc"], 1, "hidden='abc': expected an integer"),
     (["--model", "cnn:nosuch=1"], 1, "unknown parameter 'nosuch' (parameters of cnn:"),
+    (["--model", "mlp:hiden=3"], 1, "unknown parameter 'hiden' (parameters of mlp: hidden, layers)"),
+    # 75 billion parameters: 559 GiB of model and gradient, more than any host this runs on
+    (["--model", "mlp:hidden=1000000000"], 1, "has 75,000,000,010 parameters: a node needs at least 558"),
+    (["--model", "mlp:hidden=" + "9" * 30], 1, "parameters: a node needs at least"),
+    (["--model", "cnn:channels=1000000000"], 1, "cannot be built: Storage size calculation overflowed"),
     (["--nodes", "0"], 2, "0 is not in the range x>=1"),
     (["--nodes", "two"], 2, "'two' is not a valid integer"),
     (["--nodes", "7"], 1, "--nodes 7 of dpsgd need 7 shards, but {data} has"),
+    (
+        ["--nodes", "1", "--algorithm", "fedavg"],
+        1,
+        "fedavg needs a server and at least one client, 2 nodes, but --nodes 1 gives 1; give --nodes 2",
+    ),
     (["--rounds", "0"], 2, "0 is not in the range x>=1"),
     (["--rounds", "-1"], 2, "-1 is not in the range x>=1"),
     (["--rounds", "abc"], 2, "'abc' is not a valid integer"),
@@ -79,8 +107,11 @@ TRAIN_ROWS = [
     (["--local-steps", "abc"], 1, "local-steps must be a positive integer or geometric:mean=H"),
     (["--local-steps", "geometric:mean=0"], 1, "mean='0': must be >= 1"),
     (["--local-steps", "geometric"], 1, "missing required parameter 'mean'"),
+    (["--local-steps", "geometric:mean=1e300"], 1, "mean='1e300': must be >= 1 and <= 1000000"),
+    (["--local-steps", "10000000"], 1, "geometric:mean=H (1 <= H <= 1,000,000), got 10000000"),
     (["--local-epochs", "0"], 2, "0 is not in the range x>=1"),
     (["--local-epochs", "abc"], 2, "'abc' is not a valid integer"),
+    (["--local-epochs", "1000000000"], 1, "--local-epochs 1000000000 makes 45,000,000,000 local steps"),
     (
         ["--local-epochs", "1", "--local-steps", "3"],
         1,
@@ -91,14 +122,25 @@ TRAIN_ROWS = [
     (["--optimizer", "nosuch"], 1, "unknown optimizer 'nosuch'; known: sgd, adam, amsgrad"),
     (["--optimizer", "amsgrad:beta1=2"], 1, "beta1='2': must be >= 0 and < 1"),
     (["--optimizer", "sgd:x=1"], 1, "unknown parameter 'x' (parameters of sgd: none)"),
+    (["--optimizer", "sgd:momentum=qgm"], 1, "unknown parameter 'momentum' (parameters of sgd: none)"),
+    (["--optimizer", "qgm:mu=1"], 1, "mu='1': must be >= 0 and < 1"),
+    (["--optimizer", "qgm:mu=x"], 1, "mu='x': expected a number"),
+    (["--optimizer", "qgm:beta1=0.9"], 1, "unknown parameter 'beta1' (parameters of qgm: mu)"),
+    (
+        ["--optimizer", "qgm", "--algorithm", "comp-ams"],
+        1,
+        "comp-ams applies AMSGrad to the averaged gradient, not qgm",
+    ),
     (["--lr", "-1"], 2, "-1.0 is not in the range x>=0"),
     (["--lr", "abc"], 2, "'abc' is not a valid float"),
     (["--lr", "inf"], 1, "lr must be a finite number ≥ 0, got inf"),
     (["--lr", "nan"], 1, "lr must be a finite number ≥ 0, got nan"),
+    (["--lr", "1e308"], 1, "lr 1e+308 overflows float32, in which the models train; give at most 3.403e+38"),
     (["--momentum", "1"], 2, "1.0 is not in the range 0<=x<1"),
     (["--momentum", "nan"], 1, "momentum must be a finite number ≥ 0, got nan"),
     (["--weight-decay", "-1"], 2, "-1.0 is not in the range x>=0"),
     (["--weight-decay", "inf"], 1, "weight-decay must be a finite number ≥ 0, got inf"),
+    (["--weight-decay", "1e39"], 1, "weight-decay 1e+39 overflows float32"),
     (["--lr-schedule", "linear"], 2, "'linear' is not one of 'constant', 'cosine'"),
     (["--client-fraction", "0"], 2, "0.0 is not in the range 0<x<=1"),
     (["--client-fraction", "nan"], 1, "client-fraction must lie in (0, 1], got nan"),
@@ -118,6 +160,7 @@ TRAIN_ROWS = [
     (["--async"], 1, "--async applies to swarm only; dpsgd runs in synchronous rounds"),
     (["--slowdown", "nosuch"], 1, "slowdown 'nosuch': unknown kind 'nosuch'"),
     (["--slowdown", "fixed:factor=0.5"], 1, "factor='0.5': must be >= 1"),
+    (["--slowdown", "fixed:factor=1e308"], 1, "factor='1e308': must be >= 1 and <= 10000"),
     (["--slowdown", "ranks=5:factor=4"], 1, "names rank 5, but the world has 1 ranks"),
     (["--link", "bandwidth=abc"], 1, "invalid --link 'bandwidth=abc'"),
     (["--link", "bandwidth=0"], 1, "bandwidth='0': needs a unit"),
@@ -132,6 +175,17 @@ TRAIN_ROWS = [
     (["--dp-target-epsilon", "0"], 2, "0.0 is not in the range x>0"),
     (["--dp-target-epsilon", "inf"], 1, "dp-target-epsilon must be a finite number > 0"),
     (["--dp-target-epsilon", "8"], 1, "dp-target-epsilon applies to private training only"),
+    (
+        ["--dp", "dp-sgd:clip=1,noise=0", "--dp-target-epsilon", "8"],
+        1,
+        "--dp-target-epsilon 8 would stop training before it starts: --dp dp-sgd:clip=1.0,noise=0.0 adds no "
+        "noise, so its ε is infinite; give it noise > 0 (e.g. noise=1.1) or drop --dp-target-epsilon",
+    ),
+    (
+        ["--dp", "dp-update:clip=1,noise=0.3", "--dp-target-epsilon", "0.1"],
+        1,
+        "--dp-target-epsilon 0.1 would stop training before it starts: the first round of node 0",
+    ),
     (["--deterministic"], 1, "deterministic applies to private training only"),
     (["--filter", "nosuch"], 1, "unknown plugin 'nosuch'; known:"),
     (["--filter", "hide:fraction=2"], 1, "fraction='2': must be >= 0 and < 1"),
@@ -182,6 +236,8 @@ TRAIN_ROWS = [
     (["--out", "{tmp}/a-file/sub"], 1, "part of that path is a file"),
     (["--name", "../escape"], 1, "run name '../escape' must be one directory name, without '/'"),
     (["--name", ".."], 1, "run name '..' must be one directory name"),
+    (["--name", ""], 1, "name '' is empty; give a run directory name, or leave --name out for the automatic"),
+    (["--name", "  "], 1, "name '  ' is empty"),
     (["--name", "x" * 300], 1, "File name too long"),
     (["--config", "{tmp}/missing.toml"], 1, "--config {tmp}/missing.toml does not exist"),
     (["--config", "{tmp}"], 2, "'{tmp}' is a directory"),
@@ -308,8 +364,22 @@ def _ids(rows: list) -> list[str]:
 
 
 @pytest.mark.parametrize(("options", "code", "says"), TRAIN_ROWS, ids=_ids(TRAIN_ROWS))
-def test_train_refuses_a_bad_value_before_training(refuses, options, code, says):
+def test_train_refuses_a_bad_value_before_training(refuses, tmp_path, options, code, says):
     refuses([*TRAIN, *options], code, says)
+    # found with the other settings, before the run directory exists: no "failed" run in `fedgossip runs`
+    results = tmp_path / "results"
+    assert not results.exists() or not any(results.iterdir()), sorted(results.iterdir())
+
+
+def test_fedavg_on_one_rank_of_the_default_data_says_it_needs_a_client(refuses, tmp_path):
+    # in-process, the command runs as `mpiexec -n 1 fedgossip train --algorithm fedavg`
+    refuses(
+        ["train", "--algorithm", "fedavg", "--rounds", "1", "--out", "{tmp}/results"],
+        1,
+        "fedavg needs a server and at least one client, 2 nodes, but 1 rank was started with one node "
+        "each; start 2 ranks (mpiexec -n 2) or give --nodes 2 or more (several nodes share a rank)",
+    )
+    assert not (tmp_path / "datasets").exists()
 
 
 @pytest.mark.parametrize(("args", "code", "says"), OTHER_ROWS, ids=_ids(OTHER_ROWS))

@@ -71,11 +71,14 @@ def test_a_geometric_mean_of_one_always_takes_one_step():
         ("geometric", "missing required parameter 'mean'"),
         ("geometric:mean=0.5", "mean='0.5': must be >= 1"),
         ("geometric:mean=x,h=2", "unknown parameter 'h'"),
+        (10**7, "got 10000000"),  # a float64 loss per step: 80 MB a round, every round
+        ("geometric:mean=1e300", "mean='1e300': must be >= 1 and <= 1000000"),
     ],
 )
 def test_a_bad_value_says_what_is_accepted(value, problem):
     with pytest.raises(ConfigError) as caught:
         parse_local_steps(value)
     message = str(caught.value)
-    assert message.startswith("local-steps must be a positive integer or geometric:mean=H (H >= 1)")
+    expected = "local-steps must be a positive integer or geometric:mean=H (1 <= H <= 1,000,000)"
+    assert message.startswith(expected)
     assert problem in message

@@ -76,6 +76,20 @@ def test_parameter_counts_follow_the_architecture():
     assert _numel(build_model("cnn", DIGITS, 10, seed=0)) == cnn
 
 
+@pytest.mark.parametrize("spec", ["logreg", "mlp", "mlp:hidden=7,layers=3", "cnn", "resnet8"])
+@pytest.mark.parametrize("shape", [DIGITS, (3, 32, 32)])
+def test_parameter_count_without_building_equals_the_built_model(spec, shape):
+    factory = MODELS.create(spec)
+    assert factory.parameter_count(shape, 10) == _numel(build_model(factory, shape, 10, seed=0))
+
+
+def test_parameter_count_of_an_oversized_model_is_immediate_or_a_config_error():
+    # arithmetic for the mlp: no tensor of 10^30 units is ever made
+    assert MODELS.create("mlp:hidden=" + "1" + "0" * 30).parameter_count(DIGITS, 10) > 10**31
+    with pytest.raises(ConfigError, match=r"cannot be built: .*; choose a smaller model"):
+        MODELS.create("cnn:channels=1000000000").parameter_count(DIGITS, 10)
+
+
 def test_resnet8_has_groupnorm_and_no_batchnorm_or_buffers():
     model = build_model("resnet8", (3, 32, 32), 10, seed=0)
     assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())

@@ -66,6 +66,25 @@ def test_a_slowdown_built_in_code_is_checked_like_a_parsed_one():
     assert RankSlowdown([3, 1], 2) == RankSlowdown((1, 3), 2.0)  # stored as a spec gives them
 
 
+@pytest.mark.parametrize("text", ["lognormal:sigma=1000", "lognormal:sigma=3"])
+def test_a_lognormal_slowdown_beyond_the_emulated_factor_is_refused(text):
+    # sigma=1000 overflows to an infinite factor, whose sleep no time_t holds; sigma=3 over 64 ranks
+    # stretches the slowest beyond ten thousand times
+    refusal = r"slows rank \d+ down .* beyond the 10000 emulated; choose a smaller sigma"
+    with pytest.raises(ConfigError, match=refusal):
+        parse_slowdown(text).factors(world_size=64, seed=0)
+
+
+@pytest.mark.parametrize("text", ["fixed:factor=1e308", "ranks=0:factor=1e9"])
+def test_a_fixed_factor_beyond_the_emulated_is_refused(text):
+    with pytest.raises(ConfigError, match=r"factor='[^']+': must be >= 1 and <= 10000"):
+        parse_slowdown(text)
+
+
+def test_a_moderate_lognormal_slowdown_stays_within_the_emulated_factor():
+    assert parse_slowdown("lognormal:sigma=0.5").factors(world_size=64, seed=0).max() <= 10_000
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

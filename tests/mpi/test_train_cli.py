@@ -86,6 +86,21 @@ def test_bad_input_stops_every_rank_with_one_message(mpirun, fedgossip, tmp_path
     assert message in done.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--algorithm", "allreduce", "--compressor", "qsgd:bits=4"], "allreduce cannot use the lossy"),
+        (["--model", "mlp:hiden=3"], "unknown parameter 'hiden'"),
+        (["--model", "nosuch"], "unknown model 'nosuch'"),
+    ],
+)
+def test_a_setting_refused_at_set_up_leaves_no_run_directory(mpirun, fedgossip, tmp_path, args, message):
+    done = mpirun(2, *fedgossip, "train", *args, "--rounds", "1", "--name", "refused", timeout=180)
+    assert done.returncode == 1, done.output
+    assert done.stderr.count("error:") == 1 and message in done.stderr, done.stderr
+    assert not (tmp_path / "results").exists()
+
+
 def test_usage_error_exits_2(mpirun, fedgossip):
     done = mpirun(2, *fedgossip, "train", "--rounds", "0")
     assert done.returncode == 2, done.output
@@ -101,6 +116,28 @@ def test_diverging_loss_fails_the_run_and_keeps_metrics(mpirun, fedgossip, tmp_p
     assert record["failed_round"] >= 1 and "round" in record["error"]
     metrics = read_metrics(tmp_path / "results" / "diverged")  # evaluations before the failure survive
     assert len(metrics.get("round", [])) == record["failed_round"] - 1
+
+
+def _poison_features(data: Path, shard: int) -> None:
+    """Make every feature of ``shard`` NaN, keeping partition.json's hash of it true."""
+    import hashlib
+
+    path = data / f"shard-{shard:05d}.h5"
+    with h5py.File(path, "r+") as stream:
+        stream["x"][...] = np.full(stream["x"].shape, np.nan, dtype=stream["x"].dtype)
+    manifest_path = data / "partition.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["files"][path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    manifest_path.write_text(json.dumps(manifest))
+
+
+def test_error_on_one_rank_ends_the_job_without_a_traceback(mpirun, fedgossip, tmp_path):
+    data = _partition(fedgossip, tmp_path, 2)
+    _poison_features(data, 1)
+    done = mpirun(2, *fedgossip, "train", "--data", data, "--rounds", "2", "--name", "poisoned", timeout=180)
+    assert done.returncode != 0, done.output
+    assert "NaN" in done.stderr, done.output
+    assert "Traceback" not in done.output and "UnboundLocalError" not in done.output, done.output
 
 
 def test_ddp_benchmark_runs_and_saves_a_ratio(mpirun, fedgossip, tmp_path):

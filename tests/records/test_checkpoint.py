@@ -177,7 +177,7 @@ def test_anything_but_tensors_arrays_and_plain_data_is_refused_naming_its_key(st
 def test_a_refused_state_writes_nothing(run_dir):
     with pytest.raises(TypeError, match=r"state\['bad'\]"):
         write_rank_checkpoint(run_dir, 1, 0, {"good": torch.ones(2), "bad": object()})
-    assert list((run_dir / "checkpoints").iterdir()) == []
+    assert not (run_dir / "checkpoints").exists()
 
 
 # --- writing and committing ----------------------------------------------------------------------
@@ -299,9 +299,27 @@ def test_a_failed_rename_leaves_no_temporary_file(run_dir, monkeypatch):
     assert leftovers(run_dir) == []
 
 
-def test_check_writable_creates_the_directory_and_leaves_nothing(tmp_path):
+def test_check_writable_creates_nothing_and_leaves_nothing(tmp_path):
     check_writable(tmp_path / "new" / "checkpoints", 1024)
-    assert list((tmp_path / "new" / "checkpoints").iterdir()) == []
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "run" / "checkpoints").mkdir(parents=True)
+    check_writable(tmp_path / "run" / "checkpoints", 1024)
+    assert list((tmp_path / "run" / "checkpoints").iterdir()) == []
+
+
+def test_check_writable_probes_the_nearest_existing_parent(tmp_path, monkeypatch):
+    probed = []
+    real = checkpoint_module.tempfile.mkstemp
+    monkeypatch.setattr(
+        checkpoint_module.tempfile, "mkstemp", lambda **kw: probed.append(kw["dir"]) or real(**kw)
+    )
+    check_writable(tmp_path / "run" / "checkpoints", 1)
+    assert probed == [tmp_path]
+
+
+def test_latest_checkpoint_of_a_run_without_checkpoints_is_none(run_dir):
+    assert not (run_dir / "checkpoints").exists()
+    assert latest_checkpoint(run_dir) is None
 
 
 def test_check_writable_refuses_a_disk_without_room(tmp_path):
@@ -431,6 +449,7 @@ def test_a_bad_latest_json_is_a_data_error_naming_it(run_dir, change, message):
 @pytest.mark.parametrize(("text", "message"), [("{not json", "is not readable JSON"), ("[1]", "JSON object")])
 def test_an_unreadable_latest_json_is_a_data_error_naming_it(run_dir, text, message):
     path = run_dir / "checkpoints" / "latest.json"
+    path.parent.mkdir()
     path.write_text(text)
     with pytest.raises(DataError, match=rf"{re.escape(str(path))} .*{message}.*start a new run"):
         latest_checkpoint(run_dir)

@@ -103,10 +103,10 @@ def test_default_run_name_keeps_paths_and_specs_out_of_the_name():
     assert "/" not in name and ":" not in name
 
 
-def test_create_run_dir_makes_checkpoints(tmp_path):
+def test_create_run_dir_leaves_checkpoints_to_the_first_checkpoint(tmp_path):
     run_dir = create_run_dir(tmp_path / "results", "a")
     assert run_dir == tmp_path / "results" / "a"
-    assert (run_dir / "checkpoints").is_dir()
+    assert list(run_dir.iterdir()) == []  # no empty checkpoints/ in a run that never writes one
 
 
 def test_a_run_directory_is_never_overwritten(tmp_path):

@@ -29,6 +29,22 @@ class ModelFactory(Plugin, ABC):
     def build(self, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
         """Return a new, randomly initialised model (drawing from torch's global generator)."""
 
+    def parameter_count(self, input_shape: tuple[int, ...], num_classes: int) -> int:
+        """Return the number of parameters :meth:`build` would make, without allocating them.
+
+        The run checks it against the host's memory before any model exists. This default
+        builds the model on torch's ``meta`` device (shapes, no storage); a factory whose
+        size follows from its parameters may compute it instead, which stays quick however
+        large the model.
+        """
+        try:
+            with torch.device("meta"), torch.random.fork_rng(devices=[]):
+                model = self.build(tuple(input_shape), int(num_classes))
+        except (OverflowError, TypeError, RuntimeError) as exc:  # a size beyond a 64-bit integer
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConfigError(f"model {self.spec} cannot be built: {first}; choose a smaller model") from None
+        return sum(p.numel() for p in model.parameters())
+
 
 MODELS: Registry[ModelFactory] = Registry("models", ModelFactory)
 

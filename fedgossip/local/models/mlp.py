@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from torch import nn
 
 from fedgossip.local.models.base import ModelFactory, check_params, num_features
@@ -32,3 +34,8 @@ class Mlp(ModelFactory):
             width = self.hidden
         blocks.append(nn.Linear(width, num_classes))
         return nn.Sequential(*blocks)
+
+    def parameter_count(self, input_shape: tuple[int, ...], num_classes: int) -> int:
+        """Return the weights and biases of :meth:`build`'s layers, by arithmetic (any size, at once)."""
+        widths = [num_features(input_shape), *[self.hidden] * self.layers, int(num_classes)]
+        return sum(inputs * outputs + outputs for inputs, outputs in itertools.pairwise(widths))
