@@ -71,6 +71,6 @@ def test_a_default_run_on_an_existing_partition_loads_no_heavy_optional_package(
 
 
 def test_a_quantizing_run_loads_numba_for_its_kernels(workdir, tmp_path):
-    loaded = modules_at_first_step(workdir, tmp_path, "--compressor", "qsgd:bits=4")
+    loaded = modules_at_first_step(workdir, tmp_path, "--compressor", "qsgd:bits=5")
     assert {"numba", "llvmlite"} <= loaded
     assert loaded.isdisjoint({"sklearn", "rich"})
