@@ -76,8 +76,19 @@ def _span(values: list[float]) -> tuple[float, float]:
         return lo, hi
     # One value only: centre it rather than divide by a zero range; never invent negative
     # values for a quantity that was zero (bytes sent by a single rank).
-    pad = abs(lo) * 0.05 or 0.5
-    return (lo - pad if lo != 0 else 0.0), hi + pad
+    if lo == 0:
+        return 0.0, 0.5
+    # Pad by a round step a digit below the value, and by whole units for a whole number, so the
+    # ends read as ticks: round 3 spans 2 … 4 (not 2.85 … 3.15), accuracy 0.25 spans 0.24 … 0.26.
+    pad = 10.0 ** (math.floor(math.log10(abs(lo))) - 1)
+    if lo == int(lo):
+        pad = max(pad, 1.0)
+    return _round_to(lo - pad, pad), _round_to(hi + pad, pad)
+
+
+def _round_to(value: float, step: float) -> float:
+    # Rounded to the step, so 0.25 − 0.01 labels as 0.24, not 0.23999999999999999.
+    return round(value / step) * step
 
 
 def _trace(cells: list[tuple[float, float]]) -> list[tuple[int, int]]:
