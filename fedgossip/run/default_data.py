@@ -41,7 +41,14 @@ def default_partition(nodes: int, root: Path | None = None) -> Path:
     request = PartitionRequest(source=DEFAULT_SOURCE, scheme=DEFAULT_SCHEME, nodes=nodes, seed=_DEFAULT_SEED)
     if _matches(out, request):
         return out
-    create_partition(request, out, force=out.exists() and (out / "partition.json").exists())
+    ours = (out / "partition.json").is_file()  # another partition made here: replace it
+    if out.exists() and not ours:
+        # create_partition's own message would name --out and --force, which train does not have.
+        raise DataError(
+            f"{out} is in the way of the default partition: it exists but holds no partition; "
+            "move it away, set FEDGOSSIP_CACHE to another folder, or pass --data"
+        )
+    create_partition(request, out, force=ours)
     return out
 
 

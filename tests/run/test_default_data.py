@@ -69,3 +69,20 @@ def test_a_default_run_leaves_the_working_directory_untouched_but_for_its_result
     assert result.exit_code == 0, result.output
     assert {p.name for p in tmp_path.iterdir()} - {"home"} == {"R", "xdg"}, result.output
     assert Manifest.read(tmp_path / "xdg" / "fedgossip" / "digits-1").nodes == 1
+
+
+@pytest.mark.parametrize("in_the_way", ["file", "folder"])
+def test_something_else_where_the_partition_goes_is_named_and_kept(
+    no_cache_settings, monkeypatch, tmp_path, in_the_way
+):
+    monkeypatch.setenv("FEDGOSSIP_CACHE", str(tmp_path / "cache"))
+    target = tmp_path / "cache" / "digits-2"
+    if in_the_way == "file":
+        target.parent.mkdir()
+        target.write_text("mine")
+    else:
+        target.mkdir(parents=True)
+        (target / "notes.txt").write_text("mine")
+    with pytest.raises(DataError, match=r"digits-2 is in the way of the default partition.*FEDGOSSIP_CACHE"):
+        default_partition(2)
+    assert (target if in_the_way == "file" else target / "notes.txt").read_text() == "mine"
