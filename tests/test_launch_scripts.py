@@ -141,3 +141,22 @@ def test_slurm_script_run_from_sbatch_spool_finds_the_clones_venv(tmp_path):
     )
     assert shown[0] == f"cwd={caller}"
     assert shown[1].endswith(f"{ROOT}/.venv/bin/fedgossip train --device auto --out results")
+
+
+def test_slurm_script_finds_a_clone_whose_path_has_spaces(tmp_path):
+    clone, caller, tools, spool = (
+        tmp_path / "my clone",
+        tmp_path / "experiments",
+        tmp_path / "tools",
+        tmp_path / "spool",
+    )
+    for folder in (clone / "launch", caller, spool):
+        folder.mkdir(parents=True)
+    script = (ROOT / "launch" / "slurm.sbatch").read_text()
+    (clone / "launch" / "slurm.sbatch").write_text(script)
+    (spool / "slurm_script").write_text(script)
+    _fake(tools, "srun")
+    (tools / "scontrol").write_text(f'#!/bin/sh\necho "   Command={clone}/launch/slurm.sbatch"\n')
+    (tools / "scontrol").chmod(0o755)
+    shown = _launch_from(caller, str(spool / "slurm_script"), PATH=f"{tools}:/usr/bin:/bin", SLURM_JOB_ID="7")
+    assert shown[1].endswith(f"{clone}/.venv/bin/fedgossip train --device auto")
