@@ -67,7 +67,10 @@ def _finite(series: Series) -> list[tuple[float, float]]:
 
 
 def _scale(value: float, lo: float, hi: float, cells: int) -> float:
-    return (value - lo) / (hi - lo) * (cells - 1)
+    if math.isfinite(hi - lo):
+        return (value - lo) / (hi - lo) * (cells - 1)
+    # Ends of opposite sign near the largest float: halved, the difference fits.
+    return (value / 2 - lo / 2) / (hi / 2 - lo / 2) * (cells - 1)
 
 
 def _span(values: list[float]) -> tuple[float, float]:
@@ -83,12 +86,23 @@ def _span(values: list[float]) -> tuple[float, float]:
     pad = 10.0 ** (math.floor(math.log10(abs(lo))) - 1)
     if lo == int(lo):
         pad = max(pad, 1.0)
-    return _round_to(lo - pad, pad), _round_to(hi + pad, pad)
+    if pad > 0:
+        ends = _round_to(lo - pad, pad), _round_to(hi + pad, pad)
+        if all(map(math.isfinite, ends)) and ends[0] < lo < ends[1]:
+            return ends
+    # Subnormal or near the largest float (a damaged metrics file): the nearest floats around it.
+    below, above = math.nextafter(lo, -math.inf), math.nextafter(hi, math.inf)
+    if math.isinf(above):
+        return math.nextafter(below, -math.inf), hi
+    if math.isinf(below):
+        return lo, math.nextafter(above, math.inf)
+    return below, above
 
 
 def _round_to(value: float, step: float) -> float:
     # Rounded to the step, so 0.25 − 0.01 labels as 0.24, not 0.23999999999999999.
-    return round(value / step) * step
+    steps = value / step
+    return round(steps) * step if math.isfinite(steps) else value
 
 
 def _trace(cells: list[tuple[float, float]]) -> list[tuple[int, int]]:
@@ -109,7 +123,7 @@ def _trace(cells: list[tuple[float, float]]) -> list[tuple[int, int]]:
 
 
 def _tick(value: float) -> str:
-    if value == int(value) and abs(value) < 1e6:
+    if abs(value) < 1e6 and value == int(value):
         return str(int(value))
     return f"{value:.3g}"
 
@@ -124,7 +138,7 @@ def _assemble(
 ) -> Text:
     height, width = len(grid), len(grid[0])
     y_lo, y_hi = y_span
-    labels = {height - 1: _tick(y_hi), (height - 1) // 2: _tick((y_lo + y_hi) / 2), 0: _tick(y_lo)}
+    labels = {height - 1: _tick(y_hi), (height - 1) // 2: _tick(y_lo / 2 + y_hi / 2), 0: _tick(y_lo)}
     pad = max(len(label) for label in labels.values())
     out = Text()
     if title:

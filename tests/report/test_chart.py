@@ -79,3 +79,11 @@ def test_a_single_round_gets_an_axis_of_whole_rounds_around_it():
 def test_a_single_fractional_value_gets_round_labels_a_digit_below_it():
     lines = line_chart([Series("a", [1], [0.25])], width=20, height=3).plain.splitlines()
     assert [line.split("┤")[0].strip() for line in lines[:3]] == ["0.26", "0.25", "0.24"]
+
+
+def test_extreme_values_from_a_damaged_file_still_chart():
+    # Subnormals, the largest floats and a span wider than the largest float: no overflow, no division by 0.
+    biggest = 1.7976931348623157e308
+    for xs in ([5e-324], [biggest], [-biggest], [0, 5e-324], [-biggest, biggest], [-1e308, 1e308]):
+        lines = line_chart([Series("a", xs, [1.0] * len(xs))], width=10, height=3).plain.splitlines()
+        assert len(lines) == 6 and "*" in "".join(lines[:3]), xs
