@@ -25,7 +25,8 @@ def count(value: float | None) -> str:
     Counts arrive as floats where they are means over ranks; "20.0000 interactions" reads as a
     measurement, not a count.
     """
-    if value is None:
+    # Not a number (a damaged summary.json): shown as missing rather than a traceback.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         return MISSING
     if float(value).is_integer():
         return f"{int(value):,}"

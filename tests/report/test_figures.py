@@ -31,6 +31,11 @@ def test_a_fractional_mean_of_counts_keeps_its_decimals():
     assert count(None) == MISSING
 
 
+def test_a_count_that_is_not_a_number_shows_as_missing():
+    assert [count(v) for v in ("x", [1], True)] == [MISSING] * 3
+    assert (count(float("nan")), count(float("inf"))) == ("nan", "inf")
+
+
 def test_gossip_counts_in_the_summary_print_as_integers():
     console = Console(record=True, width=120)
     console.print(_traffic(COMMUNICATION, GOSSIP))
