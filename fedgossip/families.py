@@ -13,8 +13,9 @@ from typing import Any
 
 from fedgossip.errors import ConfigError
 from fedgossip.registry import Registry
+from fedgossip.specs import format_spec
 
-__all__ = ["FAMILIES", "registry_of", "describe_family"]
+__all__ = ["FAMILIES", "registry_of", "describe_family", "plugin_choices"]
 
 FAMILIES: Mapping[str, str] = MappingProxyType(
     {
@@ -47,3 +48,18 @@ def describe_family(family: str) -> dict[str, Any]:
     """Return ``family`` as plain data: its entry-point group, its plugins, and its broken names."""
     registry = registry_of(family)
     return {"group": registry.group, "plugins": registry.describe(), "problems": registry.problems()}
+
+
+def plugin_choices(family: str) -> list[str]:
+    """Return each plugin of ``family`` with its parameters' defaults: ``shards (classes_per_node=2)``.
+
+    A parameter without a default shows ``…``. Written for help text, which wraps at spaces.
+    """
+    choices = []
+    for name, plugin in registry_of(family).available().items():
+        defaults = [
+            format_spec("", {p.name: "…" if p.required or p.default is None else p.default})[1:]
+            for p in plugin.params
+        ]
+        choices.append(f"{name} ({', '.join(defaults)})" if defaults else name)
+    return choices

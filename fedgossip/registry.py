@@ -11,6 +11,7 @@ MPI rank would otherwise pay for; listing a family imports all of them.
 
 from __future__ import annotations
 
+import re
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -33,8 +34,24 @@ class Plugin:
 
     @classmethod
     def summary(cls) -> str:
-        """Return the first line of the class docstring."""
-        return (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+        """Return the first line of the class docstring, as plain text for a terminal or JSON."""
+        return _plain_text((cls.__doc__ or "").strip().splitlines()[0]) if cls.__doc__ else ""
+
+
+# Docstrings are RST: ``literal``, :role:`target` (shown as Sphinx would: ~a.b.c as c) and `text`.
+_RST_ROLE = re.compile(r":[a-z]+:`(~?)([^`]*)`")
+_RST_LITERAL = re.compile(r"``([^`]*)``|`([^`]*)`")
+
+
+def _role_text(match: re.Match[str]) -> str:
+    short, target = match.groups()
+    return target.rsplit(".", 1)[-1] if short else target
+
+
+def _plain_text(rst: str) -> str:
+    """Return one line of RST without its inline markup: ``x`` and `x` become x, :class:`a.B` a.B."""
+    text = _RST_ROLE.sub(_role_text, rst)
+    return _RST_LITERAL.sub(lambda m: m.group(1) if m.group(1) is not None else m.group(2), text)
 
 
 P = TypeVar("P", bound=Plugin)

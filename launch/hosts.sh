@@ -4,7 +4,8 @@
 #   bash launch/hosts.sh 16 --data datasets/digits-16          # 16 ranks over launch/hostfile
 #   FEDGOSSIP_DRY_RUN=1 bash launch/hosts.sh 16 --rounds 5     # print the command only
 #
-# The first argument is the number of ranks; the rest go to `fedgossip train`.
+# The first argument is the number of ranks; the rest go to `fedgossip train`, from the
+# directory you call it in (relative --data and --out are yours, not the clone's).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -25,7 +26,7 @@ fi
 # -genv passes the thread count to every rank on every host.
 command=("$VENV/bin/mpiexec" -f "$HOSTFILE" -n "$ranks" -genv OMP_NUM_THREADS 1
   "$VENV/bin/fedgossip" train --device auto "$@")
-cd "$ROOT"
+# No cd: relative --data and --out resolve in the caller's directory; the venv and hostfile are absolute.
 if [ -n "${FEDGOSSIP_DRY_RUN:-}" ]; then
   printf '%q ' "${command[@]}"
   printf '\n'

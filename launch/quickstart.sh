@@ -9,4 +9,6 @@ source launch/env.sh
 RANKS=${FEDGOSSIP_RANKS:-8}
 mpiexec -n "$RANKS" fedgossip train
 echo
-echo "Next: fedgossip runs · fedgossip partition show datasets/digits-$RANKS · fedgossip summary results/<run>"
+# The default partition is made in fedgossip's cache (README: "Without --data").
+CACHE=${FEDGOSSIP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/fedgossip}
+echo "Next: fedgossip runs · fedgossip partition show $CACHE/digits-$RANKS · fedgossip summary results/<run>"

@@ -7,6 +7,12 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 
+@pytest.fixture(autouse=True)
+def default_partition_cache(tmp_path, monkeypatch):
+    """Keep the embedded default partition of each test in ``tmp_path / "datasets"``, not in ~/.cache."""
+    monkeypatch.setenv("FEDGOSSIP_CACHE", str(tmp_path / "datasets"))
+
+
 @pytest.fixture
 def server(tmp_path):
     """Serve ``tmp_path / "site"`` on 127.0.0.1; yields (folder, base URL, list of requested paths)."""

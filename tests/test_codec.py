@@ -60,7 +60,7 @@ def test_a_neighbour_sending_non_finite_values_is_named(value):
 
 
 def test_a_qsgd_scale_patched_to_infinity_is_refused_despite_a_valid_crc():
-    compressor = COMPRESSORS.create("qsgd:bits=4,block=64")
+    compressor = COMPRESSORS.create("qsgd:bits=5,block=64")
     buffer, _ = Codec(compressor, 3, 500).pack(torch.linspace(-1, 1, 500))
     damaged = _patched(buffer, 4 * 2, math.inf)  # the norm of the third block
     receiver = Codec(compressor, 1, 500)
@@ -75,7 +75,7 @@ def test_a_rank_decoding_its_own_non_finite_packet_says_its_model_diverged():
         codec.unpack(buffer, 2)
 
 
-@pytest.mark.parametrize("spec", ["none", "qsgd:bits=4,block=64", "topk:ratio=0.1", "sign:block=64"])
+@pytest.mark.parametrize("spec", ["none", "qsgd:bits=5,block=64", "topk:ratio=0.1", "sign:block=64"])
 def test_finite_packets_decode_into_out_as_the_compressor_does(spec):
     compressor = COMPRESSORS.create(spec)
     buffer, _ = Codec(compressor, 1, 500, seed=4).pack(torch.linspace(-3, 3, 500))

@@ -62,3 +62,101 @@ def test_hosts_script_refuses_a_missing_rank_count():
         ["bash", "launch/hosts.sh", "--rounds", "5"], cwd=ROOT, capture_output=True, text=True
     )
     assert result.returncode == 2 and "usage:" in result.stderr
+
+
+def _fake(folder: Path, name: str) -> None:
+    # Stands in for mpiexec or srun: says where it was started and with what.
+    folder.mkdir(parents=True, exist_ok=True)
+    tool = folder / name
+    tool.write_text('#!/bin/sh\necho "cwd=$PWD"\necho "argv=$*"\n')
+    tool.chmod(0o755)
+
+
+def _launch_from(caller: Path, *argv: str, **env: str) -> list[str]:
+    result = subprocess.run(
+        ["bash", *argv],
+        cwd=caller,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", **env},
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()
+
+
+def test_hosts_script_keeps_the_callers_directory_so_relative_paths_resolve_there(tmp_path):
+    caller, venv = tmp_path / "experiments", tmp_path / "venv"
+    caller.mkdir()
+    _fake(venv / "bin", "mpiexec")
+    (tmp_path / "hostfile").write_text("localhost\n")
+    shown = _launch_from(
+        caller,
+        str(ROOT / "launch" / "hosts.sh"),
+        "2",
+        "--data",
+        "datasets/mine",
+        "--out",
+        "results",
+        FEDGOSSIP_VENV=str(venv),
+        FEDGOSSIP_HOSTFILE=str(tmp_path / "hostfile"),
+    )
+    assert shown[0] == f"cwd={caller}"
+    assert shown[1].endswith(f"{venv}/bin/fedgossip train --device auto --data datasets/mine --out results")
+
+
+def test_slurm_script_keeps_the_callers_directory_so_relative_paths_resolve_there(tmp_path):
+    caller, venv, tools = tmp_path / "experiments", tmp_path / "venv", tmp_path / "tools"
+    caller.mkdir()
+    _fake(tools, "srun")
+    shown = _launch_from(
+        caller,
+        str(ROOT / "launch" / "slurm.sbatch"),
+        "--data",
+        "datasets/mine",
+        PATH=f"{tools}:/usr/bin:/bin",
+        FEDGOSSIP_VENV=str(venv),
+    )
+    assert shown[0] == f"cwd={caller}"
+    assert shown[1].endswith(f"{venv}/bin/fedgossip train --device auto --data datasets/mine")
+
+
+def test_slurm_script_run_from_sbatch_spool_finds_the_clones_venv(tmp_path):
+    # sbatch copies the script to a spool folder; the clone is where the job's Command points.
+    caller, tools, spool = tmp_path / "experiments", tmp_path / "tools", tmp_path / "spool" / "job42"
+    caller.mkdir()
+    spool.mkdir(parents=True)
+    (spool / "slurm_script").write_text((ROOT / "launch" / "slurm.sbatch").read_text())
+    _fake(tools, "srun")
+    (tools / "scontrol").write_text(f'#!/bin/sh\necho "   Command={ROOT}/launch/slurm.sbatch"\n')
+    (tools / "scontrol").chmod(0o755)
+    shown = _launch_from(
+        caller,
+        str(spool / "slurm_script"),
+        "--out",
+        "results",
+        PATH=f"{tools}:/usr/bin:/bin",
+        SLURM_JOB_ID="42",
+        SLURM_SUBMIT_DIR=str(caller),
+    )
+    assert shown[0] == f"cwd={caller}"
+    assert shown[1].endswith(f"{ROOT}/.venv/bin/fedgossip train --device auto --out results")
+
+
+def test_slurm_script_finds_a_clone_whose_path_has_spaces(tmp_path):
+    clone, caller, tools, spool = (
+        tmp_path / "my clone",
+        tmp_path / "experiments",
+        tmp_path / "tools",
+        tmp_path / "spool",
+    )
+    for folder in (clone / "launch", caller, spool):
+        folder.mkdir(parents=True)
+    script = (ROOT / "launch" / "slurm.sbatch").read_text()
+    (clone / "launch" / "slurm.sbatch").write_text(script)
+    (spool / "slurm_script").write_text(script)
+    _fake(tools, "srun")
+    (tools / "scontrol").write_text(f'#!/bin/sh\necho "   Command={clone}/launch/slurm.sbatch"\n')
+    (tools / "scontrol").chmod(0o755)
+    shown = _launch_from(caller, str(spool / "slurm_script"), PATH=f"{tools}:/usr/bin:/bin", SLURM_JOB_ID="7")
+    assert shown[1].endswith(f"{clone}/.venv/bin/fedgossip train --device auto")

@@ -56,7 +56,7 @@ def modules_at_first_step(workdir: Path, out: Path, *options: str) -> set[str]:
     listing = out / "modules.json"
     command = [sys.executable, "-c", PROBE, str(listing), "train", "--rounds", "1", "--eval-every", "1"]
     command += ["--out", str(out / "results"), "--name", "probe", *options]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "FEDGOSSIP_CACHE": str(workdir / "datasets")}
     done = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     return {name.partition(".")[0] for name in json.loads(listing.read_text())}
@@ -71,6 +71,6 @@ def test_a_default_run_on_an_existing_partition_loads_no_heavy_optional_package(
 
 
 def test_a_quantizing_run_loads_numba_for_its_kernels(workdir, tmp_path):
-    loaded = modules_at_first_step(workdir, tmp_path, "--compressor", "qsgd:bits=4")
+    loaded = modules_at_first_step(workdir, tmp_path, "--compressor", "qsgd:bits=5")
     assert {"numba", "llvmlite"} <= loaded
     assert loaded.isdisjoint({"sklearn", "rich"})

@@ -196,16 +196,16 @@ def test_traffic_of_a_checkpoint_with_per_rank_arrays_resumes_as_totals():
 
 def test_codec_draws_the_same_stochastic_keys_after_restore():
     x = torch.linspace(-1, 1, 500)
-    codec = Codec(COMPRESSORS.create("qsgd:bits=2"), 0, 500, seed=3)
+    codec = Codec(COMPRESSORS.create("qsgd:bits=3"), 0, 500, seed=3)
     codec.pack(x)
     codec.seconds = 0.25
     state = through_disk(codec.state_dict())
-    restored = Codec(COMPRESSORS.create("qsgd:bits=2"), 0, 500, seed=99)
+    restored = Codec(COMPRESSORS.create("qsgd:bits=3"), 0, 500, seed=99)
     restored.load_state_dict(state)
     assert restored.seconds == 0.25
     for _ in range(3):
         assert np.array_equal(codec.pack(x)[0], restored.pack(x)[0])
-    older = Codec(COMPRESSORS.create("qsgd:bits=2"), 0, 500)
+    older = Codec(COMPRESSORS.create("qsgd:bits=3"), 0, 500)
     older.load_state_dict({"keys": state["keys"]})  # saved before seconds were kept
     assert older.seconds == 0.0
 
@@ -345,8 +345,8 @@ def _rounds(algorithm, flat: torch.Tensor, rounds: range) -> None:
 @pytest.mark.parametrize(
     ("name", "compressor", "rank", "part"),
     [
-        ("dpsgd", "qsgd:bits=2", 0, "copies"),
-        ("swarm", "qsgd:bits=2", 0, "references"),
+        ("dpsgd", "qsgd:bits=3", 0, "copies"),
+        ("swarm", "qsgd:bits=3", 0, "references"),
         ("fedavg", "topk:ratio=0.2", 0, "feedback"),  # the server's broadcast residual
         ("fedavg", "topk:ratio=0.2", 1, "feedback"),  # a client's uplink residual
     ],
@@ -417,7 +417,7 @@ def test_allreduce_has_nothing_to_save():
 
 
 def test_algorithm_state_of_another_run_is_refused_naming_each_difference():
-    lossy, _ = _algorithm("dpsgd", "qsgd:bits=2")
+    lossy, _ = _algorithm("dpsgd", "qsgd:bits=3")
     lossless, _ = _algorithm("dpsgd", "none")
     with pytest.raises(ValueError, match=r"dpsgd.copies is present in the checkpoint, absent in this run"):
         lossless.load_state_dict(lossy.state_dict())

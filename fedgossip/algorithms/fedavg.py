@@ -3,11 +3,20 @@
 Each round a fraction of the clients (``client_fraction``, the paper's C), drawn
 identically on every node from the run seed, trains locally and sends its delta
 against the global model; the server averages the deltas weighted by sample
-count and sends every client the change of the global model. Both directions travel as deltas through the
-codec, and server and clients apply the *decoded* global delta to their copy
+count and sends every client the change of the global model. Both directions travel as deltas
+through the codec, and server and clients apply the *decoded* global delta to their copy
 of the global model, so all copies stay identical by construction. With a
 biased compressor (top-k, sign) both directions keep error-feedback residuals:
 each client for its uplink, the server for its broadcast.
+
+The downlink goes to every client, not only the chosen ones, and is counted in
+the server's ``bytes_sent``. The paper sends the chosen clients the model
+itself; here it travels as a compressed delta, which a client can only apply to
+the copy it already holds. A client left out of a round would then need a
+catch-up delta against its own stale copy: one packet per missed round saves no
+bytes (it receives the same packets later, and every client is evaluated, so
+must be current at each evaluation), and one aggregated packet means the server
+keeps a copy per client (clients × model floats) to stay exact under a lossy codec.
 """
 
 from __future__ import annotations

@@ -35,8 +35,8 @@ DEFAULT_COMPRESSORS = (
     "none",
     "fp16",
     "bf16",
-    "qsgd:bits=8",
-    "qsgd:bits=4",
+    "qsgd:bits=9",
+    "qsgd:bits=5",
     "uniform:bits=8,rounding=nearest",
     "uniform:bits=8,rounding=stochastic",
     "uniform:bits=4",
@@ -52,7 +52,7 @@ DEFAULT_SIZES = (1_000_000, 10_000_000)
 TARGETS = {
     "uniform:bits=8,rounding=nearest": 0.25,
     "sign": 0.25,
-    "qsgd:bits=8": 0.10,
+    "qsgd:bits=9": 0.10,
     "uniform:bits=8,rounding=stochastic": 0.10,
 }
 

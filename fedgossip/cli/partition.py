@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from fedgossip.cli.options import NODES, interrupt_on_sigterm
+from fedgossip.cli.options import NODES, PluginSpecOption, interrupt_on_sigterm
 
 __all__ = ["partition"]
 
@@ -29,10 +29,11 @@ def partition() -> None:
 @click.option("--nodes", "-n", type=NODES, required=True, help="Number of nodes (devices), one shard each.")
 @click.option(
     "--scheme",
+    cls=PluginSpecOption,
+    family="partitioners",
     default="dirichlet:alpha=0.5",
     show_default=True,
-    help="Partitioner spec: iid, dirichlet:alpha=A,min_size=M,balance=B, shards:classes_per_node=K, "
-    "quantity:sigma=S, natural.",
+    help="Partitioner spec, name:key=value,...",
 )
 @click.option(
     "--seed",

@@ -15,6 +15,8 @@ from typing import NoReturn
 
 import click
 
+from fedgossip.run.cache import CACHE_HELP
+
 __all__ = ["train", "PREEMPTED_EXIT"]
 
 # EX_TEMPFAIL of sysexits.h: "a temporary failure; the user is invited to retry" (with --resume).
@@ -25,7 +27,8 @@ _OPTIONS = [
     click.option(
         "--data",
         type=click.Path(path_type=str, file_okay=False),
-        help="Partition directory [default: the embedded digits partition for this many nodes].",
+        help="Partition directory [default: the embedded digits partition for this many nodes, made once "
+        f"in {CACHE_HELP}].",
     ),
     click.option(
         "--nodes",

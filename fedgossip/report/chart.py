@@ -67,7 +67,10 @@ def _finite(series: Series) -> list[tuple[float, float]]:
 
 
 def _scale(value: float, lo: float, hi: float, cells: int) -> float:
-    return (value - lo) / (hi - lo) * (cells - 1)
+    if math.isfinite(hi - lo):
+        return (value - lo) / (hi - lo) * (cells - 1)
+    # Ends of opposite sign near the largest float: halved, the difference fits.
+    return (value / 2 - lo / 2) / (hi / 2 - lo / 2) * (cells - 1)
 
 
 def _span(values: list[float]) -> tuple[float, float]:
@@ -76,8 +79,30 @@ def _span(values: list[float]) -> tuple[float, float]:
         return lo, hi
     # One value only: centre it rather than divide by a zero range; never invent negative
     # values for a quantity that was zero (bytes sent by a single rank).
-    pad = abs(lo) * 0.05 or 0.5
-    return (lo - pad if lo != 0 else 0.0), hi + pad
+    if lo == 0:
+        return 0.0, 0.5
+    # Pad by a round step a digit below the value, and by whole units for a whole number, so the
+    # ends read as ticks: round 3 spans 2 … 4 (not 2.85 … 3.15), accuracy 0.25 spans 0.24 … 0.26.
+    pad = 10.0 ** (math.floor(math.log10(abs(lo))) - 1)
+    if lo == int(lo):
+        pad = max(pad, 1.0)
+    if pad > 0:
+        ends = _round_to(lo - pad, pad), _round_to(hi + pad, pad)
+        if all(map(math.isfinite, ends)) and ends[0] < lo < ends[1]:
+            return ends
+    # Subnormal or near the largest float (a damaged metrics file): the nearest floats around it.
+    below, above = math.nextafter(lo, -math.inf), math.nextafter(hi, math.inf)
+    if math.isinf(above):
+        return math.nextafter(below, -math.inf), hi
+    if math.isinf(below):
+        return lo, math.nextafter(above, math.inf)
+    return below, above
+
+
+def _round_to(value: float, step: float) -> float:
+    # Rounded to the step, so 0.25 − 0.01 labels as 0.24, not 0.23999999999999999.
+    steps = value / step
+    return round(steps) * step if math.isfinite(steps) else value
 
 
 def _trace(cells: list[tuple[float, float]]) -> list[tuple[int, int]]:
@@ -98,7 +123,7 @@ def _trace(cells: list[tuple[float, float]]) -> list[tuple[int, int]]:
 
 
 def _tick(value: float) -> str:
-    if value == int(value) and abs(value) < 1e6:
+    if abs(value) < 1e6 and value == int(value):
         return str(int(value))
     return f"{value:.3g}"
 
@@ -113,7 +138,7 @@ def _assemble(
 ) -> Text:
     height, width = len(grid), len(grid[0])
     y_lo, y_hi = y_span
-    labels = {height - 1: _tick(y_hi), (height - 1) // 2: _tick((y_lo + y_hi) / 2), 0: _tick(y_lo)}
+    labels = {height - 1: _tick(y_hi), (height - 1) // 2: _tick(y_lo / 2 + y_hi / 2), 0: _tick(y_lo)}
     pad = max(len(label) for label in labels.values())
     out = Text()
     if title:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["MISSING", "number", "size", "seconds", "ratio", "curve_accuracy"]
+__all__ = ["MISSING", "count", "number", "size", "seconds", "ratio", "curve_accuracy"]
 
 MISSING = "–"
 _UNITS = ("B", "kB", "MB", "GB", "TB", "PB")
@@ -17,6 +17,20 @@ def number(value: float | None, digits: int = 4) -> str:
     if value != 0 and not 10 ** -(digits - 1) <= abs(value) < 1e6:
         return f"{value:.2e}"
     return f"{value:.{digits}f}"
+
+
+def count(value: float | None) -> str:
+    """Return a count: an integer as one ("20", "1,234,567"), a fractional mean of counts with 2 decimals.
+
+    Counts arrive as floats where they are means over ranks; "20.0000 interactions" reads as a
+    measurement, not a count.
+    """
+    # Not a number (a damaged summary.json): shown as missing rather than a traceback.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return MISSING
+    if float(value).is_integer():
+        return f"{int(value):,}"
+    return f"{value:,.2f}"
 
 
 def size(nbytes: float | None) -> str:

@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from fedgossip.report.chart import COLOURS, MARKERS, Series, line_chart
-from fedgossip.report.figures import MISSING, number, ratio, seconds, size
+from fedgossip.report.figures import MISSING, count, number, ratio, seconds, size
 from fedgossip.report.privacy import privacy_table
 from fedgossip.report.training_plugins import plugins_table
 
@@ -172,8 +172,8 @@ def _traffic(communication: dict[str, Any], gossip: dict[str, Any] | None = None
             "  shared data", f"{size(communication['data_bytes_sent_total'])} of samples (--share-data)"
         )
     if gossip:
-        table.add_row("  interactions", f"{number(gossip['interactions_per_rank_mean'])} per rank (mean)")
-        table.add_row("  offers served", f"{number(gossip['offers_served_per_rank_mean'])} per rank (mean)")
+        table.add_row("  interactions", f"{count(gossip['interactions_per_rank_mean'])} per rank (mean)")
+        table.add_row("  offers served", f"{count(gossip['offers_served_per_rank_mean'])} per rank (mean)")
         table.add_row("  staleness", f"{number(gossip['staleness_steps_mean'])} local steps offer → reply")
         table.add_row("  idle", f"{seconds(gossip['idle_s_mean'])} waiting for replies or the end (mean)")
     return table

@@ -7,7 +7,7 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
-from fedgossip.report.figures import MISSING, number, size
+from fedgossip.report.figures import MISSING, count, number, size
 
 __all__ = ["plugins_table"]
 
@@ -31,7 +31,7 @@ def plugins_table(plugins: list[dict[str, Any]], communication: dict[str, Any]) 
                 "  data sent", f"{size(sent)} in total (raw samples, quantized; apart from model traffic)"
             )
     processed = communication.get("samples_processed_total")
-    table.add_row("samples processed", f"{number(processed)} in total over ranks" if processed else MISSING)
+    table.add_row("samples processed", f"{count(processed)} in total over ranks" if processed else MISSING)
     return table
 
 

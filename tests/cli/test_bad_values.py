@@ -74,7 +74,8 @@ TRAIN_ROWS = [
     (["--compressor", "qsgd:bits"], 1, "expected key=value after 'qsgd:' in spec 'qsgd:bits', got 'bits'"),
     (["--compressor", "qsgd:bits=x"], 1, "bits='x': expected an integer"),
     (["--compressor", "qsgd:bits=4,bits=5"], 1, "parameter 'bits' given twice"),
-    (["--compressor", "qsgd:bits=99"], 1, "bits='99': must be >= 1 and <= 8"),
+    (["--compressor", "qsgd:bits=99"], 1, "bits='99': must be >= 2 and <= 9"),
+    (["--compressor", "qsgd:bits=1"], 1, "bits='1': must be >= 2 and <= 9"),  # one bit is only the sign
     (["--compressor", "topk:ratio=2"], 1, "ratio='2': must be > 0 and <= 1"),
     (["--compressor", ":x=1"], 1, "empty plugin name in spec ':x=1'"),
     (

@@ -145,3 +145,16 @@ def test_sigterm_during_writing_leaves_nothing(tmp_path):
     proc.communicate(timeout=60)
     assert proc.returncode != 0
     assert list(tmp_path.iterdir()) == []
+
+
+def test_create_help_lists_every_partitioner_with_its_parameters(run_cli):
+    from fedgossip.data.partition.base import PARTITIONERS
+
+    result = run_cli("partition", "create", "--help")
+    assert result.exit_code == 0, result.output
+    shown = " ".join(result.output.split())  # click wraps the help, at spaces
+    assert "dispatch (clusters=0, replication=1," in shown
+    for name, plugin in PARTITIONERS.available().items():
+        assert name in shown, name
+        for param in plugin.params:
+            assert f"{param.name}=" in shown, (name, param.name)

@@ -203,3 +203,26 @@ def test_help_names_the_families_and_gives_examples(run_cli):
     assert result.exit_code == 0
     assert "Examples" in result.output and "fedgossip plugins compressors" in result.output
     assert "datasets, partitioners, topologies" in " ".join(result.output.split())
+
+
+def test_the_listing_shows_docstrings_without_rst_markup(run_cli):
+    # The mlp summary says ``layers`` and ``hidden`` in its docstring; a terminal should read them plain.
+    result = run_cli("plugins")
+    assert result.exit_code == 0, result.output
+    assert "``" not in result.output and ":class:" not in result.output
+    assert "layers ReLU" in result.output
+
+
+@pytest.mark.parametrize(
+    ("docstring", "shown"),
+    [
+        ("Give ``classes_per_node`` classes.", "Give classes_per_node classes."),
+        ("Wrap a :class:`torch.nn.Module` and :func:`~x.y.f`.", "Wrap a torch.nn.Module and f."),
+        ("Keep `k` values; 2**(bits−1) levels.", "Keep k values; 2**(bits−1) levels."),
+    ],
+)
+def test_a_plugin_summary_is_plain_text(docstring, shown):
+    class Documented(Compressor):
+        __doc__ = docstring
+
+    assert Documented.summary() == shown

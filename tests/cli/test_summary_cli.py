@@ -33,7 +33,7 @@ def fits_80_columns(text):
     return max(len(line) for line in text.splitlines()) <= 80
 
 
-def make_run(out, name, algorithm="swarm", compressor="qsgd:bits=4", scale=1.0, evals=4):
+def make_run(out, name, algorithm="swarm", compressor="qsgd:bits=5", scale=1.0, evals=4):
     """Write a 3-rank run whose accuracy rises over ``evals`` evaluations; return its directory."""
     run_dir = create_run_dir(out, name)
     write_run_json(
@@ -80,7 +80,7 @@ def test_summary_shows_the_key_figures_in_80_columns(tmp_path):
         "20240501-120000-swarm-digits-3",
         "completed",
         "swarm",
-        "qsgd:bits=4",
+        "qsgd:bits=5",
         "ring, spectral gap 0.5000",
         "dirichlet:alpha=0.1",
         "label TV distance 0.625",

@@ -73,7 +73,7 @@ def test_uncompressed_co_hosted_swarm_preserves_the_mean_and_answers_every_offer
 
 
 def test_compressed_co_hosted_swarm_keeps_both_ends_of_every_edge_identical():
-    gossips = swarm_nodes(5, compressor="qsgd:bits=4")
+    gossips = swarm_nodes(5, compressor="qsgd:bits=5")
     interleave(gossips, 12, seed=1)
     for gossip in gossips:
         for peer in gossip.neighbors:

@@ -17,27 +17,32 @@ def _vector(n: int, seed: int = 0) -> torch.Tensor:
     return torch.from_numpy(np.random.default_rng(seed).standard_normal(n).astype(np.float32))
 
 
+def _levels(bits: int) -> int:
+    # s: one of the bits is the sign, the others the level.
+    return (1 << (bits - 1)) - 1
+
+
 def _draws(code: Qsgd, x: torch.Tensor, count: int) -> np.ndarray:
     return torch.stack([code.decode(code.encode(x, key=k)) for k in range(count)]).numpy()
 
 
-@pytest.mark.parametrize("bits", [1, 2, 4, 8])
+@pytest.mark.parametrize("bits", [2, 3, 5, 9])
 def test_qsgd_is_unbiased(bits):
     x = _vector(20, seed=bits)
     block, draws = 8, 2000
     mean = _draws(Qsgd(bits=bits, block=block), x, draws).mean(0)
     # A draw is sign·(floor(t) or ceil(t))·‖v‖/s: variance ≤ (‖v‖/s)²/4 per value; allow 5 standard errors.
     norms = np.repeat([np.linalg.norm(x.numpy()[s : s + block]) for s in range(0, 20, block)], block)[:20]
-    bound = 5 * np.sqrt((norms / ((1 << bits) - 1)) ** 2 / 4 / draws) + 1e-6
+    bound = 5 * np.sqrt((norms / _levels(bits)) ** 2 / 4 / draws) + 1e-6
     assert np.all(np.abs(mean - x.numpy()) <= bound)
 
 
-@pytest.mark.parametrize("bits", [1, 2, 3, 8])
+@pytest.mark.parametrize("bits", [2, 3, 4, 9])
 @pytest.mark.parametrize("block", [8, 64])
 def test_variance_is_within_lemma_3_1(bits, block):
     # Alistarh et al. 2017, Lemma 3.1: E‖Q(v) − v‖² ≤ min(n/s², √n/s)·‖v‖² for a block of n values.
     x = _vector(block, seed=bits)
-    s = (1 << bits) - 1
+    s = _levels(bits)
     squared_errors = ((_draws(Qsgd(bits=bits, block=block), x, 400) - x.numpy()) ** 2).sum(1)
     bound = min(block / s**2, math.sqrt(block) / s) * float(x.square().sum())
     # Each squared error is at most n·(‖v‖/s)²·(1/4 + …); 400 draws estimate the mean within
@@ -46,7 +51,7 @@ def test_variance_is_within_lemma_3_1(bits, block):
     assert Qsgd(bits=bits, block=block).variance_bound == pytest.approx(bound / float(x.square().sum()))
 
 
-@pytest.mark.parametrize("bits", [1, 4, 8])
+@pytest.mark.parametrize("bits", [2, 5, 9])
 def test_zero_vector_decodes_to_zeros(bits):
     code = Qsgd(bits=bits, block=16)
     x = torch.zeros(50)
@@ -56,12 +61,12 @@ def test_zero_vector_decodes_to_zeros(bits):
     assert torch.equal(code.decode(code.encode(torch.zeros(33))), torch.zeros(33))
 
 
-@pytest.mark.parametrize("bits", [1, 3, 8])
+@pytest.mark.parametrize("bits", [2, 4, 9])
 def test_values_decode_to_signed_multiples_of_norm_over_s(bits):
     block = 32
     x = _vector(100, seed=bits)
     y = Qsgd(bits=bits, block=block).decode(Qsgd(bits=bits, block=block).encode(x, key=1)).numpy()
-    s = (1 << bits) - 1
+    s = _levels(bits)
     for start in range(0, 100, block):
         part, decoded = x.numpy()[start : start + block], y[start : start + block]
         unit = np.linalg.norm(part) / s
@@ -73,13 +78,27 @@ def test_values_decode_to_signed_multiples_of_norm_over_s(bits):
         assert np.all(np.abs(decoded - part) <= unit * (1 + 1e-4))
 
 
-@pytest.mark.parametrize(("bits", "block"), [(1, 8), (4, 512), (5, 24), (8, 8)])
+@pytest.mark.parametrize(("bits", "block"), [(2, 8), (5, 512), (6, 24), (9, 8)])
 @pytest.mark.parametrize("n", [0, 1, 7, 9, 100, 513, 3001])
 def test_payload_size_is_nbytes(bits, block, n):
     code = Qsgd(bits=bits, block=block)
     packet = code.encode(_vector(n))
-    assert packet.payload.size == code.nbytes(n) == 4 * -(-n // block) + -(-n // 8) + -(-n * bits // 8)
+    assert packet.payload.size == code.nbytes(n) == 4 * -(-n // block) + -(-n // 8) + -(-n * (bits - 1) // 8)
     assert (packet.count, packet.block) == (n, block)
+
+
+@pytest.mark.parametrize("bits", range(2, 10))
+def test_bits_count_the_sign_so_a_vector_costs_bits_a_value_and_its_norms(bits):
+    # A user reads qsgd:bits=4 as 4 bits a value on the wire, not 4 of level and one more of sign.
+    n, block = 4096, 512
+    code = Qsgd(bits=bits, block=block)
+    assert code.encode(_vector(n)).payload.size == n * bits // 8 + 4 * (n // block)
+
+
+def test_two_bits_are_ternary():
+    x = _vector(64)
+    y = Qsgd(bits=2, block=64).decode(Qsgd(bits=2, block=64).encode(x, key=3)).numpy()
+    assert set(np.unique(np.round(y / np.linalg.norm(x.numpy()), 5))) <= {-1.0, 0.0, 1.0}
 
 
 def test_payload_starts_with_little_endian_norms_then_sign_bits():
@@ -109,8 +128,8 @@ def test_decode_fills_the_given_tensor():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"bits": 0}, "bits=.*must be >= 1"),
-        ({"bits": 9}, "bits=.*must be .*<= 8"),
+        ({"bits": 1}, "bits=.*must be >= 2"),
+        ({"bits": 10}, "bits=.*must be .*<= 9"),
         ({"block": 12}, "block=12: must be a multiple of 8.*try block=16"),
         ({"block": 0}, "block=.*must be >= 8"),
     ],
@@ -121,7 +140,8 @@ def test_constructor_refuses_bad_settings(kwargs, message):
 
 
 @pytest.mark.parametrize(
-    ("spec", "message"), [("qsgd:bits=9", "bits='9'"), ("qsgd:block=12", "multiple of 8")]
+    ("spec", "message"),
+    [("qsgd:bits=10", "bits='10'"), ("qsgd:bits=1", "bits='1'"), ("qsgd:block=12", "multiple of 8")],
 )
 def test_registry_refuses_bad_specs(spec, message):
     with pytest.raises(ConfigError, match=message):
@@ -130,12 +150,12 @@ def test_registry_refuses_bad_specs(spec, message):
 
 def test_registry_builds_the_defaults():
     code = COMPRESSORS.create("qsgd")
-    assert (code.bits, code.block, code.unbiased, code.spec) == (4, 512, True, "qsgd:bits=4,block=512")
+    assert (code.bits, code.block, code.unbiased, code.spec) == (5, 512, True, "qsgd:bits=5,block=512")
 
 
-@pytest.mark.parametrize("bits", range(1, 9))
+@pytest.mark.parametrize("bits", range(2, 10))
 def test_consensus_step_is_the_contraction_of_scaled_qsgd(bits):
     compressor = Qsgd(bits=bits)
-    s, n = 2**bits - 1, compressor.block
+    s, n = _levels(bits), compressor.block
     assert compressor.consensus_step == pytest.approx(1 / (1 + min(n / s**2, n**0.5 / s)))
     assert 0 < compressor.consensus_step < 1

@@ -32,8 +32,8 @@ SPECS = [
     "none",
     "fp16",
     "bf16",
-    "qsgd:bits=2,block=64",
-    "qsgd:bits=8",
+    "qsgd:bits=3,block=64",
+    "qsgd:bits=9",
     "uniform:bits=3,rounding=stochastic",
     "sign:block=64",
     "topk:ratio=0.01",  # positions as a list at COUNT values

@@ -64,7 +64,7 @@ def test_the_counts_of_every_async_node_do_not_depend_on_its_placement(mpirun, f
 
 @pytest.mark.parametrize("ranks", [1, 2])
 def test_compressed_async_nodes_with_stragglers_and_a_slow_link(mpirun, fedgossip, tmp_path, ranks):
-    options = ("--compressor", "qsgd:bits=4", "--slowdown", "ranks=0,5:factor=3", "--link", "latency=1ms")
+    options = ("--compressor", "qsgd:bits=5", "--slowdown", "ranks=0,5:factor=3", "--link", "latency=1ms")
     last = _train(mpirun, fedgossip, tmp_path / "results" / "slow", ranks, *options)
     assert np.all(last["link_s"] > 0)  # co-hosted packets cross the emulated link too
     assert np.all(last["bytes_sent"] < last["fp32_bytes_sent"] / 4)
@@ -80,7 +80,7 @@ def test_co_hosted_nodes_under_node_level_privacy_wait_for_the_end_of_each_other
 
 def test_an_async_run_of_co_hosted_nodes_resumes_from_a_consistent_cut(mpirun, fedgossip, tmp_path):
     # compressed: a resume from an inconsistent cut would fail the packets' sequence checks
-    options = (*ASYNC, "--compressor", "qsgd:bits=4", "--rounds", "10", "--eval-every", "2",
+    options = (*ASYNC, "--compressor", "qsgd:bits=5", "--rounds", "10", "--eval-every", "2",
                "--checkpoint-every", "4", "--name", "cut")  # fmt: skip
     done = mpirun(2, *fedgossip, "train", *options, timeout=300)
     assert done.returncode == 0, done.output[-5000:]

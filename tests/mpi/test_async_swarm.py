@@ -17,7 +17,7 @@ def test_async_gossip_terminates_and_keeps_its_invariants(mpirun, script, ranks,
 
 def test_async_training_with_stragglers_and_a_slow_link(mpirun, fedgossip, tmp_path, summary_screen):
     options = [
-        "--algorithm", "swarm", "--async", "--compressor", "qsgd:bits=4",
+        "--algorithm", "swarm", "--async", "--compressor", "qsgd:bits=5",
         "--slowdown", "ranks=0,1:factor=5", "--link", "bandwidth=100Mbit,latency=2ms",
         "--local-steps", "geometric:mean=10", "--rounds", "40", "--eval-every", "10", "--name", "async",
     ]  # fmt: skip

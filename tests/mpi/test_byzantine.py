@@ -86,7 +86,7 @@ def test_label_flipping_attackers_learn_flipped_labels_and_choco_trims_them(
         "--attackers",
         "2,5",
         "--compressor",
-        "qsgd:bits=4",
+        "qsgd:bits=5",
         "--topology",
         "complete",
     )

@@ -62,7 +62,7 @@ def _assert_same_metrics(resumed: Path, reference: Path) -> None:
 
 _RUN = [
     "--rounds", "24", "--eval-every", "2", "--checkpoint-every", "3",
-    "--compressor", "qsgd:bits=4", "--local-steps", "geometric:mean=4",
+    "--compressor", "qsgd:bits=5", "--local-steps", "geometric:mean=4",
     "--slowdown", "fixed:factor=6",
 ]  # fmt: skip
 
@@ -155,7 +155,7 @@ def test_an_async_run_resumes_from_a_consistent_cut(tmp_path):
     # a slowed rank makes the others wait at each cut, so the kill lands between cuts
     options = [
         "--algorithm", "swarm", "--async", "--rounds", "30", "--eval-every", "5", "--checkpoint-every", "6",
-        "--compressor", "qsgd:bits=4", "--slowdown", "ranks=0:factor=30", "--name", "gossip",
+        "--compressor", "qsgd:bits=5", "--slowdown", "ranks=0:factor=30", "--name", "gossip",
     ]  # fmt: skip
     run = tmp_path / "results" / "gossip"
     job = _start(tmp_path, 4, *options)

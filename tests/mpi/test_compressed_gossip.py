@@ -15,11 +15,11 @@ from fedgossip.local.models.base import build_model
     ("algorithm", "compressor", "gamma"),
     [
         ("dpsgd", "uniform:bits=8", ()),
-        ("dpsgd", "qsgd:bits=4", ()),
+        ("dpsgd", "qsgd:bits=5", ()),
         # Pure consensus between unrelated random models is top-k's hardest case: every coordinate
         # differs, so it needs a smaller step than the default tuned for training.
         ("dpsgd", "topk:ratio=0.05", ("0.1",)),
-        ("swarm", "qsgd:bits=4", ()),
+        ("swarm", "qsgd:bits=5", ()),
         ("swarm", "sign", ()),
         ("fedavg", "topk:ratio=0.1", ()),
     ],
@@ -35,7 +35,7 @@ SHORT = ["--rounds", "30", "--eval-every", "10", "--local-steps", "10"]
 
 @pytest.mark.parametrize(
     ("algorithm", "compressor"),
-    [("dpsgd", "uniform:bits=8"), ("dpsgd", "uniform:bits=4"), ("swarm", "qsgd:bits=4")],
+    [("dpsgd", "uniform:bits=8"), ("dpsgd", "uniform:bits=4"), ("swarm", "qsgd:bits=5")],
 )
 def test_compressed_training_learns_digits(mpirun, fedgossip, tmp_path, algorithm, compressor):
     ranks = 4
@@ -53,7 +53,7 @@ def test_compressed_training_learns_digits(mpirun, fedgossip, tmp_path, algorith
 
 
 def test_summary_shows_bytes_and_compression_ratio(mpirun, fedgossip, tmp_path):
-    done = mpirun(4, *fedgossip, "train", "--compressor", "qsgd:bits=4", *SHORT, "--name", "q4")
+    done = mpirun(4, *fedgossip, "train", "--compressor", "qsgd:bits=5", *SHORT, "--name", "q4")
     assert done.returncode == 0, done.output
     shown = subprocess.run(
         [*fedgossip, "summary", str(tmp_path / "results" / "q4")],
@@ -66,5 +66,5 @@ def test_summary_shows_bytes_and_compression_ratio(mpirun, fedgossip, tmp_path):
     summary = json.loads((tmp_path / "results" / "q4" / "summary.json").read_text())
     ratio = summary["communication"]["compression_ratio"]
     assert f"{ratio:.3g}×" in shown.stdout and "sent per node" in shown.stdout
-    gamma = COMPRESSORS.create("qsgd:bits=4").consensus_step
-    assert f"qsgd:bits=4,block=512 · CHOCO-gossip, γ = {gamma:.3g}" in shown.stdout
+    gamma = COMPRESSORS.create("qsgd:bits=5").consensus_step
+    assert f"qsgd:bits=5,block=512 · CHOCO-gossip, γ = {gamma:.3g}" in shown.stdout

@@ -23,7 +23,7 @@ def test_dpsgd_consensus_decays_as_the_spectral_gap_predicts(mpirun, script, ran
     assert done.returncode == 0, done.output
 
 
-@pytest.mark.parametrize("algorithm", ["dpsgd", "swarm", "fedavg"])
+@pytest.mark.parametrize("algorithm", ["dpsgd", "swarm", "fedavg", "fedavg:client_fraction=0.5"])
 def test_bytes_counted_equal_bytes_delivered(mpirun, script, algorithm):
     done = mpirun(4, *script("bytes_counted.py"), algorithm, 6)
     assert done.returncode == 0, done.output

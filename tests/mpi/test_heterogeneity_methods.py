@@ -47,7 +47,7 @@ def test_exact_methods_reach_the_global_optimum_where_dpsgd_does_not(
     assert error < 1e-3, f"{algorithm} ends {error} from the optimum (dpsgd: {dpsgd_error})"
 
 
-@pytest.mark.parametrize("compressor", ["uniform:bits=4", "qsgd:bits=4"])
+@pytest.mark.parametrize("compressor", ["uniform:bits=4", "qsgd:bits=5"])
 def test_compressed_gradient_tracking_still_reaches_the_optimum(tmp_path, dpsgd_error, compressor):
     """CHOCO-style public copies for both the model and the direction (BEER's structure) lose no accuracy."""
     error = _error(tmp_path, "gt", 3, 300, compressor)

@@ -87,7 +87,7 @@ def test_a_resumed_run_of_co_hosted_nodes_repeats_its_last_rounds(
     digits_6, mpirun, fedgossip, tmp_path, plugins
 ):
     options = ("--data", str(digits_6), "--rounds", "5", "--eval-every", "1", "--checkpoint-every", "3",
-               "--compressor", "qsgd:bits=4", "--local-steps", "geometric:mean=3", "--name", "r",
+               "--compressor", "qsgd:bits=5", "--local-steps", "geometric:mean=3", "--name", "r",
                *plugins)  # fmt: skip
     done = mpirun(2, *fedgossip, "train", *options, timeout=300)
     assert done.returncode == 0, done.output

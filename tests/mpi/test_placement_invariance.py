@@ -40,7 +40,7 @@ WALL_CLOCK = {"wall_time", "compute_s", "comm_s", "codec_s", "link_s", "idle_s",
 
 CASES = {
     "dpsgd": ("--algorithm", "dpsgd", "--topology", "torus"),
-    "choco-qsgd4": ("--algorithm", "dpsgd", "--compressor", "qsgd:bits=4"),
+    "choco-qsgd4": ("--algorithm", "dpsgd", "--compressor", "qsgd:bits=5"),
     "swarm-topk": ("--algorithm", "swarm", "--compressor", "topk:ratio=0.2", "--topology", "complete"),
     "fedavg": ("--algorithm", "fedavg", "--client-fraction", "0.5", "--compressor", "sign"),
     "allreduce": ("--algorithm", "allreduce"),
@@ -50,7 +50,7 @@ CASES = {
         "--algorithm",
         "gt",
         "--compressor",
-        "qsgd:bits=4",
+        "qsgd:bits=5",
         "--optimizer",
         "qgm",
         "--momentum",

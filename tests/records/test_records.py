@@ -40,7 +40,7 @@ def record(name="run", **changes):
         "failed_round": None,
         "started_at": "2024-05-01T12:00:00+00:00",
         "ended_at": None,
-        "config": {"algorithm": "swarm", "compressor": "qsgd:bits=4", "topology": "ring", "rounds": 10},
+        "config": {"algorithm": "swarm", "compressor": "qsgd:bits=5", "topology": "ring", "rounds": 10},
         "versions": {"fedgossip": "0.1.0", "python": "3.11"},
         "world_size": RANKS,
         "hosts": ["node1"],
@@ -390,7 +390,7 @@ def test_summary_of_a_hand_made_run(tmp_path):
     update_run_status(run_dir, "completed")
     summary = summarize(run_dir)
     assert summary["status"] == "completed" and summary["name"] == "run"
-    assert (summary["algorithm"], summary["compressor"], summary["ranks"]) == ("swarm", "qsgd:bits=4", 3)
+    assert (summary["algorithm"], summary["compressor"], summary["ranks"]) == ("swarm", "qsgd:bits=5", 3)
     assert summary["topology"]["spec"] == "ring" and summary["topology"]["spectral_gap"] == 0.5
     assert summary["partition"]["path"] == "datasets/digits-3"
     assert summary["partition"]["scheme"] == "dirichlet:alpha=0.1"

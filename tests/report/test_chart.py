@@ -63,3 +63,27 @@ def test_the_first_series_stays_visible_where_curves_coincide():
 def test_a_quantity_that_stayed_zero_keeps_a_zero_axis():
     lines = line_chart([Series("a", [0, 0], [0.5, 0.9])], width=10, height=3).plain.splitlines()
     assert lines[-2].split()[0] == "0"
+
+
+def _x_ends(chart) -> list[str]:
+    return chart.plain.splitlines()[-2].split()
+
+
+def test_a_single_round_gets_an_axis_of_whole_rounds_around_it():
+    # One evaluation at round 3 used to give an axis from 2.85 to 3.15.
+    assert _x_ends(line_chart([Series("a", [3], [0.5])], width=20, height=3)) == ["2", "4"]
+    assert _x_ends(line_chart([Series("a", [1], [0.5])], width=20, height=3)) == ["0", "2"]
+    assert _x_ends(line_chart([Series("a", [200], [0.5])], width=20, height=3)) == ["190", "210"]
+
+
+def test_a_single_fractional_value_gets_round_labels_a_digit_below_it():
+    lines = line_chart([Series("a", [1], [0.25])], width=20, height=3).plain.splitlines()
+    assert [line.split("┤")[0].strip() for line in lines[:3]] == ["0.26", "0.25", "0.24"]
+
+
+def test_extreme_values_from_a_damaged_file_still_chart():
+    # Subnormals, the largest floats and a span wider than the largest float: no overflow, no division by 0.
+    biggest = 1.7976931348623157e308
+    for xs in ([5e-324], [biggest], [-biggest], [0, 5e-324], [-biggest, biggest], [-1e308, 1e308]):
+        lines = line_chart([Series("a", xs, [1.0] * len(xs))], width=10, height=3).plain.splitlines()
+        assert len(lines) == 6 and "*" in "".join(lines[:3]), xs

@@ -22,8 +22,8 @@ RANKS = 4
 # name -> (partition nodes, extra options); every case shares _COMMON.
 CASES: dict[str, tuple[int, tuple[str, ...]]] = {
     "dpsgd": (4, ("--algorithm", "dpsgd")),
-    "choco-qsgd4": (4, ("--algorithm", "dpsgd", "--compressor", "qsgd:bits=4")),
-    "swarm": (4, ("--algorithm", "swarm", "--compressor", "qsgd:bits=8")),
+    "choco-qsgd4": (4, ("--algorithm", "dpsgd", "--compressor", "qsgd:bits=5")),
+    "swarm": (4, ("--algorithm", "swarm", "--compressor", "qsgd:bits=9")),
     "fedavg": (3, ("--algorithm", "fedavg", "--client-fraction", "0.5")),
     "allreduce": (4, ("--algorithm", "allreduce")),
     "comp-ams": (4, ("--algorithm", "comp-ams", "--compressor", "topk:ratio=0.1", "--local-steps", "3")),

@@ -88,7 +88,7 @@ def references(gossips: list[AsyncSwarm]) -> dict:
 
 
 for variant in ("uncompressed", "compressed"):
-    gossips = build("none" if variant == "uncompressed" else "qsgd:bits=4")
+    gossips = build("none" if variant == "uncompressed" else "qsgd:bits=5")
     before = mean(gossips)
     run(gossips)
     counted = [(g.stats.interactions, g.stats.offers_served) for g in gossips]

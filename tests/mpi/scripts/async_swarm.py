@@ -49,7 +49,7 @@ class Finished:
 
 def run(variant: str, seed: int, straggler_step_s: float) -> Finished:
     """Run one protocol to its end."""
-    compressor = "qsgd:bits=4" if variant == "compressed" else "none"
+    compressor = "qsgd:bits=5" if variant == "compressed" else "none"
     _, ctx, flat = context("swarm", "ring", count=500, seed=seed, compressor=compressor)
     engine = AsyncSwarm(ctx, flat, np.random.default_rng([seed, rank]))
     engine.transport.open()

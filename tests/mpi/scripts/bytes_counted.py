@@ -26,5 +26,13 @@ if algorithm in ("dpsgd", "swarm"):  # symmetric exchanges: every node receives 
 if algorithm == "dpsgd":
     expected = packet * rounds * len(ctx.topology.neighbors(rank))
     check(int(sent[rank]) == expected, f"rank sent {sent[rank]} bytes, expected {expected}")
+if algorithm.startswith("fedavg"):
+    # The downlink goes to every client, chosen or not, and is counted (fedavg.py says why).
+    clients = size - 1
+    downlink = packet * rounds * clients
+    uplink = packet * sum(len(made.selected(r)) for r in range(1, rounds + 1))
+    check(int(sent[0]) == downlink, f"server sent {sent[0]}, expected {downlink} (every client, every round)")
+    check(int(received[0]) == uplink, f"server received {received[0]}, expected {uplink} (the chosen)")
+    check(np.all(received[1:] == packet * rounds), f"clients received {received[1:].tolist()}")
 if rank == 0:
     print(f"ok total={sent.sum()}")
