@@ -29,6 +29,7 @@ import numpy as np
 
 from fedgossip.data.manifest import DISPATCH_NAME, MANIFEST_NAME, TEST_NAME, Manifest, shard_name
 from fedgossip.data.partition.dispatch_rule import DispatchRule
+from fedgossip.data.shard_content import dataset_problem, feature_problem, whole_number_problem
 from fedgossip.errors import DataError
 
 __all__ = ["ShardData", "Partition", "write_partition", "file_sha256"]
@@ -201,26 +202,22 @@ class Partition:
         try:
             with h5py.File(path, "r") as handle:
                 # Shapes first: a damaged header could otherwise talk the reader into any allocation.
-                wrong = [_shape_problem(handle.get(name), name, shape) for name, shape in shapes.items()]
+                wrong = [dataset_problem(handle.get(name), name, shape) for name, shape in shapes.items()]
                 if any(wrong):
                     raise DataError(f"{path}: {'; '.join(filter(None, wrong))}; recreate the partition")
-                x = np.asarray(handle["x"][...], dtype=np.float32)
-                y = np.asarray(handle["y"][...], dtype=np.int64)
-                index = np.asarray(handle["index"][...], dtype=np.int64) if expect_index else None
+                with np.errstate(over="ignore"):  # a value beyond float32 becomes inf, refused below
+                    x = np.asarray(handle["x"][...], dtype=np.float32)
+                stored = {name: handle[name][...] for name in ("y", "index") if name in shapes}
         # h5py reports a damaged file as any of these, depending on which structure broke.
         except (OSError, KeyError, TypeError, ValueError, RuntimeError) as exc:
             detail = " ".join(str(exc).split())  # h5py messages may span lines; the CLI shows one
             raise DataError(f"cannot read {path} ({detail}); recreate the partition") from exc
+        wrong = [feature_problem(x), *(whole_number_problem(v, name) for name, v in stored.items())]
+        if any(wrong):
+            raise DataError(f"{path}: {'; '.join(filter(None, wrong))}; recreate the partition")
+        y = stored["y"].astype(np.int64)
+        index = stored["index"].astype(np.int64) if expect_index else None
         classes = len(self.manifest.classes)
         if y.size and not 0 <= y.min() <= y.max() < classes:
             raise DataError(f"{path} holds labels outside 0..{classes - 1}; recreate the partition")
         return ShardData(x, y, index)
-
-
-def _shape_problem(dataset: object, name: str, shape: tuple[int, ...]) -> str | None:
-    """Say how ``dataset`` (what ``handle.get(name)`` gave) differs from a dataset of ``shape``."""
-    if not isinstance(dataset, h5py.Dataset):
-        return f"dataset {name!r} is missing"
-    if dataset.shape != shape:
-        return f"dataset {name!r} has shape {dataset.shape}, partition.json implies {shape}"
-    return None

@@ -152,6 +152,42 @@ DAMAGED = {
         False,
     ),
     "index-missing": (_forged(SHARD, lambda h: h.__delitem__("index")), SHARD, False),
+    "labels-of-2.5": (  # an int64 cast would silently make it 2
+        _forged(SHARD, lambda h: _replace(h, "y", data=np.where(np.arange(len(h["y"])) == 0, 2.5, 1.0))),
+        SHARD,
+        False,
+    ),
+    "labels-of-nan": (
+        _forged(TEST_NAME, lambda h: _replace(h, "y", data=np.full(h["y"].shape, np.nan))),
+        TEST_NAME,
+        False,
+    ),
+    "index-of-0.5": (
+        _forged(SHARD, lambda h: _replace(h, "index", data=h["index"][...] + 0.5)),
+        SHARD,
+        False,
+    ),
+    "x-complex": (  # a float32 cast would drop the imaginary part with a raw numpy warning
+        _forged(SHARD, lambda h: _replace(h, "x", data=h["x"][...].astype(np.complex64) + 1j)),
+        SHARD,
+        False,
+    ),
+    "x-with-one-nan": (_forged(SHARD, lambda h: h["x"].__setitem__((0, 0, 0, 0), np.nan)), SHARD, False),
+    "test-x-with-nan": (  # evaluated on, it would make a "completed" run of 10% accuracy
+        _forged(TEST_NAME, lambda h: h["x"].__setitem__(slice(None), np.nan)),
+        TEST_NAME,
+        False,
+    ),
+    "test-x-with-inf": (
+        _forged(TEST_NAME, lambda h: h["x"].__setitem__((3, 0, 0, 0), -np.inf)),
+        TEST_NAME,
+        False,
+    ),
+    "x-beyond-float32": (  # finite in float64, infinite once cast to the float32 models train in
+        _forged(SHARD, lambda h: _replace(h, "x", data=np.full(h["x"].shape, 1e300))),
+        SHARD,
+        False,
+    ),
 }
 
 
@@ -171,6 +207,41 @@ def test_damaged_file_is_refused_without_verification(partition, case):
     with pytest.raises(DataError, match=rf"{re.escape(name)}.*recreate the partition") as caught:
         _read(partition, name, verify=False)
     assert "\n" not in str(caught.value)
+
+
+def _declare_samples(name: str, count: int, chunked: bool) -> Callable[[Path], None]:
+    """Return a damage making ``name`` and partition.json agree on ``count`` samples never written.
+
+    HDF5 allocates storage on the first write, so the file stays small: only the
+    datasets' shapes claim the samples, and reading them would allocate every one.
+    """
+
+    def damage(directory: Path) -> None:
+        with h5py.File(directory / name, "r+") as handle:
+            for key in [key for key in ("x", "y", "index") if key in handle]:
+                tail, dtype = handle[key].shape[1:], handle[key].dtype
+                chunks = (1, *tail) if chunked else None
+                _replace(handle, key, shape=(count, *tail), dtype=dtype, chunks=chunks)
+        _record_sha(directory, name)
+        path = directory / MANIFEST_NAME
+        raw = json.loads(path.read_text())
+        entry = raw["test"] if name == TEST_NAME else raw["shards"][int(name[6:11])]
+        entry["size"] = count
+        entry["label_histogram"][0] += count - sum(entry["label_histogram"])
+        path.write_text(json.dumps(raw))
+
+    return damage
+
+
+@pytest.mark.parametrize(
+    ("name", "count", "chunked"),
+    [(TEST_NAME, 10**12, True), (SHARD, 10**12, False), (SHARD, 10**6, True), (TEST_NAME, 10**5, False)],
+)
+def test_samples_declared_but_never_written_are_refused_before_allocating(partition, name, count, chunked):
+    _declare_samples(name, count, chunked)(partition)
+    with pytest.raises(DataError, match=rf"{re.escape(name)}.*recreate the partition") as caught:
+        _read(partition, name, verify=True)
+    assert "\n" not in str(caught.value) and f"{count:,}" in str(caught.value)
 
 
 def test_verify_names_every_damaged_file(partition):
