@@ -10,10 +10,10 @@ would allocate them all). After reading: finite features, whole-number labels.
 
 from __future__ import annotations
 
-import os
-
 import h5py
 import numpy as np
+
+from fedgossip.bounded_read import memory_bytes
 
 __all__ = ["dataset_problem", "feature_problem", "whole_number_problem"]
 
@@ -35,7 +35,7 @@ def dataset_problem(dataset: object, name: str, shape: tuple[int, ...]) -> str |
 def _storage_problem(dataset: h5py.Dataset, name: str) -> str | None:
     """Refuse samples a reader would have to allocate without the file holding them."""
     samples = f"{dataset.shape[0]:,} samples" if dataset.shape else "one value"
-    if dataset.nbytes > _MEMORY_SHARE * _memory_bytes():
+    if dataset.nbytes > _MEMORY_SHARE * memory_bytes():
         size = _gib(dataset.nbytes)
         return f"dataset {name!r} declares {samples} ({size}), more than this machine can hold"
     stored = dataset.id.get_storage_size()
@@ -71,13 +71,6 @@ def whole_number_problem(values: np.ndarray, name: str) -> str | None:
         return None
     first = int(np.flatnonzero(~whole)[0])
     return f"dataset {name!r} holds {float(values[first])!r} at position {first}, not a whole number"
-
-
-def _memory_bytes() -> int:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # not POSIX: assume a modest machine
-        return 8 << 30
 
 
 def _gib(count: int) -> str:

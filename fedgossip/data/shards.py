@@ -27,6 +27,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from fedgossip.bounded_read import file_problem
 from fedgossip.data.manifest import DISPATCH_NAME, MANIFEST_NAME, TEST_NAME, Manifest, shard_name
 from fedgossip.data.partition.dispatch_rule import DispatchRule
 from fedgossip.data.shard_content import dataset_problem, feature_problem, whole_number_problem
@@ -183,6 +184,8 @@ class Partition:
             raise DataError(f"partition {self.directory} is damaged: " + "; ".join(problems))
 
     def _file_problem(self, path: Path) -> str | None:
+        if problem := file_problem(path):  # a FIFO would block the hash, /dev/zero would never end it
+            return f"{path.name} {problem}"
         if not path.is_file():
             return f"{path.name} is missing"
         try:
@@ -196,6 +199,8 @@ class Partition:
     def _read(self, path: Path, verify: bool, size: int, expect_index: bool) -> ShardData:
         if verify and (problem := self._file_problem(path)):
             raise DataError(f"{problem} in {self.directory}; recreate the partition")
+        if problem := file_problem(path):  # unverified: HDF5 would still wait forever on a FIFO
+            raise DataError(f"{path} {problem}; recreate the partition")
         shapes = {"x": (size, *self.manifest.input_shape), "y": (size,)}
         if expect_index:
             shapes["index"] = (size,)

@@ -9,14 +9,14 @@ evaluation still has a summary.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from fedgossip.records.jsonfile import jsonable, write_json_atomic
+from fedgossip.bounded_read import FileProblem
+from fedgossip.records.jsonfile import jsonable, read_json, write_json_atomic
 from fedgossip.records.metrics import read_metrics
 from fedgossip.records.run import read_run_json
 
@@ -341,8 +341,8 @@ def load_summary(run_dir: Path) -> dict[str, Any]:
     """
     record = read_run_json(run_dir)
     try:
-        saved = json.loads((Path(run_dir) / SUMMARY_NAME).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        saved = read_json(Path(run_dir) / SUMMARY_NAME)
+    except (FileNotFoundError, FileProblem):  # computed again below, from the files it summarizes
         saved = None
     if _complete(saved) and saved["status"] == record["status"] and saved["name"] == record["name"]:
         return saved

@@ -12,6 +12,8 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -244,6 +246,32 @@ def test_samples_declared_but_never_written_are_refused_before_allocating(partit
     assert "\n" not in str(caught.value) and f"{count:,}" in str(caught.value)
 
 
+NOT_REGULAR = {
+    "a-fifo": (os.mkfifo, "is not a regular file (it is a FIFO)"),  # HDF5 would wait for a writer forever
+    "linked-to-dev-zero": (lambda p: p.symlink_to("/dev/zero"), "is not a regular file (it is a character"),
+    "a-directory": (Path.mkdir, "is not a regular file (it is a directory)"),
+}
+
+
+@pytest.mark.parametrize("verify", [True, False])
+@pytest.mark.parametrize("name", [SHARD, TEST_NAME])
+@pytest.mark.parametrize("case", NOT_REGULAR)
+def test_a_data_file_that_is_not_a_regular_file_is_refused_without_waiting(partition, case, name, verify):
+    make, message = NOT_REGULAR[case]
+    (partition / name).unlink()
+    make(partition / name)
+    read = f"read_test(verify={verify})" if name == TEST_NAME else f"read_shard(1, verify={verify})"
+    script = (
+        "from fedgossip.data.shards import Partition\n"
+        "from fedgossip.errors import DataError\n"
+        f"try:\n    Partition({str(partition)!r}).{read}\nexcept DataError as exc:\n    print(exc)\n"
+    )
+    # In a subprocess with a timeout: a reader that waits on the FIFO fails the test, not the suite.
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert f"{name} {message}" in result.stdout and "recreate the partition" in result.stdout
+
+
 def test_verify_names_every_damaged_file(partition):
     _flip_middle_byte(SHARD)(partition)
     _delete(TEST_NAME)(partition)
@@ -303,6 +331,11 @@ def _replace_by(make: Callable[[Path], None]) -> Callable[[Path], None]:
     return damage
 
 
+def _touch(path: Path) -> Path:
+    path.touch()
+    return path
+
+
 MANIFESTS = {
     "truncated": (_text(lambda t: t[: len(t) // 2]), "is not readable JSON"),
     "not-utf-8": (_text(lambda t: b"\xff\xfe" + t.encode()), "is not readable JSON"),
@@ -312,6 +345,11 @@ MANIFESTS = {
     "deleted": (_replace_by(lambda p: None), "is missing"),
     "a-directory": (_replace_by(Path.mkdir), "is not a regular file"),
     "a-fifo-nobody-writes": (_replace_by(os.mkfifo), "is not a regular file"),  # reading it would hang
+    "linked-to-dev-zero": (_replace_by(lambda p: p.symlink_to("/dev/zero")), "is not a regular file"),
+    "sparse-beyond-the-cap": (
+        _replace_by(lambda p: os.truncate(_touch(p), (256 << 20) + 1)),
+        "holds 256.0 MiB",
+    ),
     "format-version-2": (_json(lambda m: m.update(format_version=2)), "format version 2"),
     "format-version-true": (_json(lambda m: m.update(format_version=True)), "format version True"),
     "missing-key": (_json(lambda m: m.pop("files")), "missing key 'files'"),
