@@ -237,3 +237,40 @@ def test_a_damaged_checkpoint_is_one_clear_error(checkpointed, case):
     result = _resume_read(checkpointed)
     assert result.returncode == 0, result.stderr  # no MemoryError, no RecursionError
     assert message in result.stdout and "start a new run" in result.stdout
+
+
+# --- a summary.json older than the metrics it summarizes -----------------------------------------------
+
+
+def _garbage(path: Path) -> None:
+    path.write_bytes(np.random.default_rng(0).bytes(path.stat().st_size))
+
+
+def _cut_in_half(path: Path) -> None:
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) // 2])
+
+
+def _summary_of(command: str, good: Path, run_dir: Path) -> subprocess.CompletedProcess:
+    return fedgossip(command, *([good] if command == "compare" else []), run_dir, "--json")
+
+
+@pytest.mark.parametrize("damage", [_cut_in_half, _garbage])
+@pytest.mark.parametrize("command", ["summary", "compare"])
+def test_a_saved_summary_is_not_trusted_once_metrics_h5_is_damaged(tmp_path, damage, command):
+    good, run_dir = make_run(tmp_path, "good"), make_run(tmp_path, "damaged")
+    damage(run_dir / "metrics.h5")
+    result = _summary_of(command, good, run_dir)
+    assert result.returncode == 1, result.stdout
+    assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
+    assert f"cannot read {run_dir / 'metrics.h5'}" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["summary", "compare"])
+def test_a_saved_summary_is_not_trusted_once_metrics_h5_is_gone(tmp_path, command):
+    good, run_dir = make_run(tmp_path, "good"), make_run(tmp_path, "emptied")
+    (run_dir / "metrics.h5").unlink()
+    result = _summary_of(command, good, run_dir)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert (figures[-1] if command == "compare" else figures)["final"]["avg_model_accuracy"] is None
