@@ -62,6 +62,7 @@ __all__ = [
 CHECKPOINT_FORMAT_VERSION = 1
 LATEST_NAME = "latest.json"
 _ROUND_DIR = re.compile(r"round-(\d+)")
+_RANK_FILE = re.compile(r"rank-(\d+)\.pt")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 # How a packed numpy array is marked; a state's own dicts may not use this key.
 _ARRAY = "__ndarray__"
@@ -346,7 +347,21 @@ def latest_checkpoint(run_dir: Path) -> CheckpointInfo | None:
             problems.append(f"written_at must be an ISO time string, got {raw['written_at']!r}")
     if problems:
         raise DataError(f"{path} is invalid: " + "; ".join(problems) + f"; {fix}")
-    return CheckpointInfo(**{**raw, "wall_s": float(raw["wall_s"]), "hashes": tuple(raw["hashes"])})
+    info = CheckpointInfo(**{**raw, "wall_s": float(raw["wall_s"]), "hashes": tuple(raw["hashes"])})
+    # A world_size cut down together with its hashes reads as a whole record: the round's own
+    # files say how many ranks wrote it.
+    beyond = sorted(
+        entry.name
+        for entry in checkpoint_path(run_dir, info.round, 0).parent.glob("rank-*.pt")
+        if (match := _RANK_FILE.fullmatch(entry.name)) and int(match[1]) >= info.world_size
+    )
+    if beyond:
+        ranks = f"{info.world_size} rank{'s' if info.world_size != 1 else ''}"
+        raise DataError(
+            f"{path} says {ranks} wrote round {info.round}, but its directory also holds "
+            f"{', '.join(beyond[:3])}{' ...' if len(beyond) > 3 else ''}; {fix}"
+        )
+    return info
 
 
 def read_rank_checkpoint(run_dir: Path, info: CheckpointInfo, rank: int) -> dict[str, Any]:
