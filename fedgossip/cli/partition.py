@@ -104,13 +104,13 @@ def create(
 @click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON instead of tables.")
 @click.option(
-    "--no-verify", is_flag=True, help="Skip checking every file's SHA-256 (faster on huge partitions)."
+    "--no-verify", is_flag=True, help="Skip checking and reading every file (faster on huge partitions)."
 )
 def show(directory: Path, as_json: bool, no_verify: bool) -> None:
     """Show a partition: sizes, label mix per node and heterogeneity.
 
-    Every file's SHA-256 is checked against partition.json first; a missing or
-    corrupted shard is an error naming it.
+    Every file's SHA-256 is checked against partition.json first, and every
+    shard read; a missing, corrupted or unusable shard is an error naming it.
 
     \b
     Examples:

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fedgossip.bounded_read import FileProblem, read_bounded
 from fedgossip.errors import DataError
 
 __all__ = [
@@ -36,6 +37,7 @@ DISPATCH_NAME = "dispatch.h5"  # the dispatch rule of a dispatch partition, the 
 _SHARD_PATTERN = re.compile(r"shard-\d{5}\.h5")  # matched in full: no trailing newline, no "/.."
 _SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
 _SHOWN = 5  # problems of shard entries listed before "and N more"
+_MANIFEST_LIMIT = 256 << 20  # a manifest of 10^5 shards takes tens of MB; a bigger file is not one
 
 
 def shard_name(node: int) -> str:
@@ -94,12 +96,14 @@ class Manifest:
                 f"{path} is missing, so {directory} is not a partition directory; "
                 "make one with `fedgossip partition create`"
             )
-        if not path.is_file():  # a FIFO would block the read forever, /dev/zero would fill memory
-            raise DataError(f"{path} is not a regular file; recreate the partition")
         try:
-            raw = json.loads(path.read_text())
+            # Only a regular file, of bounded size: a FIFO would block the read forever, /dev/zero
+            # or a sparse terabyte would fill memory.
+            raw = json.loads(read_bounded(path, _MANIFEST_LIMIT))
+        except FileProblem as exc:
+            raise DataError(f"{path} {exc}; recreate the partition") from None
         # ValueError: bad JSON, bad UTF-8, an integer of over 4300 digits; RecursionError: "[[[[…"
-        except (OSError, ValueError, RecursionError) as exc:
+        except (ValueError, RecursionError) as exc:
             raise DataError(f"{path} is not readable JSON ({exc}); recreate the partition") from exc
         return cls.from_dict(raw, path)
 

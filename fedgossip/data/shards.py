@@ -27,8 +27,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from fedgossip.bounded_read import file_problem
 from fedgossip.data.manifest import DISPATCH_NAME, MANIFEST_NAME, TEST_NAME, Manifest, shard_name
 from fedgossip.data.partition.dispatch_rule import DispatchRule
+from fedgossip.data.shard_content import dataset_problem, feature_problem, whole_number_problem
 from fedgossip.errors import DataError
 
 __all__ = ["ShardData", "Partition", "write_partition", "file_sha256"]
@@ -176,12 +178,26 @@ class Partition:
         return DispatchRule.load(path)
 
     def verify(self) -> None:
-        """Check every file's SHA-256; raise one DataError naming all missing or corrupted files."""
+        """Check every file's SHA-256, then read every shard; raise one DataError naming all damaged files.
+
+        Reading matters: whoever edits a shard can write its new SHA-256 into partition.json.
+        """
         problems = [p for name in self.manifest.files if (p := self._file_problem(self.directory / name))]
+        sizes = {shard_name(node): info.size for node, info in enumerate(self.manifest.shards)}
+        for name, size in [*sizes.items(), (TEST_NAME, self.manifest.test.size)]:
+            if not any(problem.startswith(f"{name} ") for problem in problems):  # one problem per file
+                try:
+                    self._load(self.directory / name, size, expect_index=name != TEST_NAME)
+                except _Damaged as exc:
+                    problems.append(str(exc))
         if problems:
-            raise DataError(f"partition {self.directory} is damaged: " + "; ".join(problems))
+            raise DataError(
+                f"partition {self.directory} is damaged: " + "; ".join(problems) + "; recreate the partition"
+            )
 
     def _file_problem(self, path: Path) -> str | None:
+        if problem := file_problem(path):  # a FIFO would block the hash, /dev/zero would never end it
+            return f"{path.name} {problem}"
         if not path.is_file():
             return f"{path.name} is missing"
         try:
@@ -195,32 +211,41 @@ class Partition:
     def _read(self, path: Path, verify: bool, size: int, expect_index: bool) -> ShardData:
         if verify and (problem := self._file_problem(path)):
             raise DataError(f"{problem} in {self.directory}; recreate the partition")
+        try:
+            return self._load(path, size, expect_index)
+        except _Damaged as exc:
+            raise DataError(f"{exc}; recreate the partition") from exc.__cause__
+
+    def _load(self, path: Path, size: int, expect_index: bool) -> ShardData:
+        """Read ``path``'s datasets, checked for what training relies on; raise ``_Damaged`` if unusable."""
+        if problem := file_problem(path):  # unverified: HDF5 would still wait forever on a FIFO
+            raise _Damaged(f"{path} {problem}")
         shapes = {"x": (size, *self.manifest.input_shape), "y": (size,)}
         if expect_index:
             shapes["index"] = (size,)
         try:
             with h5py.File(path, "r") as handle:
                 # Shapes first: a damaged header could otherwise talk the reader into any allocation.
-                wrong = [_shape_problem(handle.get(name), name, shape) for name, shape in shapes.items()]
+                wrong = [dataset_problem(handle.get(name), name, shape) for name, shape in shapes.items()]
                 if any(wrong):
-                    raise DataError(f"{path}: {'; '.join(filter(None, wrong))}; recreate the partition")
-                x = np.asarray(handle["x"][...], dtype=np.float32)
-                y = np.asarray(handle["y"][...], dtype=np.int64)
-                index = np.asarray(handle["index"][...], dtype=np.int64) if expect_index else None
+                    raise _Damaged(f"{path}: {'; '.join(filter(None, wrong))}")
+                with np.errstate(over="ignore"):  # a value beyond float32 becomes inf, refused below
+                    x = np.asarray(handle["x"][...], dtype=np.float32)
+                stored = {name: handle[name][...] for name in ("y", "index") if name in shapes}
         # h5py reports a damaged file as any of these, depending on which structure broke.
         except (OSError, KeyError, TypeError, ValueError, RuntimeError) as exc:
             detail = " ".join(str(exc).split())  # h5py messages may span lines; the CLI shows one
-            raise DataError(f"cannot read {path} ({detail}); recreate the partition") from exc
+            raise _Damaged(f"cannot read {path} ({detail})") from exc
+        wrong = [feature_problem(x), *(whole_number_problem(v, name) for name, v in stored.items())]
+        if any(wrong):
+            raise _Damaged(f"{path}: {'; '.join(filter(None, wrong))}")
+        y = stored["y"].astype(np.int64)
+        index = stored["index"].astype(np.int64) if expect_index else None
         classes = len(self.manifest.classes)
         if y.size and not 0 <= y.min() <= y.max() < classes:
-            raise DataError(f"{path} holds labels outside 0..{classes - 1}; recreate the partition")
+            raise _Damaged(f"{path} holds labels outside 0..{classes - 1}")
         return ShardData(x, y, index)
 
 
-def _shape_problem(dataset: object, name: str, shape: tuple[int, ...]) -> str | None:
-    """Say how ``dataset`` (what ``handle.get(name)`` gave) differs from a dataset of ``shape``."""
-    if not isinstance(dataset, h5py.Dataset):
-        return f"dataset {name!r} is missing"
-    if dataset.shape != shape:
-        return f"dataset {name!r} has shape {dataset.shape}, partition.json implies {shape}"
-    return None
+class _Damaged(Exception):
+    """Why a data file cannot be used, a sentence naming it; the caller adds the fix."""

@@ -25,7 +25,6 @@ import contextlib
 import errno
 import hashlib
 import io
-import json
 import math
 import os
 import re
@@ -40,8 +39,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from fedgossip.bounded_read import FileProblem, memory_bytes, read_bounded
 from fedgossip.errors import DataError, FedGossipError
-from fedgossip.records.jsonfile import write_json_atomic
+from fedgossip.records.jsonfile import read_json, write_json_atomic
 from fedgossip.records.run import CHECKPOINTS, read_run_json, write_run_json
 
 __all__ = [
@@ -62,6 +62,7 @@ __all__ = [
 CHECKPOINT_FORMAT_VERSION = 1
 LATEST_NAME = "latest.json"
 _ROUND_DIR = re.compile(r"round-(\d+)")
+_RANK_FILE = re.compile(r"rank-(\d+)\.pt")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 # How a packed numpy array is marked; a state's own dicts may not use this key.
 _ARRAY = "__ndarray__"
@@ -322,11 +323,11 @@ def latest_checkpoint(run_dir: Path) -> CheckpointInfo | None:
     path = Path(run_dir) / CHECKPOINTS / LATEST_NAME
     fix = "the run cannot resume from it: start a new run"
     try:
-        raw = json.loads(path.read_text())
+        raw = read_json(path)
     except FileNotFoundError:
         return None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{path} is not readable JSON ({exc}); {fix}") from exc
+    except FileProblem as exc:  # a FIFO, a link to /dev/zero, 10,000 nested lists
+        raise DataError(f"{path} {exc}; {fix}") from None
     if not isinstance(raw, dict):
         raise DataError(f"{path} must hold a JSON object; {fix}")
     version = raw.pop("format_version", None)
@@ -346,7 +347,21 @@ def latest_checkpoint(run_dir: Path) -> CheckpointInfo | None:
             problems.append(f"written_at must be an ISO time string, got {raw['written_at']!r}")
     if problems:
         raise DataError(f"{path} is invalid: " + "; ".join(problems) + f"; {fix}")
-    return CheckpointInfo(**{**raw, "wall_s": float(raw["wall_s"]), "hashes": tuple(raw["hashes"])})
+    info = CheckpointInfo(**{**raw, "wall_s": float(raw["wall_s"]), "hashes": tuple(raw["hashes"])})
+    # A world_size cut down together with its hashes reads as a whole record: the round's own
+    # files say how many ranks wrote it.
+    beyond = sorted(
+        entry.name
+        for entry in checkpoint_path(run_dir, info.round, 0).parent.glob("rank-*.pt")
+        if (match := _RANK_FILE.fullmatch(entry.name)) and int(match[1]) >= info.world_size
+    )
+    if beyond:
+        ranks = f"{info.world_size} rank{'s' if info.world_size != 1 else ''}"
+        raise DataError(
+            f"{path} says {ranks} wrote round {info.round}, but its directory also holds "
+            f"{', '.join(beyond[:3])}{' ...' if len(beyond) > 3 else ''}; {fix}"
+        )
+    return info
 
 
 def read_rank_checkpoint(run_dir: Path, info: CheckpointInfo, rank: int) -> dict[str, Any]:
@@ -359,11 +374,13 @@ def read_rank_checkpoint(run_dir: Path, info: CheckpointInfo, rank: int) -> dict
     path = checkpoint_path(run_dir, info.round, rank)
     fix = f"the run cannot resume from round {info.round}: start a new run"
     try:
-        data = path.read_bytes()  # hashed and loaded from the same bytes: nothing can change in between
+        # Hashed and loaded from the same bytes: nothing can change in between. A link to /dev/zero
+        # or a sparse terabyte would fill memory: a state larger than the machine's is not ours.
+        data = read_bounded(path, memory_bytes() // 2)
     except FileNotFoundError:
         raise DataError(f"{path} is missing; {fix}") from None
-    except OSError as exc:
-        raise DataError(f"cannot read {path} ({exc.strerror or exc}); {fix}") from exc
+    except FileProblem as exc:
+        raise DataError(f"{path} {exc}; {fix}") from None
     if hashlib.sha256(data).hexdigest() != info.hashes[rank]:
         raise DataError(f"{path} is corrupted (its SHA-256 differs from {LATEST_NAME}); {fix}")
     try:

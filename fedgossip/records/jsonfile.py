@@ -1,4 +1,4 @@
-"""JSON files of a run directory: written atomically, with values JSON can hold."""
+"""JSON files of a run directory: written atomically, with values JSON can hold; read with limits."""
 
 from __future__ import annotations
 
@@ -10,7 +10,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["write_json_atomic", "jsonable"]
+from fedgossip.bounded_read import FileProblem, read_bounded
+
+__all__ = ["write_json_atomic", "jsonable", "read_json", "JSON_LIMIT", "JSON_DEPTH"]
+
+# Far beyond any file fedgossip writes (run.json of 10,000 nodes is a few MB); a file bigger is not ours.
+JSON_LIMIT = 64 << 20
+# run.json nests a few levels; a reader recursing through 10,000 levels would overflow Python's stack.
+JSON_DEPTH = 64
 
 
 def jsonable(value: Any) -> Any:
@@ -56,3 +63,32 @@ def write_json_atomic(path: Path, data: Any) -> None:
     except BaseException:
         staging.unlink(missing_ok=True)
         raise
+
+
+def read_json(path: Path, limit: int = JSON_LIMIT) -> Any:
+    """Return the JSON in the regular file ``path``, of at most ``limit`` bytes and ``JSON_DEPTH`` levels.
+
+    Raises ``FileNotFoundError`` if it does not exist, and ``FileProblem`` (its text
+    follows the path: "is not readable JSON (...)") for anything else.
+    """
+    data = read_bounded(Path(path), limit)
+    try:
+        value = json.loads(data)
+    # ValueError: bad JSON, bad UTF-8, an integer of over 4300 digits; RecursionError: "[[[[…"
+    except (ValueError, RecursionError) as exc:
+        detail = "it nests too deep" if isinstance(exc, RecursionError) else " ".join(str(exc).split())
+        raise FileProblem(f"is not readable JSON ({detail})") from None
+    if _depth(value) > JSON_DEPTH:
+        raise FileProblem(f"is not readable JSON (it nests deeper than {JSON_DEPTH} levels)")
+    return value
+
+
+def _depth(value: Any) -> int:
+    """Return how deep lists and objects nest in ``value``, without recursing."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, (dict, list)):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return deepest

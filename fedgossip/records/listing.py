@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +26,14 @@ def list_runs(directory: Path) -> list[dict[str, Any]]:
             "or pass the directory that holds them"
         )
     rows = []
-    for run_dir in sorted(p for p in directory.iterdir() if (p / RUN_NAME).is_file()):
+    # lexists: a run.json that became a FIFO or a dangling link is a damaged run, listed as one
+    for run_dir in sorted(p for p in directory.iterdir() if os.path.lexists(p / RUN_NAME)):
         try:
             rows.append(_row(run_dir, load_summary(run_dir)))
         except FedGossipError as exc:
             rows.append(_unreadable(run_dir, str(exc)))
+        except (KeyError, TypeError, AttributeError) as exc:  # a summary.json of the wrong shape
+            rows.append(_unreadable(run_dir, f"{run_dir} has a summary of the wrong form ({exc!r})"))
     return rows
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from fedgossip.bounded_read import file_problem
 from fedgossip.errors import DataError
 
 __all__ = ["METRICS_NAME", "MetricsWriter", "read_metrics"]
@@ -223,6 +224,8 @@ def read_metrics(run_dir: Path) -> dict[str, np.ndarray]:
     path = Path(run_dir) / METRICS_NAME
     if not path.exists():
         return {}
+    if problem := file_problem(path):  # HDF5 would wait forever on a FIFO
+        raise DataError(f"{path} {problem}; the run directory is damaged")
     problem, stuck, stuck_tries = "", None, 0
     for _ in range(_READ_TRIES):
         try:

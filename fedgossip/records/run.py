@@ -14,14 +14,14 @@ every status change, so a crash at any moment leaves the last complete version.
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from fedgossip.bounded_read import FileProblem
 from fedgossip.errors import ConfigError, DataError
-from fedgossip.records.jsonfile import write_json_atomic
+from fedgossip.records.jsonfile import read_json, write_json_atomic
 
 __all__ = [
     "RUN_FORMAT_VERSION",
@@ -135,16 +135,14 @@ def read_run_json(run_dir: Path) -> dict[str, Any]:
             "`fedgossip runs` lists the runs in results/"
         )
     try:
-        raw = json.loads(path.read_text())
+        raw = read_json(path)
     except FileNotFoundError:
         raise DataError(
             f"{path} is missing, so {run_dir} is not a run directory; "
             "`fedgossip runs` lists the runs in results/"
         ) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(
-            f"{path} is not readable JSON ({exc}); the run directory is damaged, rerun the training"
-        ) from exc
+    except FileProblem as exc:  # a FIFO, a link to /dev/zero, 10,000 nested lists
+        raise DataError(f"{path} {exc}; the run directory is damaged, rerun the training") from None
     if not isinstance(raw, dict):
         raise DataError(f"{path} must hold a JSON object; the run directory is damaged, rerun the training")
     version = raw.get("format_version")

@@ -9,15 +9,16 @@ evaluation still has a summary.
 
 from __future__ import annotations
 
-import json
+import hashlib
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from fedgossip.records.jsonfile import jsonable, write_json_atomic
-from fedgossip.records.metrics import read_metrics
+from fedgossip.bounded_read import FileProblem, file_problem
+from fedgossip.records.jsonfile import jsonable, read_json, write_json_atomic
+from fedgossip.records.metrics import METRICS_NAME, read_metrics
 from fedgossip.records.run import read_run_json
 
 __all__ = [
@@ -131,8 +132,27 @@ def summarize(run_dir: Path) -> dict[str, Any]:
             "communication": _communication(metrics, last),
             "time": _time(metrics, last, record),
             "curve": _curve(honest, metrics),
+            # what the figures were computed from: a summary.json is trusted only while it matches
+            "metrics_sha256": metrics_fingerprint(run_dir),
         }
     )
+
+
+def metrics_fingerprint(run_dir: Path) -> str | None:
+    """Return the SHA-256 of ``run_dir/metrics.h5``: None if there is none, "unreadable" if unhashable."""
+    path = Path(run_dir) / METRICS_NAME
+    if not path.exists():
+        return None
+    if file_problem(path):
+        return "unreadable"
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as stream:
+            while block := stream.read(1 << 20):
+                digest.update(block)
+    except OSError:
+        return "unreadable"
+    return digest.hexdigest()
 
 
 def _honest_columns(metrics: dict[str, np.ndarray], attackers: list[int]) -> dict[str, np.ndarray]:
@@ -337,14 +357,21 @@ def load_summary(run_dir: Path) -> dict[str, Any]:
     """Return the run's summary: ``summary.json`` when present, complete and current, else computed.
 
     ``summary.json`` is current when its status is the one ``run.json`` has now
-    (a resumed run may have left one from an earlier attempt).
+    (a resumed run may have left one from an earlier attempt) and ``metrics.h5``
+    is the file it was computed from (its SHA-256 is in ``metrics_sha256``).
     """
     record = read_run_json(run_dir)
     try:
-        saved = json.loads((Path(run_dir) / SUMMARY_NAME).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        saved = read_json(Path(run_dir) / SUMMARY_NAME)
+    except (FileNotFoundError, FileProblem):  # computed again below, from the files it summarizes
         saved = None
-    if _complete(saved) and saved["status"] == record["status"] and saved["name"] == record["name"]:
+    if (
+        _complete(saved)
+        and saved["status"] == record["status"]
+        and saved["name"] == record["name"]
+        # metrics.h5 damaged, replaced or removed since: its figures are not the run's any more
+        and saved.get("metrics_sha256") == metrics_fingerprint(run_dir)
+    ):
         return saved
     return summarize(run_dir)
 

@@ -63,6 +63,12 @@ def restore_rank(nodes: list[Node], comm: MPI.Intracomm, state: dict[str, Any]) 
             f"checkpoint of rank {state.get('rank')} (format {state.get('format')}) cannot restore rank "
             f"{rank}; the checkpoint directory is mixed up: start a new run"
         )
+    written_by = state.get("world_size", comm.Get_size())  # a latest.json may lie; the state was saved then
+    if written_by != comm.Get_size():
+        raise DataError(
+            f"the checkpoint of rank {rank} was written by a job of {written_by} ranks, this one has "
+            f"{comm.Get_size()}; the checkpoint directory does not belong to this run: start a new run"
+        )
     states = [state] if state["format"] == 1 else state.get("nodes")
     ids = [nodes[0].id] if state["format"] == 1 else list(state.get("node_ids", []))
     if ids != [node.id for node in nodes] or len(states) != len(nodes):

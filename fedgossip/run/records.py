@@ -22,17 +22,18 @@ from mpi4py import MPI
 from fedgossip import __version__
 from fedgossip.comm.collective import agree
 from fedgossip.comm.json_buffers import gather_json
-from fedgossip.errors import ConfigError
+from fedgossip.errors import ConfigError, DataError
 from fedgossip.plugins.base import TrainingPlugin
 from fedgossip.privacy.base import PrivacyMechanism
 from fedgossip.records import (
+    CHECKPOINTS,
     create_run_dir,
     default_run_name,
     read_run_json,
     update_run_status,
     write_run_json,
 )
-from fedgossip.records.checkpoint import latest_checkpoint
+from fedgossip.records.checkpoint import LATEST_NAME, latest_checkpoint
 from fedgossip.records.guardian import Guardian, start_guardian
 from fedgossip.run.plan import RunPlan
 from fedgossip.run.resume import check_same_run, partition_fingerprint
@@ -82,6 +83,12 @@ def reopen_records(run_dir: Path, plan: RunPlan, comm: MPI.Intracomm) -> tuple[P
             raise ConfigError(
                 f"{run_dir} has no complete checkpoint to resume from (it stopped before the first one); "
                 "start a new run, with --checkpoint-every K to make them"
+            )
+        if info.world_size != comm.Get_size():  # run.json said this job's size: latest.json was edited
+            raise DataError(
+                f"{run_dir / CHECKPOINTS / LATEST_NAME} says {info.world_size} ranks wrote the checkpoint "
+                f"of round {info.round}, but the run ran on {comm.Get_size()}; the checkpoint record is "
+                "damaged: start a new run"
             )
         resumed = [
             *record.get("resumed", []),

@@ -7,9 +7,11 @@ import subprocess
 import sys
 import time
 
+import h5py
+import numpy as np
 import pytest
 
-from fedgossip.data.shards import Partition
+from fedgossip.data.shards import Partition, file_sha256
 
 
 def test_create_then_show_digits(run_cli, tmp_path):
@@ -113,6 +115,41 @@ def test_show_names_a_corrupted_shard(run_cli, tmp_path):
     result = run_cli("partition", "show", out)
     assert result.exit_code == 1
     assert "shard-00002.h5 is corrupted" in result.stderr
+
+
+def _forge(directory, name, edit):
+    """Edit ``name`` with h5py and write its new SHA-256 into partition.json: only reading it tells."""
+    with h5py.File(directory / name, "r+") as handle:
+        edit(handle)
+    manifest = json.loads((directory / "partition.json").read_text())
+    manifest["files"][name] = file_sha256(directory / name)
+    (directory / "partition.json").write_text(json.dumps(manifest))
+
+
+def _relabel(handle, value):
+    labels = handle["y"][...].astype(float)
+    labels[0] = value
+    del handle["y"]
+    handle.create_dataset("y", data=labels)
+
+
+@pytest.mark.parametrize(
+    ("name", "edit", "message"),
+    [
+        ("shard-00001.h5", lambda h: h.__delitem__("index"), "dataset 'index' is missing"),
+        ("shard-00003.h5", lambda h: _relabel(h, 2.5), "holds 2.5 at position 0"),
+        ("test.h5", lambda h: h["x"].__setitem__((0, 0, 0, 0), np.nan), "NaN or infinite"),
+    ],
+)
+def test_show_reads_every_shard_it_reports_ok(run_cli, tmp_path, name, edit, message):
+    out = tmp_path / "p"
+    run_cli("partition", "create", "digits", "-n", 4, "--out", out)
+    _forge(out, name, edit)
+    result = run_cli("partition", "show", out)
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
+    assert name in result.stderr and message in result.stderr and "recreate the partition" in result.stderr
+    assert run_cli("partition", "show", out, "--no-verify").exit_code == 0  # the manifest alone is fine
 
 
 def test_debug_shows_the_traceback(run_cli, tmp_path):

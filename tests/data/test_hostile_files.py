@@ -12,6 +12,8 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -152,6 +154,42 @@ DAMAGED = {
         False,
     ),
     "index-missing": (_forged(SHARD, lambda h: h.__delitem__("index")), SHARD, False),
+    "labels-of-2.5": (  # an int64 cast would silently make it 2
+        _forged(SHARD, lambda h: _replace(h, "y", data=np.where(np.arange(len(h["y"])) == 0, 2.5, 1.0))),
+        SHARD,
+        False,
+    ),
+    "labels-of-nan": (
+        _forged(TEST_NAME, lambda h: _replace(h, "y", data=np.full(h["y"].shape, np.nan))),
+        TEST_NAME,
+        False,
+    ),
+    "index-of-0.5": (
+        _forged(SHARD, lambda h: _replace(h, "index", data=h["index"][...] + 0.5)),
+        SHARD,
+        False,
+    ),
+    "x-complex": (  # a float32 cast would drop the imaginary part with a raw numpy warning
+        _forged(SHARD, lambda h: _replace(h, "x", data=h["x"][...].astype(np.complex64) + 1j)),
+        SHARD,
+        False,
+    ),
+    "x-with-one-nan": (_forged(SHARD, lambda h: h["x"].__setitem__((0, 0, 0, 0), np.nan)), SHARD, False),
+    "test-x-with-nan": (  # evaluated on, it would make a "completed" run of 10% accuracy
+        _forged(TEST_NAME, lambda h: h["x"].__setitem__(slice(None), np.nan)),
+        TEST_NAME,
+        False,
+    ),
+    "test-x-with-inf": (
+        _forged(TEST_NAME, lambda h: h["x"].__setitem__((3, 0, 0, 0), -np.inf)),
+        TEST_NAME,
+        False,
+    ),
+    "x-beyond-float32": (  # finite in float64, infinite once cast to the float32 models train in
+        _forged(SHARD, lambda h: _replace(h, "x", data=np.full(h["x"].shape, 1e300))),
+        SHARD,
+        False,
+    ),
 }
 
 
@@ -171,6 +209,67 @@ def test_damaged_file_is_refused_without_verification(partition, case):
     with pytest.raises(DataError, match=rf"{re.escape(name)}.*recreate the partition") as caught:
         _read(partition, name, verify=False)
     assert "\n" not in str(caught.value)
+
+
+def _declare_samples(name: str, count: int, chunked: bool) -> Callable[[Path], None]:
+    """Return a damage making ``name`` and partition.json agree on ``count`` samples never written.
+
+    HDF5 allocates storage on the first write, so the file stays small: only the
+    datasets' shapes claim the samples, and reading them would allocate every one.
+    """
+
+    def damage(directory: Path) -> None:
+        with h5py.File(directory / name, "r+") as handle:
+            for key in [key for key in ("x", "y", "index") if key in handle]:
+                tail, dtype = handle[key].shape[1:], handle[key].dtype
+                chunks = (1, *tail) if chunked else None
+                _replace(handle, key, shape=(count, *tail), dtype=dtype, chunks=chunks)
+        _record_sha(directory, name)
+        path = directory / MANIFEST_NAME
+        raw = json.loads(path.read_text())
+        entry = raw["test"] if name == TEST_NAME else raw["shards"][int(name[6:11])]
+        entry["size"] = count
+        entry["label_histogram"][0] += count - sum(entry["label_histogram"])
+        path.write_text(json.dumps(raw))
+
+    return damage
+
+
+@pytest.mark.parametrize(
+    ("name", "count", "chunked"),
+    [(TEST_NAME, 10**12, True), (SHARD, 10**12, False), (SHARD, 10**6, True), (TEST_NAME, 10**5, False)],
+)
+def test_samples_declared_but_never_written_are_refused_before_allocating(partition, name, count, chunked):
+    _declare_samples(name, count, chunked)(partition)
+    with pytest.raises(DataError, match=rf"{re.escape(name)}.*recreate the partition") as caught:
+        _read(partition, name, verify=True)
+    assert "\n" not in str(caught.value) and f"{count:,}" in str(caught.value)
+
+
+NOT_REGULAR = {
+    "a-fifo": (os.mkfifo, "is not a regular file (it is a FIFO)"),  # HDF5 would wait for a writer forever
+    "linked-to-dev-zero": (lambda p: p.symlink_to("/dev/zero"), "is not a regular file (it is a character"),
+    "a-directory": (Path.mkdir, "is not a regular file (it is a directory)"),
+}
+
+
+@pytest.mark.parametrize("verify", [True, False])
+@pytest.mark.parametrize("name", [SHARD, TEST_NAME])
+@pytest.mark.parametrize("case", NOT_REGULAR)
+def test_a_data_file_that_is_not_a_regular_file_is_refused_without_waiting(partition, case, name, verify):
+    make, message = NOT_REGULAR[case]
+    (partition / name).unlink()
+    make(partition / name)
+    read = f"read_test(verify={verify})" if name == TEST_NAME else f"read_shard(1, verify={verify})"
+    script = (
+        "from fedgossip.data.shards import Partition\n"
+        "from fedgossip.errors import DataError\n"
+        f"try:\n    Partition({str(partition)!r}).{read}\nexcept DataError as exc:\n    print(exc)\n"
+    )
+    # In a subprocess with a timeout: a reader that waits on the FIFO fails the test, not the suite.
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert f"{name} {message}" in result.stdout and "recreate the partition" in result.stdout
 
 
 def test_verify_names_every_damaged_file(partition):
@@ -232,6 +331,11 @@ def _replace_by(make: Callable[[Path], None]) -> Callable[[Path], None]:
     return damage
 
 
+def _touch(path: Path) -> Path:
+    path.touch()
+    return path
+
+
 MANIFESTS = {
     "truncated": (_text(lambda t: t[: len(t) // 2]), "is not readable JSON"),
     "not-utf-8": (_text(lambda t: b"\xff\xfe" + t.encode()), "is not readable JSON"),
@@ -241,6 +345,11 @@ MANIFESTS = {
     "deleted": (_replace_by(lambda p: None), "is missing"),
     "a-directory": (_replace_by(Path.mkdir), "is not a regular file"),
     "a-fifo-nobody-writes": (_replace_by(os.mkfifo), "is not a regular file"),  # reading it would hang
+    "linked-to-dev-zero": (_replace_by(lambda p: p.symlink_to("/dev/zero")), "is not a regular file"),
+    "sparse-beyond-the-cap": (
+        _replace_by(lambda p: os.truncate(_touch(p), (256 << 20) + 1)),
+        "holds 256.0 MiB",
+    ),
     "format-version-2": (_json(lambda m: m.update(format_version=2)), "format version 2"),
     "format-version-true": (_json(lambda m: m.update(format_version=True)), "format version True"),
     "missing-key": (_json(lambda m: m.pop("files")), "missing key 'files'"),

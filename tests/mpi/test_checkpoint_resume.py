@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -149,6 +151,28 @@ def test_a_corrupted_checkpoint_is_named_and_nothing_is_trained(tmp_path):
     assert code == 1, output
     assert "rank-00001.pt" in output and "corrupted" in output
     assert read_run_json(run)["status"] != "completed"
+
+
+def test_a_tampered_world_size_in_latest_json_is_refused_and_nothing_is_trained(tmp_path):
+    code, output = _finish(_start(tmp_path, 2, "--rounds", "4", "--checkpoint-every", "2", "--name", "w"))
+    assert code == 0, output
+    original = tmp_path / "results" / "w"
+    update_run_status(original, "failed", error="test")
+    # world_size edited with its hashes, so that latest.json is consistent in itself
+    tampers = {
+        "three": (lambda r: r.update(world_size=3, hashes=[*r["hashes"], r["hashes"][0]]), "says 3 ranks"),
+        "one": (lambda r: r.update(world_size=1, hashes=r["hashes"][:1]), "also holds rank-00001.pt"),
+    }
+    for name, (tamper, message) in tampers.items():
+        run = Path(shutil.copytree(original, tmp_path / "results" / name))
+        latest = run / "checkpoints" / "latest.json"
+        record = json.loads(latest.read_text())
+        tamper(record)
+        latest.write_text(json.dumps(record))
+        code, output = _finish(_start(tmp_path, 2, "--resume", str(run)))
+        assert code == 1, output
+        assert str(latest) in output and message in output and output.count("error:") == 1, output
+        assert "Traceback" not in output and read_run_json(run)["status"] == "failed"
 
 
 def test_an_async_run_resumes_from_a_consistent_cut(tmp_path):

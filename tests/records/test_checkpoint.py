@@ -446,6 +446,32 @@ def test_a_bad_latest_json_is_a_data_error_naming_it(run_dir, change, message):
         latest_checkpoint(run_dir)
 
 
+def test_a_latest_json_claiming_fewer_ranks_than_wrote_the_round_is_refused(run_dir):
+    # world_size and hashes cut to rank 0 alone: consistent in itself, but rank 1's file is there
+    commit_round(run_dir, 5)
+    rewrite_latest(run_dir, lambda r: r.update(world_size=1, hashes=r["hashes"][:1]))
+    with pytest.raises(DataError, match=r"latest\.json says 1 rank wrote round 5, but .*rank-00001\.pt"):
+        latest_checkpoint(run_dir)
+
+
+def test_a_rank_state_of_another_world_size_is_refused(run_dir):
+    from mpi4py import MPI
+
+    from fedgossip.run.checkpointing import restore_rank
+
+    comm = MPI.COMM_WORLD  # one rank under pytest; the state says it was one of two
+    state = {
+        "format": 2,
+        "round": 5,
+        "rank": 0,
+        "world_size": comm.Get_size() + 1,
+        "node_ids": [],
+        "nodes": [],
+    }
+    with pytest.raises(DataError, match=rf"written by a job of {comm.Get_size() + 1} ranks, this one has"):
+        restore_rank([], comm, state)
+
+
 @pytest.mark.parametrize(("text", "message"), [("{not json", "is not readable JSON"), ("[1]", "JSON object")])
 def test_an_unreadable_latest_json_is_a_data_error_naming_it(run_dir, text, message):
     path = run_dir / "checkpoints" / "latest.json"
