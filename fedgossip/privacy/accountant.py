@@ -45,6 +45,9 @@ DEFAULT_ORDERS: tuple[float, ...] = tuple(1 + x / 10 for x in range(1, 100)) + t
     float(a) for a in range(12, 64)
 )
 
+# Below this σ the series' terms e^(i²/2σ²) overflow float64 (ε would exceed 1e190 anyway), so
+# such noise counts as none: ε is infinite, instead of a series that never stops.
+_NEGLIGIBLE_NOISE = 1e-100
 _STOP_LOG_TERM = -30.0  # the fractional series stop once both terms are below e^-30, as Opacus does
 _FIRST_CHUNK, _MAX_CHUNK = 64, 1 << 16  # terms per series evaluated at once (doubling, bounded)
 
@@ -129,6 +132,8 @@ def _log_a_fractional(q: float, sigma: float, alphas: np.ndarray) -> np.ndarray:
     while active.size:
         i = np.arange(start, start + size, dtype=float)[None, :]
         below, above, sign = _series_terms(q, sigma, alphas[active], i)
+        if np.isnan(below).any() or np.isnan(above).any():  # would never fall below the stop
+            raise ArithmeticError(f"the RDP series of q={q}, σ={sigma} has undefined terms")
         small = np.maximum(below, above) < _STOP_LOG_TERM
         stops = small.any(axis=1)
         # Keep terms up to and including the first small one (Opacus adds it before stopping).
@@ -156,7 +161,7 @@ def _rdp_of_step_cached(rate: float, noise: float, orders: tuple[float, ...]) ->
     # Same precedence as Opacus: no sampling costs nothing, even without noise.
     if rate == 0:
         rdp = np.zeros_like(alphas)
-    elif noise == 0:
+    elif noise < _NEGLIGIBLE_NOISE:
         rdp = np.full_like(alphas, np.inf)
     elif rate == 1:
         rdp = alphas / (2 * noise**2)  # the plain Gaussian mechanism

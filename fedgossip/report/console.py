@@ -37,7 +37,8 @@ def print_error(message: str) -> None:
     """Print a user error as one red line on stderr."""
     from rich.markup import escape  # rich on first use: see the module docstring
 
-    _console(stderr=True).print(f"[bold red]error:[/] [red]{escape(message)}[/]", soft_wrap=True)
+    # emoji=False: a name such as ":x:" in the message is quoted as given, not drawn as ❌.
+    _console(stderr=True).print(f"[bold red]error:[/] [red]{escape(message)}[/]", soft_wrap=True, emoji=False)
 
 
 @functools.cache

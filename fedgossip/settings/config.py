@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from fedgossip.bounded_read import FileProblem, read_bounded
 from fedgossip.errors import ConfigError
 from fedgossip.settings.run_specs import RunSpecs, read_specs
 
@@ -257,14 +258,17 @@ def _is_number(value: Any) -> bool:
 
 
 _FIELDS = {f.name for f in fields(TrainConfig)}
+_MAX_CONFIG_BYTES = 1 << 20  # a run file is a few dozen lines
 
 
 def load_toml(path: Path) -> dict[str, Any]:
     """Read a TOML run file; keys are option names with '-' or '_'."""
     try:
-        raw = tomllib.loads(Path(path).read_text())
+        raw = tomllib.loads(read_bounded(Path(path), _MAX_CONFIG_BYTES).decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"--config {path} does not exist") from None
+    except FileProblem as exc:  # a FIFO would wait for a writer for ever, /dev/zero fill memory
+        raise ConfigError(f"--config {path} {exc}; give a TOML file") from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"--config {path} is not valid TOML: {exc}") from exc
     values = {key.replace("-", "_"): value for key, value in raw.items()}

@@ -8,6 +8,7 @@ a row that reached a training step fails its test instead of training.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -183,6 +184,11 @@ TRAIN_ROWS = [
         "noise, so its ε is infinite; give it noise > 0 (e.g. noise=1.1) or drop --dp-target-epsilon",
     ),
     (
+        ["--dp", "dp-sgd:clip=1,noise=1e-300", "--dp-target-epsilon", "8"],
+        1,
+        "--dp-target-epsilon 8 would stop training before it starts: the first round of node 0",
+    ),
+    (
         ["--dp", "dp-update:clip=1,noise=0.3", "--dp-target-epsilon", "0.1"],
         1,
         "--dp-target-epsilon 0.1 would stop training before it starts: the first round of node 0",
@@ -242,6 +248,16 @@ TRAIN_ROWS = [
     (["--name", "x" * 300], 1, "File name too long"),
     (["--config", "{tmp}/missing.toml"], 1, "--config {tmp}/missing.toml does not exist"),
     (["--config", "{tmp}"], 2, "'{tmp}' is a directory"),
+    (
+        ["--config", "{tmp}/fifo.toml"],
+        1,
+        "--config {tmp}/fifo.toml is not a regular file (it is a FIFO)",
+    ),  # a read would wait for ever
+    (
+        ["--config", "/dev/zero"],
+        1,
+        "--config /dev/zero is not a regular file (it is a character device)",
+    ),  # a read would fill memory
     (["--config", _config("malformed")], 1, "malformed.toml is not valid TOML"),
     (["--config", _config("not-utf-8")], 1, "not-utf-8.toml is not valid TOML"),
     (["--config", _config("misspelt")], 1, "has unknown settings roundz; known: algorithm"),
@@ -327,6 +343,7 @@ def refuses(tmp_path, monkeypatch, one_shard):
     monkeypatch.setattr(fedgossip.run.records, "start_guardian", lambda *args, **kwargs: None)
     (tmp_path / "a-file").write_text("not a directory\n")
     (tmp_path / "broken-run").mkdir()
+    os.mkfifo(tmp_path / "fifo.toml")
     (tmp_path / "broken-run" / "run.json").write_text('{"status": ')
     for name, content in TOML.items():
         path = tmp_path / f"{name}.toml"

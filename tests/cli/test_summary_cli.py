@@ -210,3 +210,12 @@ def test_unknown_path_is_one_red_line_and_exit_1(tmp_path, name, args):
 def test_unknown_path_raises_a_data_error_from_the_command_itself(tmp_path):
     result = invoke(summary, tmp_path / "nope")
     assert result.exit_code == 1 and isinstance(result.exception, DataError)
+
+
+def test_an_error_quotes_emoji_codes_and_markup_as_given(run_cli, tmp_path):
+    # rich would draw ":x:" as an emoji and take "[red]" as markup; the path must come back verbatim.
+    missing = tmp_path / ":x:[red]nosuch"
+    result = run_cli("summary", missing)
+    assert result.exit_code == 1
+    assert f"{missing} is not a run directory" in result.output
+    assert "❌" not in result.output

@@ -117,6 +117,20 @@ def test_no_noise_gives_infinite_epsilon():
     assert accountant.epsilon(1e-5) == math.inf
 
 
+@pytest.mark.parametrize("noise", [1e-300, 1e-161, 1e-120])
+def test_noise_too_small_to_square_gives_infinite_epsilon(noise):
+    # σ² underflows, or the series' terms overflow: the fractional series used to run for ever here.
+    accountant = RdpAccountant()
+    accountant.spend(noise, 0.1, 1)
+    assert accountant.epsilon(1e-5) == math.inf
+
+
+def test_the_smallest_noise_still_summed_gives_a_finite_epsilon():
+    accountant = RdpAccountant()
+    accountant.spend(1e-99, 0.1, 1)
+    assert 1e150 < accountant.epsilon(1e-5) < math.inf
+
+
 def test_nothing_spent_or_nobody_sampled_costs_nothing():
     accountant = RdpAccountant()
     assert accountant.epsilon(1e-5) == 0.0

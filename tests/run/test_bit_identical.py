@@ -24,7 +24,19 @@ def partitions(tmp_path_factory) -> dict[int, Path]:
 # The consensus distance is summed over nodes in node order (placement-invariant), not in the order
 # of MPI's reduction: the last bits of a float64 differ. Allreduce sums the float32 models in float64
 # and rounds once (the same sum however nodes share ranks), where MPI summed in float32.
-TOLERANCES = {("*", "consensus_distance"): 1e-12, ("allreduce", "*"): 1e-5}
+# torch picks its float32 kernels by the CPU's instruction set (AVX-512 where the references were
+# written, AVX2 on other hosts), and their sums round differently in the last bits: losses and
+# distances may move by a few float32 ulps (1.5e-7 relative at most, measured on an AVX2 host).
+# Accuracies, byte counts and every integer dataset stay exact.
+ULPS = 1e-6
+TOLERANCES = {
+    ("*", "consensus_distance"): ULPS,
+    ("*", "train_loss"): ULPS,
+    ("*", "test_loss"): ULPS,
+    ("*", "avg_model_loss"): ULPS,
+    ("*", "epsilon"): 1e-12,
+    ("allreduce", "*"): 1e-5,
+}
 
 
 def tolerance(case: str, name: str) -> float:
