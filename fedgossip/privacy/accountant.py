@@ -45,8 +45,8 @@ DEFAULT_ORDERS: tuple[float, ...] = tuple(1 + x / 10 for x in range(1, 100)) + t
     float(a) for a in range(12, 64)
 )
 
-# Below this σ the series' terms e^(i²/2σ²) overflow float64 (ε would exceed 1e190 anyway), so
-# such noise counts as none: ε is infinite, instead of a series that never stops.
+# Noise this small counts as none (ε = inf): the series' terms e^(i²/2σ²) overflow float64 from
+# about σ = 1e-155 on, and at σ = 1e-99 one step already gives ε ≈ 5.5e197 at any sampling rate.
 _NEGLIGIBLE_NOISE = 1e-100
 _STOP_LOG_TERM = -30.0  # the fractional series stop once both terms are below e^-30, as Opacus does
 _FIRST_CHUNK, _MAX_CHUNK = 64, 1 << 16  # terms per series evaluated at once (doubling, bounded)
@@ -132,9 +132,10 @@ def _log_a_fractional(q: float, sigma: float, alphas: np.ndarray) -> np.ndarray:
     while active.size:
         i = np.arange(start, start + size, dtype=float)[None, :]
         below, above, sign = _series_terms(q, sigma, alphas[active], i)
-        if np.isnan(below).any() or np.isnan(above).any():  # would never fall below the stop
-            raise ArithmeticError(f"the RDP series of q={q}, σ={sigma} has undefined terms")
-        small = np.maximum(below, above) < _STOP_LOG_TERM
+        peak = np.maximum(below, above)  # NaN where either term is
+        if (np.isnan(peak) | np.isposinf(peak)).any():  # such a term never falls below the stop
+            raise ArithmeticError(f"the RDP series of q={q}, σ={sigma} has terms beyond float64")
+        small = peak < _STOP_LOG_TERM
         stops = small.any(axis=1)
         # Keep terms up to and including the first small one (Opacus adds it before stopping).
         cut = np.where(stops, small.argmax(axis=1), size - 1)

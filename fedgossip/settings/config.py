@@ -269,7 +269,7 @@ def load_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"--config {path} does not exist") from None
     except FileProblem as exc:  # a FIFO would wait for a writer for ever, /dev/zero fill memory
         raise ConfigError(f"--config {path} {exc}; give a TOML file") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:  # read_bounded wraps every OSError
         raise ConfigError(f"--config {path} is not valid TOML: {exc}") from exc
     values = {key.replace("-", "_"): value for key, value in raw.items()}
     unknown = sorted(set(values) - _FIELDS)

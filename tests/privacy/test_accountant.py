@@ -11,6 +11,7 @@ import pytest
 from fedgossip.privacy.accountant import (
     DEFAULT_ORDERS,
     RdpAccountant,
+    _log_a_fractional,
     default_delta,
     epsilon_from_rdp,
     rdp_of_step,
@@ -118,8 +119,8 @@ def test_no_noise_gives_infinite_epsilon():
 
 
 @pytest.mark.parametrize("noise", [1e-300, 1e-161, 1e-120])
-def test_noise_too_small_to_square_gives_infinite_epsilon(noise):
-    # σ² underflows, or the series' terms overflow: the fractional series used to run for ever here.
+def test_negligible_noise_gives_infinite_epsilon(noise):
+    # At 1e-300 (σ² underflows) and 1e-161 (the terms overflow) the fractional series ran for ever.
     accountant = RdpAccountant()
     accountant.spend(noise, 0.1, 1)
     assert accountant.epsilon(1e-5) == math.inf
@@ -129,6 +130,13 @@ def test_the_smallest_noise_still_summed_gives_a_finite_epsilon():
     accountant = RdpAccountant()
     accountant.spend(1e-99, 0.1, 1)
     assert 1e150 < accountant.epsilon(1e-5) < math.inf
+
+
+@pytest.mark.timeout(60)  # the failure this guards against is a loop that never ends
+def test_a_series_with_terms_beyond_float64_stops_with_an_error():
+    # Below the negligible noise, but called directly: its terms are NaN and could never fall below the stop.
+    with np.errstate(over="ignore", invalid="ignore"), pytest.raises(ArithmeticError, match="beyond float64"):
+        _log_a_fractional(0.1, 1e-161, np.array([1.5, 2.5]))
 
 
 def test_nothing_spent_or_nobody_sampled_costs_nothing():
