@@ -28,7 +28,9 @@ class Other(Base):
 
 def test_builtins_arrive_through_entry_points():
     assert {"iid", "dirichlet", "shards", "quantity", "natural"} <= set(PARTITIONERS.available())
-    assert {"digits", "synthetic", "mnist", "cifar10", "npz", "hdf5", "csv"} <= set(SOURCES.available())
+    assert {"digits", "synthetic", "mnist", "mnist5k", "cifar10", "npz", "hdf5", "csv"} <= set(
+        SOURCES.available()
+    )
     assert PARTITIONERS.provider("dirichlet") == "fedgossip"
 
 

@@ -27,7 +27,7 @@ def test_digits_pixels_are_scaled_from_sixteen_levels():
 
 def test_every_builtin_source_is_registered():
     available = SOURCES.available()
-    expected = {"digits", "synthetic", "mnist", "fashion-mnist", "cifar10", "npz", "hdf5", "csv"}
+    expected = {"digits", "synthetic", "mnist", "mnist5k", "fashion-mnist", "cifar10", "npz", "hdf5", "csv"}
     assert expected <= set(available)
     for name in expected:
         assert issubclass(available[name], DatasetSource)
