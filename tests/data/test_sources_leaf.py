@@ -137,3 +137,25 @@ def test_sent140_is_refused_by_name(tmp_path):
     write_leaf(tmp_path, "test", {"user": ([tweet], [1])})
     with pytest.raises(DataError, match="not Sent140"):
         SOURCES.create(f"leaf:path={tmp_path}").load()
+
+
+def test_partition_create_on_a_bad_leaf_folder_is_one_error_line_and_no_output(tmp_path):
+    from click.testing import CliRunner
+
+    from fedgossip.cli.main import cli
+
+    out = tmp_path / "p"
+    command = [
+        "partition",
+        "create",
+        f"leaf:path={tmp_path / 'none'}",
+        "--scheme",
+        "natural",
+        "--out",
+        str(out),
+    ]
+    result = CliRunner().invoke(cli, [*command, "--nodes", "2"])
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: no train files in"), result.output
+    assert not out.exists()
