@@ -131,6 +131,17 @@ def test_a_folder_without_test_files_says_what_is_expected(tmp_path):
         SOURCES.create(f"leaf:path={tmp_path}").load()
 
 
+def test_femnist_pixels_outside_the_unit_range_are_refused(femnist):
+    path = femnist / "train" / "all_data_1_niid_0_keep_0_train_9.json"
+    content = json.loads(path.read_text())
+    content["user_data"]["f0002_03"]["x"][1][5] = 255  # an unscaled grey level
+    path.write_text(json.dumps(content))
+    with pytest.raises(
+        DataError, match=r"all_data_1_niid_0_keep_0_train_9\.json: FEMNIST pixels must lie in"
+    ):
+        SOURCES.create(f"leaf:path={femnist}").load()
+
+
 def test_sent140_is_refused_by_name(tmp_path):
     tweet = ["1467810369", "Mon Apr 06 22:19:45 PDT 2009", "NO_QUERY", "user", "a tweet"]
     write_leaf(tmp_path, "train", {"user": ([tweet], [0])})

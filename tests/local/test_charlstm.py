@@ -124,3 +124,15 @@ def test_parameter_count_is_embedding_lstm_layers_and_output():
     built = build_model(factory, (80,), 80, seed=0)
     assert sum(p.numel() for p in built.parameters()) == embedding + first + second + out
     assert built(torch.zeros(2, 80)).shape == (2, 80)
+
+
+def test_charlstm_learns_to_repeat_the_last_character():
+    """Guard the comparisons above against a model that cannot learn: the loss falls well below chance."""
+    group = [_trainer(n) for n in range(2)]
+    batched = BatchedTraining(group)
+    first = sum(stats.mean_loss for stats in batched.run(3)) / 2
+    for _ in range(12):
+        batched.run(5)
+    last = sum(stats.mean_loss for stats in batched.run(3)) / 2
+    assert first > 4.0  # about ln(80) = 4.38 at the start
+    assert last < 0.6 * first, (first, last)

@@ -7,7 +7,8 @@ LEAF's preprocessing scripts write ``DIR/train/*.json`` and ``DIR/test/*.json``,
 Two of its datasets are read, told apart by the shape of ``x``:
 
 - FEMNIST: ``x`` is a list of 784 floats (a 28x28 image, row-major), ``y`` an int in 0..61;
-  samples become 1x28x28 float32 images, values as LEAF wrote them.
+  samples become 1x28x28 float32 images, values as LEAF wrote them (grey level / 255, so the
+  white background is 1 and the ink dark; labels 0-9 digits, 10-35 upper, 36-61 lower case).
 - Shakespeare: ``x`` is an 80-character string, ``y`` the next character; both become ids in
   LEAF's 80-character vocabulary (:data:`~fedgossip.data.sources.leaf_vocab.LETTERS`), x as
   float32 ``[n, 80]`` (``Dataset`` holds floats; the ``charlstm`` model turns them back into ids).
@@ -150,6 +151,8 @@ def _images(x: list[Any], y: list[Any], path: Path) -> tuple[np.ndarray, np.ndar
         raise DataError(f"{path}: FEMNIST x must be lists of 784 numbers and y integers ({exc})") from exc
     if images.ndim != 2 or images.shape[1] != _IMAGE:
         raise DataError(f"{path}: FEMNIST samples must each be 784 numbers (28x28), got shape {images.shape}")
+    if not np.all((images >= 0) & (images <= 1)):  # also catches NaN
+        raise DataError(f"{path}: FEMNIST pixels must lie in [0, 1] (LEAF divides by 255); found others")
     if labels.ndim != 1 or np.any(labels != np.round(labels)) or np.any(labels < 0):
         raise DataError(f"{path}: FEMNIST labels y must be integers 0..61")
     return images.reshape(-1, 1, 28, 28), labels.astype(np.int64)
