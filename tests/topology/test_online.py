@@ -8,7 +8,7 @@ import pytest
 from fedgossip.topology.base import Topology, make_topology
 from fedgossip.topology.matching import random_matching
 from fedgossip.topology.mixing import metropolis_weights
-from fedgossip.topology.online import online_subgraph
+from fedgossip.topology.online import online_metropolis_row, online_subgraph
 
 
 @pytest.fixture
@@ -48,3 +48,16 @@ def test_matching_on_the_online_subgraph_pairs_online_nodes_only(graph):
 def test_wrong_mask_shape_is_refused(graph):
     with pytest.raises(ValueError, match=r"shape \(12,\)"):
         online_subgraph(graph, np.ones(5, dtype=bool))
+
+
+def test_per_node_rows_equal_the_online_matrix(graph):
+    online = np.random.default_rng(2).random(12) < 0.6
+    dense = metropolis_weights(online_subgraph(graph, online))
+    for i in range(12):
+        row = online_metropolis_row(graph, online, i)
+        expected = {j: dense[i, j] for j in np.flatnonzero(dense[i]).tolist()}
+        assert row.keys() == expected.keys()
+        np.testing.assert_allclose(list(row.values()), list(expected.values()), atol=1e-15)
+    assert online_metropolis_row(graph, online, int(np.flatnonzero(~online)[0])) == {
+        int(np.flatnonzero(~online)[0]): 1.0
+    }
