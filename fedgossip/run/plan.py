@@ -23,7 +23,8 @@ from fedgossip.compress.wire import HEADER_SIZE
 from fedgossip.data.manifest import Manifest
 from fedgossip.data.shards import Partition
 from fedgossip.errors import ConfigError
-from fedgossip.local.models.base import MODELS, ModelFactory
+from fedgossip.local.models.base import ModelFactory
+from fedgossip.local.models.user import resolve_model
 from fedgossip.plugins.base import TrainingPlugin
 from fedgossip.plugins.resolve import build_plugins, check_plugin_placement
 from fedgossip.privacy.base import PRIVACY, PrivacyMechanism
@@ -98,7 +99,7 @@ def plan_run(config: TrainConfig, comm: MPI.Intracomm) -> RunPlan:
         agree(comm, lambda: Placement(config.nodes, size))  # --nodes below the ranks: before any work
     algorithm = agree(comm, lambda: ALGORITHMS.create(specs.algorithm))
     compressor = agree(comm, lambda: COMPRESSORS.create(specs.compressor))
-    model = agree(comm, lambda: MODELS.create(specs.model))
+    model = agree(comm, lambda: resolve_model(specs.model))
     privacy = None if specs.dp is None else agree(comm, lambda: _privacy(specs.dp, algorithm))
     plugins = agree(comm, lambda: build_plugins(config, algorithm, privacy))
     if config.nodes is not None or config.data is None:
