@@ -68,6 +68,18 @@ def test_a_dict_of_tensors_is_accepted(run_cli, tmp_path):
             np.testing.assert_array_equal(y, row % 2)
 
 
+def test_an_importable_module_is_a_source_too(run_cli, tmp_path, monkeypatch):
+    package = tmp_path / "mydata"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    _write(package, _LOADER, name="loaders.py")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    out = tmp_path / "p"
+    result = run_cli("partition", "create", "python:path=mydata.loaders", "-n", 3, "--out", out)
+    assert result.exit_code == 0, result.stderr
+    assert Partition(out).manifest.test.size == 9  # the function's own test split, not one carved off
+
+
 _FILE = "path={tmp}/data.py"
 
 
