@@ -8,7 +8,7 @@ from fedgossip.errors import ConfigError
 from fedgossip.local.models.base import ModelFactory
 from fedgossip.local.models.user import UserModel
 
-__all__ = ["model_file_record", "check_same_model_file"]
+__all__ = ["model_file_record", "check_same_model_file", "check_same_code_as_root"]
 
 
 def model_file_record(model: ModelFactory) -> dict[str, Any] | None:
@@ -33,4 +33,17 @@ def check_same_model_file(record: dict[str, Any], model: ModelFactory) -> None:
         f"cannot resume: the model file {now['target']} has changed since the run started "
         f"(SHA-256 {saved[:12]}... then, {str(now['sha256'])[:12]}... now); restore the file as it was, "
         "or start a new run"
+    )
+
+
+def check_same_code_as_root(model: ModelFactory, root_sha256: str | None) -> None:
+    """Refuse a rank whose copy of the model file differs from rank 0's: the ranks would build other models.
+
+    Each rank imports the file from its own host, so hosts may hold different versions of it.
+    """
+    if not isinstance(model, UserModel) or model.sha256 == root_sha256:
+        return
+    raise ConfigError(
+        f"--model {model.spec}: this rank's file (SHA-256 {str(model.sha256)[:12]}...) differs from rank 0's "
+        f"({str(root_sha256)[:12]}...); give every host the same file"
     )

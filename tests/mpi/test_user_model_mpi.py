@@ -59,3 +59,19 @@ def test_a_model_file_failing_on_one_rank_stops_both_with_one_line(mpirun, fedgo
     says = f"rank 1: --model: importing {tmp_path}/mine.py raised RuntimeError: no GPU on rank 1"
     assert says in done.stderr
     assert not (tmp_path / "results" / "broken").exists()
+
+
+def test_ranks_whose_hosts_hold_different_files_are_refused(mpirun, fedgossip, tmp_path):
+    # Two working directories stand for two hosts: the same relative path, two versions of the file.
+    for host, width in (("host-a", 16), ("host-b", 17)):
+        (tmp_path / host).mkdir()
+        (tmp_path / host / "mine.py").write_text(NET.replace("width: int = 16", f"width: int = {width}"))
+    rank = [*fedgossip, *TRAIN, "--model", "mine.py:Net", "--out", str(tmp_path / "results")]
+    # mpiexec -n 1 -wdir host-a RANK : -n 1 -wdir host-b RANK
+    two_hosts = ["-wdir", tmp_path / "host-a", *rank, ":", "-n", "1", "-wdir", tmp_path / "host-b", *rank]
+    done = mpirun(1, *two_hosts, timeout=120)
+    assert done.returncode == 1, done.output
+    assert done.stderr.count("error:") == 1, done.stderr
+    assert f"rank 1: --model {tmp_path}/host-b/mine.py:Net: this rank's file (SHA-256 " in done.stderr
+    assert "differs from rank 0's" in done.stderr
+    assert not (tmp_path / "results").exists()
