@@ -58,7 +58,17 @@ def parse_model_spec(text: str) -> Spec | UserModelSpec:
     """Parse ``--model``: a registered model's :class:`Spec`, or a :class:`UserModelSpec`."""
     text = text.strip()
     if not is_user_model(text):
-        return parse_spec(text)
+        try:
+            return parse_spec(text)
+        except ConfigError as exc:
+            name, _, rest = text.partition(":")
+            # mine:Net, a class name (capitalised, as PEP 8 has them) where parameters belong
+            if re.match(r"[A-Z]\w*(:|$)", rest):
+                cls = rest.split(":", 1)[0]
+                raise ConfigError(
+                    f"{exc}; for your own class write {name}.py:{cls} (a file) or package.{name}:{cls}"
+                ) from None
+            raise
     match = _USER.match(text)
     if match is None or not match.group("cls"):
         raise ConfigError(

@@ -142,6 +142,7 @@ TRAIN_ROWS = [
     (["--model", "cnn:channels=1000000000"], 1, "cannot be built: Storage size calculation overflowed"),
     (["--model", "{tmp}/none.py:Net"], 1, "--model: no such file {tmp}/none.py; check the path"),
     (["--model", "{tmp}/net.py"], 1, "expected FILE.py:ClassName or package.module:ClassName"),
+    (["--model", "net:Net"], 1, "got 'Net'; for your own class write net.py:Net (a file) or package.net:Net"),
     (["--model", "{tmp}/net.py:Net:width"], 1, "expected key=value after 'Net:'"),
     (["--model", "{tmp}/syntax.py:Net"], 1, "{tmp}/syntax.py line 1: SyntaxError: "),
     (["--model", "{tmp}/raises.py:Net"], 1, "importing {tmp}/raises.py raised RuntimeError: boom at import"),

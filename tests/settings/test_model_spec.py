@@ -41,6 +41,8 @@ def test_a_user_model_spec_prints_back_as_it_parses():
         ("mine.py:Net:width", "expected key=value after 'Net:'"),
         ("mine.py:Net:width=1,width=2", "parameter 'width' given twice"),
         ("pkg.sub", "expected FILE.py:ClassName or package.module:ClassName"),
+        ("mine:Net", "got 'Net'; for your own class write mine.py:Net \\(a file\\) or package.mine:Net"),
+        ("mlp:hidden", "got 'hidden'$"),  # a parameter without its value: no hint about classes
     ],
 )
 def test_malformed_user_model_specs_say_the_form(text, says):
