@@ -56,7 +56,14 @@ _OPTIONS = [
         help="How models (comp-ams: gradients) travel: none, fp16, bf16, qsgd:bits=4, uniform:bits=8, "
         "sign, topk:ratio=0.01, randk:ratio=0.01 [default: none].",
     ),
-    click.option("--model", help="logreg, mlp, cnn or resnet8, e.g. mlp:hidden=128 [default: mlp]."),
+    click.option(
+        "--model",
+        help="logreg, mlp, cnn or resnet8, e.g. mlp:hidden=128 [default: mlp]; or your own nn.Module "
+        "class, no packaging: FILE.py:Class or package.module:Class, then :key=value,... for its "
+        "constructor (nets/mine.py:Net:width=64). The class is called as Class(input_shape, num_classes, "
+        "**values): input_shape one sample's shape, e.g. (1, 8, 8); forward returns [batch, num_classes] "
+        "logits. Every rank imports the file; run.json records its SHA-256.",
+    ),
     click.option(
         "--rounds",
         type=click.IntRange(min=1),

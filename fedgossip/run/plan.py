@@ -23,12 +23,14 @@ from fedgossip.compress.wire import HEADER_SIZE
 from fedgossip.data.manifest import Manifest
 from fedgossip.data.shards import Partition
 from fedgossip.errors import ConfigError
-from fedgossip.local.models.base import MODELS, ModelFactory
+from fedgossip.local.models.base import ModelFactory
+from fedgossip.local.models.user import UserModel, resolve_model
 from fedgossip.plugins.base import TrainingPlugin
 from fedgossip.plugins.resolve import build_plugins, check_plugin_placement
 from fedgossip.privacy.base import PRIVACY, PrivacyMechanism
 from fedgossip.run.byzantine_plan import Byzantine, plan_byzantine
 from fedgossip.run.default_data import default_partition
+from fedgossip.run.model_record import check_same_code_as_root
 from fedgossip.settings.config import TrainConfig
 from fedgossip.settings.link_spec import Link
 from fedgossip.settings.local_steps import LocalSteps
@@ -98,7 +100,10 @@ def plan_run(config: TrainConfig, comm: MPI.Intracomm) -> RunPlan:
         agree(comm, lambda: Placement(config.nodes, size))  # --nodes below the ranks: before any work
     algorithm = agree(comm, lambda: ALGORITHMS.create(specs.algorithm))
     compressor = agree(comm, lambda: COMPRESSORS.create(specs.compressor))
-    model = agree(comm, lambda: MODELS.create(specs.model))
+    model = agree(comm, lambda: resolve_model(specs.model))
+    if size > 1 and isinstance(model, UserModel):  # every rank imported its own host's copy of the file
+        root_sha256 = agree(comm, lambda: model.sha256, root_only=True)
+        agree(comm, lambda: check_same_code_as_root(model, root_sha256))
     privacy = None if specs.dp is None else agree(comm, lambda: _privacy(specs.dp, algorithm))
     plugins = agree(comm, lambda: build_plugins(config, algorithm, privacy))
     if config.nodes is not None or config.data is None:

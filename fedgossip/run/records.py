@@ -35,6 +35,7 @@ from fedgossip.records import (
 )
 from fedgossip.records.checkpoint import LATEST_NAME, latest_checkpoint
 from fedgossip.records.guardian import Guardian, start_guardian
+from fedgossip.run.model_record import check_same_model_file, model_file_record
 from fedgossip.run.plan import RunPlan
 from fedgossip.run.resume import check_same_run, partition_fingerprint
 from fedgossip.topology.stats import topology_stats
@@ -78,6 +79,7 @@ def reopen_records(run_dir: Path, plan: RunPlan, comm: MPI.Intracomm) -> tuple[P
         record = read_run_json(run_dir)
         fingerprint = partition_fingerprint(plan.manifest.files)
         check_same_run(record, comm.Get_size(), fingerprint, str(plan.data_dir))
+        check_same_model_file(record, plan.model)
         info = latest_checkpoint(run_dir)
         if info is None:
             raise ConfigError(
@@ -198,6 +200,7 @@ def _run_record(plan: RunPlan, hosts: list[str], name: str, now: datetime, count
         "started_at": now.isoformat(),
         "ended_at": None,
         "config": canonical_config(plan),
+        "model_file": model_file_record(plan.model),  # a user model: its file's SHA-256, for --resume
         "privacy": _privacy_record(plan.privacy),
         "plugins": [
             {"name": p.name, "kind": p.kind, "spec": p.spec, "metrics": list(p.metrics)} for p in plan.plugins

@@ -17,6 +17,7 @@ from fedgossip.settings.algorithm_shorthands import with_shorthands
 from fedgossip.settings.attackers_spec import Attackers, parse_attackers
 from fedgossip.settings.link_spec import Link, parse_link
 from fedgossip.settings.local_steps import LocalSteps, parse_local_steps
+from fedgossip.settings.model_spec import UserModelSpec, parse_model_spec
 from fedgossip.settings.optimizer_spec import OptimizerChoice, parse_optimizer
 from fedgossip.settings.slowdown_spec import Slowdown, parse_slowdown
 from fedgossip.specs import Spec, parse_spec
@@ -36,7 +37,7 @@ class RunSpecs:
     slowdown: Slowdown
     link: Link | None  # None: no network emulation
     optimizer: OptimizerChoice
-    model: Spec
+    model: Spec | UserModelSpec  # a registered model, or the user's own class (FILE.py:Class)
     algorithm: Spec
     compressor: Spec
     topology: Spec
@@ -79,7 +80,8 @@ def read_specs(config: Any) -> tuple[RunSpecs | None, list[str]]:
         "link": read(parse_link, config.link, isinstance(config.link, str)),
         "optimizer": read(parse_optimizer, config.optimizer, isinstance(config.optimizer, str)),
     }
-    for name in ("model", "algorithm", "compressor", "topology"):
+    values["model"] = read(parse_model_spec, config.model, isinstance(config.model, str))
+    for name in ("algorithm", "compressor", "topology"):
         value = getattr(config, name)
         values[name] = read(parse_spec, value, isinstance(value, str))
     values["algorithm"] = read(

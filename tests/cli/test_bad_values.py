@@ -35,6 +35,53 @@ TOML = {  # name -> content of a --config file
     "vectorize-a-string": 'vectorize = "yes"\n',
     "stall-timeout-a-string": 'stall-timeout = "ten"\n',
 }
+# {tmp}/NAME.py -> content: user model files (--model FILE.py:Class) for the rows below
+USER_MODELS = {
+    "syntax": "class Net(nn.Module:\n",
+    "raises": "raise RuntimeError('boom at import')\n",
+    "net": """\
+import math
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self, input_shape, num_classes, width: int = 8):
+        super().__init__()
+        self.layer = nn.Linear(math.prod(input_shape), num_classes)
+
+    def forward(self, x):
+        return self.layer(x.flatten(1))
+
+
+class NotAModule:
+    pass
+
+
+def function(input_shape, num_classes):
+    return Net(input_shape, num_classes)
+
+
+class NoShape(nn.Module):
+    def __init__(self):
+        super().__init__()
+
+
+class Refuses(Net):
+    def __init__(self, input_shape, num_classes):
+        raise ValueError(f"only 3 classes, not {num_classes}")
+
+
+class WrongOutput(Net):
+    def forward(self, x):
+        return self.layer(x.flatten(1))[:, :3]
+
+
+class Norm(Net):
+    def __init__(self, input_shape, num_classes):
+        super().__init__(input_shape, num_classes)
+        self.norm = nn.BatchNorm1d(num_classes)
+""",
+}
 CUDA_MISSING = pytest.mark.skipif(torch.cuda.is_available(), reason="this host has CUDA: the run would train")
 
 
@@ -93,6 +140,23 @@ TRAIN_ROWS = [
     (["--model", "mlp:hidden=1000000000"], 1, "has 75,000,000,010 parameters: a node needs at least 558"),
     (["--model", "mlp:hidden=" + "9" * 30], 1, "parameters: a node needs at least"),
     (["--model", "cnn:channels=1000000000"], 1, "cannot be built: Storage size calculation overflowed"),
+    (["--model", "{tmp}/none.py:Net"], 1, "--model: no such file {tmp}/none.py; check the path"),
+    (["--model", "{tmp}/net.py"], 1, "expected FILE.py:ClassName or package.module:ClassName"),
+    (["--model", "net:Net"], 1, "got 'Net'; for your own class write net.py:Net (a file) or package.net:Net"),
+    (["--model", "{tmp}/net.py:Net:width"], 1, "expected key=value after 'Net:'"),
+    (["--model", "{tmp}/syntax.py:Net"], 1, "{tmp}/syntax.py line 1: SyntaxError: "),
+    (["--model", "{tmp}/raises.py:Net"], 1, "importing {tmp}/raises.py raised RuntimeError: boom at import"),
+    (["--model", "{tmp}/a-file"], 1, "--model {tmp}/a-file: expected FILE.py:ClassName or"),
+    (["--model", "nosuch_package.models:Net"], 1, "--model: no module named 'nosuch_package'"),
+    (["--model", "{tmp}/net.py:Nope"], 1, "{tmp}/net.py defines no class 'Nope'; it defines Net, NoShape"),
+    (["--model", "{tmp}/net.py:NotAModule"], 1, "NotAModule is a class but not a subclass of torch.nn.Mod"),
+    (["--model", "{tmp}/net.py:function"], 1, "function is a function but not a subclass of torch.nn.Mod"),
+    (["--model", "{tmp}/net.py:NoShape"], 1, "NoShape() cannot be called as NoShape(input_shape, num_cla"),
+    (["--model", "{tmp}/net.py:Net:depth=3"], 1, "unexpected keyword argument 'depth'"),
+    (["--model", "{tmp}/net.py:Net:width=wide"], 1, "--model: width=wide is not a valid int"),
+    (["--model", "{tmp}/net.py:Refuses"], 1, "num_classes=10) raised ValueError: only 3 classes, not 10"),
+    (["--model", "{tmp}/net.py:WrongOutput"], 1, "[batch, num_classes] = [2, 10] for input [batch, *input_"),
+    (["--model", "{tmp}/net.py:Norm"], 1, "BatchNorm1d keeps running statistics, which gossip does not"),
     (["--nodes", "0"], 2, "0 is not in the range x>=1"),
     (["--nodes", "two"], 2, "'two' is not a valid integer"),
     (["--nodes", "7"], 1, "--nodes 7 of dpsgd need 7 shards, but {data} has"),
@@ -345,6 +409,8 @@ def refuses(tmp_path, monkeypatch, one_shard):
     (tmp_path / "broken-run").mkdir()
     os.mkfifo(tmp_path / "fifo.toml")
     (tmp_path / "broken-run" / "run.json").write_text('{"status": ')
+    for name, content in USER_MODELS.items():
+        (tmp_path / f"{name}.py").write_text(content)
     for name, content in TOML.items():
         path = tmp_path / f"{name}.toml"
         path.write_bytes(content if isinstance(content, bytes) else content.encode())

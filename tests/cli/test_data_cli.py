@@ -6,7 +6,8 @@ import json
 def test_list_names_every_builtin_source_with_params(run_cli):
     result = run_cli("data", "list", "--json")
     rows = {row["name"]: row for row in json.loads(result.output)}
-    assert {"digits", "synthetic", "mnist", "fashion-mnist", "cifar10", "npz", "hdf5", "csv"} <= set(rows)
+    known = {"digits", "synthetic", "mnist", "fashion-mnist", "cifar10", "npz", "hdf5", "csv", "python"}
+    assert known <= set(rows)
     assert [p["name"] for p in rows["mnist"]["params"]] == ["path"]
     assert rows["mnist"]["params"][0]["required"] is True
 
