@@ -1,5 +1,6 @@
 """The traffic matrix of real runs (metrics.h5 ``edges``): it adds up to bytes sent, on graph edges only."""
 
+import json
 import os
 import subprocess
 import sys
@@ -66,3 +67,31 @@ def test_fedavg_traffic_goes_through_its_server_only(runs):
     edges = read_edges(runs / "fedavg")
     pairs = {(s, r) for s, r, _ in edges.tolist()}
     assert pairs == {(0, n) for n in range(1, NODES)} | {(n, 0) for n in range(1, NODES)}
+
+
+def test_summary_json_carries_the_whole_matrix_and_the_screen_its_busiest_edges(runs, monkeypatch):
+    from click.testing import CliRunner
+
+    from fedgossip.cli.main import cli
+
+    monkeypatch.setenv("COLUMNS", "80")
+    shown = CliRunner().invoke(cli, ["summary", str(runs / "swarm"), "--json"])
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.output)["traffic_edges"] == read_edges(runs / "swarm").tolist()
+    screen = CliRunner().invoke(cli, ["summary", str(runs / "swarm")]).output
+    assert "busiest edges (8 of 8, model bytes sent)" in screen
+
+
+def test_busiest_edges_come_first_with_their_share():
+    from rich.console import Console
+
+    from fedgossip.report.edges import busiest_edges_table
+
+    edges = [[0, 1, 100], [1, 0, 700], [2, 1, 200], [1, 2, 0]]
+    console = Console(width=80, record=True)
+    console.print(busiest_edges_table(edges, top=2))
+    lines = [line.split() for line in console.export_text().splitlines() if line.strip()]
+    assert lines[0][:4] == ["busiest", "edges", "(2", "of"]
+    assert lines[-2:] == [["1", "0", "700", "B", "70.0%"], ["2", "1", "200", "B", "20.0%"]]
+    assert busiest_edges_table([]) is None
+    assert busiest_edges_table([[0, 1, "7"]]) is None  # a hand-edited summary.json: shown as nothing
