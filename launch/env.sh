@@ -9,7 +9,7 @@
 FEDGOSSIP_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${FEDGOSSIP_VENV:-$FEDGOSSIP_ROOT/.venv}
 TORCH_SPEC=${FEDGOSSIP_TORCH:-torch==2.13.0}
-EXTRAS=${FEDGOSSIP_EXTRAS:-mpich,dp,dev}
+EXTRAS=${FEDGOSSIP_EXTRAS:-mpich,dp,plot,dev}
 PYTHON=${PYTHON:-python3}
 
 if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then

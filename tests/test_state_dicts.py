@@ -194,6 +194,34 @@ def test_traffic_of_a_checkpoint_with_per_rank_arrays_resumes_as_totals():
     assert (restored.data_bytes_sent, restored.data_bytes_received, restored.bytes_within) == (300, 317, 0)
 
 
+def test_traffic_counts_model_bytes_per_peer_node_and_keeps_them_through_a_checkpoint():
+    traffic = Traffic()
+    for peer, nbytes in [(7, 100), (2, 30), (7, 5), (1000, 1)]:
+        traffic.record_send(peer, nbytes, 1, within=peer == 2)
+    traffic.record_collective(64, 16)  # no single peer: in bytes_sent, not per peer
+    traffic.record_data_send(2, 300)  # samples, not model bytes
+    assert traffic.sent_to == {7: 105, 2: 30, 1000: 1}
+    assert sum(traffic.sent_to.values()) == traffic.bytes_sent == traffic.totals()["bytes_sent"] - 64
+    restored = Traffic()
+    restored.load_state_dict(through_disk(traffic.state_dict()))
+    assert restored.sent_to == {7: 105, 2: 30, 1000: 1}
+    restored.record_send(2, 10, 1)
+    assert restored.sent_to[2] == 40
+
+
+def test_traffic_of_a_checkpoint_without_per_peer_counts_resumes_with_none():
+    old = Traffic()
+    old.record_send(3, 50, 1)
+    state = old.state_dict()
+    del state["sent_to_peer"], state["sent_to_bytes"]
+    restored = Traffic()
+    restored.load_state_dict(through_disk(state))
+    assert (restored.bytes_sent, restored.sent_to) == (50, {})
+    state.update(sent_to_peer=np.array([1, 2]), sent_to_bytes=np.array([5]))
+    with pytest.raises(ValueError, match="2 peers but 1 per-peer byte counts"):
+        Traffic().load_state_dict(state)
+
+
 def test_codec_draws_the_same_stochastic_keys_after_restore():
     x = torch.linspace(-1, 1, 500)
     codec = Codec(COMPRESSORS.create("qsgd:bits=3"), 0, 500, seed=3)

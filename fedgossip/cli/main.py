@@ -12,6 +12,7 @@ from fedgossip import __version__
 from fedgossip.cli.bench import bench
 from fedgossip.cli.data import data
 from fedgossip.cli.partition import partition
+from fedgossip.cli.plot import plot
 from fedgossip.cli.plugins import plugins
 from fedgossip.cli.summary import compare, runs, summary
 from fedgossip.cli.topology import topology
@@ -58,6 +59,7 @@ def cli(debug: bool) -> None:
       fedgossip partition show datasets/digits-64
       mpirun -n 64 fedgossip train --data datasets/digits-64 --algorithm swarm
       fedgossip summary results/<run>
+      fedgossip plot results/<run> --x bytes -o accuracy.png
     """
     logging.basicConfig(level=logging.DEBUG if debug else logging.INFO, format="%(message)s", force=debug)
 
@@ -71,6 +73,7 @@ cli.add_command(runs)
 cli.add_command(compare)
 cli.add_command(bench)
 cli.add_command(plugins)
+cli.add_command(plot)
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ __all__ = ["Traffic"]
 _TOTALS = ("bytes_sent", "bytes_received", "data_bytes_sent", "data_bytes_received")
 _COUNTS = ("collective_bytes", "messages_sent", "fp32_bytes_sent", "bytes_within")
 _SECONDS = ("comm_seconds", "link_seconds")
+_PER_PEER = ("sent_to_peer", "sent_to_bytes")
 
 
 class Traffic:
@@ -26,8 +27,9 @@ class Traffic:
     through MPI or, to a co-hosted node, through memory (``bytes_within``).
     ``fp32_bytes_sent`` is what the same messages would have cost as plain
     float32 packets: the reference the compression ratio is measured against.
-    Totals only, not per peer: a node of a 10,000-node run must not carry
-    10,000 counters.
+    ``sent_to`` holds the model bytes sent to each peer node this node has ever
+    sent to, so it grows with the node's neighbours (a ring: 2), not with the
+    run's size. Bytes moved inside a collective have no single peer and are not in it.
     """
 
     def __init__(self) -> None:
@@ -43,6 +45,7 @@ class Traffic:
         self.data_bytes_received = 0
         self.comm_seconds = 0.0  # wall time communicating (waiting included)
         self.link_seconds = 0.0  # wall time spent holding messages for an emulated --link
+        self.sent_to: dict[int, int] = {}  # peer node -> model bytes sent to it (a sparse row of the matrix)
 
     def record_send(self, peer: int, nbytes: int, values: int, within: bool = False) -> None:
         """Count a message of ``nbytes`` carrying ``values`` float32 values to ``peer``.
@@ -50,6 +53,7 @@ class Traffic:
         ``within``: the peer is a node of the same process (the message went through memory).
         """
         self.bytes_sent += nbytes
+        self.sent_to[int(peer)] = self.sent_to.get(int(peer), 0) + nbytes
         if within:
             self.bytes_within += nbytes
         self.messages_sent += 1
@@ -98,6 +102,10 @@ class Traffic:
         """Return every counter, so a resumed run's totals go on from the checkpoint's, not from zero."""
         state: dict[str, Any] = {name: int(getattr(self, name)) for name in (*_TOTALS, *_COUNTS)}
         state.update({name: float(getattr(self, name)) for name in _SECONDS})
+        peers = sorted(self.sent_to)
+        # Two int64 arrays, not a dict: checkpoints hold arrays, and a peer id is not a key name.
+        state["sent_to_peer"] = np.asarray(peers, dtype=np.int64)
+        state["sent_to_bytes"] = np.asarray([self.sent_to[p] for p in peers], dtype=np.int64)
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -107,8 +115,9 @@ class Traffic:
         the totals and no ``bytes_within``: the arrays are summed, and nothing stayed
         within a process then.
         """
-        expected = {*_TOTALS, *_COUNTS, *_SECONDS}
-        given = set(state) | {"bytes_within"}
+        expected = {*_TOTALS, *_COUNTS, *_SECONDS, *_PER_PEER}
+        # Older checkpoints: no bytes_within (nodes did not share processes), no per-peer counts.
+        given = set(state) | {"bytes_within", *_PER_PEER}
         if given != expected:
             raise ValueError(f"traffic state has keys {sorted(state)}, expected {sorted(expected)}")
         for name in _TOTALS:
@@ -117,3 +126,8 @@ class Traffic:
             setattr(self, name, int(state.get(name, 0)))
         for name in _SECONDS:
             setattr(self, name, float(state[name]))
+        peers = np.asarray(state.get("sent_to_peer", ()), dtype=np.int64).reshape(-1)
+        sent = np.asarray(state.get("sent_to_bytes", ()), dtype=np.int64).reshape(-1)
+        if peers.shape != sent.shape:
+            raise ValueError(f"traffic state has {peers.size} peers but {sent.size} per-peer byte counts")
+        self.sent_to = {int(p): int(b) for p, b in zip(peers, sent, strict=True)}

@@ -32,10 +32,12 @@ import numpy as np
 from fedgossip.bounded_read import file_problem
 from fedgossip.errors import DataError
 
-__all__ = ["METRICS_NAME", "MetricsWriter", "read_metrics"]
+__all__ = ["METRICS_NAME", "EDGES_GROUP", "MetricsWriter", "read_metrics", "read_edges"]
 
 METRICS_NAME = "metrics.h5"
 _AXES = ("round", "wall_time")
+# The traffic matrix: edge_sender, edge_receiver, edge_bytes [edges], cumulative at the run's end.
+EDGES_GROUP = "edges"
 _FORMAT_VERSION = 1
 _READ_TRIES = 60
 _READ_PAUSE_S = 0.05
@@ -141,6 +143,26 @@ class MetricsWriter:
             handle.attrs["seq"] = 2 * keep
             handle.flush()
         self._evals = keep
+
+    def write_edges(self, edges: np.ndarray) -> None:
+        """Store the run's traffic matrix: ``[edges, 3]`` rows of (sender node, receiver node, bytes).
+
+        Replaces the edges stored before (the counts are cumulative). The file must exist: a run
+        writes its edges after its evaluations.
+        """
+        edges = np.asarray(edges, dtype=np.int64).reshape(-1, 3)
+        with _open(self.path, "a") as handle:
+            handle.attrs["seq"] = 2 * self._evals + 1
+            handle.flush()
+            try:
+                if EDGES_GROUP in handle:
+                    del handle[EDGES_GROUP]
+                group = handle.create_group(EDGES_GROUP)
+                for column, name in enumerate(("edge_sender", "edge_receiver", "edge_bytes")):
+                    group.create_dataset(name, data=edges[:, column])
+            finally:
+                handle.attrs["seq"] = 2 * self._evals
+                handle.flush()
 
     def _create(self, round: int, wall_time: float, rows: dict[str, np.ndarray]) -> None:
         # The first evaluation makes the file: built beside it and renamed, so no reader sees it half
@@ -248,6 +270,32 @@ def read_metrics(run_dir: Path) -> dict[str, np.ndarray]:
         f"cannot read {path} ({problem}); if the run is still writing it, try again, "
         "otherwise the file is damaged"
     )
+
+
+def read_edges(run_dir: Path) -> np.ndarray | None:
+    """Return the run's traffic matrix as ``[edges, 3]`` int64 rows (sender, receiver, bytes), or None.
+
+    None: the run has not finished, or was made by a fedgossip that did not count bytes per edge.
+    """
+    path = Path(run_dir) / METRICS_NAME
+    if not path.exists():
+        return None
+    if problem := file_problem(path):
+        raise DataError(f"{path} {problem}; the run directory is damaged")
+    try:
+        with _open(path, "r") as handle:
+            if EDGES_GROUP not in handle:
+                return None
+            group = handle[EDGES_GROUP]
+            columns = [
+                np.asarray(group[name][:], dtype=np.int64)
+                for name in ("edge_sender", "edge_receiver", "edge_bytes")
+            ]
+    except (OSError, KeyError, ValueError, TypeError) as exc:
+        raise DataError(f"cannot read the edges of {path} ({exc}); the file is damaged") from None
+    if len({column.shape for column in columns}) != 1 or columns[0].ndim != 1:
+        raise DataError(f"the edge arrays of {path} differ in shape; the file is damaged")
+    return np.stack(columns, axis=1)
 
 
 def _read_once(path: Path) -> tuple[int, dict[str, np.ndarray]]:

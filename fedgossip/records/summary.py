@@ -18,7 +18,7 @@ import numpy as np
 
 from fedgossip.bounded_read import FileProblem, file_problem
 from fedgossip.records.jsonfile import jsonable, read_json, write_json_atomic
-from fedgossip.records.metrics import METRICS_NAME, read_metrics
+from fedgossip.records.metrics import METRICS_NAME, read_edges, read_metrics
 from fedgossip.records.run import read_run_json
 
 __all__ = [
@@ -35,6 +35,7 @@ SUMMARY_FORMAT_VERSION = 1
 # Dotted paths every summary has (values may be null); a summary.json missing one is recomputed.
 REQUIRED_KEYS = (
     "format_version",
+    "traffic_edges",
     "status",
     "name",
     "algorithm",
@@ -132,6 +133,8 @@ def summarize(run_dir: Path) -> dict[str, Any]:
             "communication": _communication(metrics, last),
             "time": _time(metrics, last, record),
             "curve": _curve(honest, metrics),
+            # [sender node, receiver node, bytes] per directed pair that carried model bytes
+            "traffic_edges": _traffic_edges(run_dir),
             # what the figures were computed from: a summary.json is trusted only while it matches
             "metrics_sha256": metrics_fingerprint(run_dir),
         }
@@ -392,3 +395,9 @@ def _stopped_nodes(budget: dict, stopped) -> int | None:
     """Return how many nodes the privacy budget stopped: as run.json names them, else as counted."""
     named = budget.get("nodes", budget.get("ranks"))
     return len(named) if named is not None else _count(_reduce(np.nansum, stopped))
+
+
+def _traffic_edges(run_dir: Path) -> list[list[int]] | None:
+    """Return the run's traffic matrix as [sender, receiver, bytes] rows; None before the run ends."""
+    edges = read_edges(run_dir)
+    return None if edges is None else edges.tolist()

@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from fedgossip.report.chart import COLOURS, MARKERS, Series, line_chart
+from fedgossip.report.edges import busiest_edges_table
 from fedgossip.report.figures import MISSING, count, number, ratio, seconds, size
 from fedgossip.report.privacy import privacy_table
 from fedgossip.report.training_plugins import plugins_table
@@ -42,6 +43,7 @@ def render_summary(summary: dict[str, Any], console: Console, path: Path | None 
         *([privacy_table(summary["privacy"], summary["ranks"])] if summary.get("privacy") else []),
         *([plugins_table(summary["plugins"], summary["communication"])] if summary.get("plugins") else []),
         _traffic(summary["communication"], summary.get("gossip")),
+        *([edges] if (edges := busiest_edges_table(summary.get("traffic_edges") or [])) else []),
         _time(summary["time"]),
         *_charts(summary),
     ):

@@ -34,6 +34,7 @@ from fedgossip.run.assemble import build_nodes
 from fedgossip.run.cadence import Cadence
 from fedgossip.run.checkpointing import checkpoint_bytes, restore_rank
 from fedgossip.run.context import RunContext
+from fedgossip.run.edge_traffic import gather_edges
 from fedgossip.run.evaluator import Evaluator
 from fedgossip.run.interactions import run_interactions
 from fedgossip.run.local_data import load_local_data, sample_counts, warm_up_compressor
@@ -136,6 +137,9 @@ def run_training(
                 outcome = run_interactions(ctx, resumed_schedule)
             else:
                 outcome = run_rounds(ctx, step + 1)
+            edges = gather_edges(nodes, comm)
+            if writer is not None and writer.evals:
+                writer.write_edges(edges)
         except BaseException:
             ctx.heartbeat.abandon()  # the run failed: no collective stop, the job is ending
             raise
