@@ -23,7 +23,9 @@ def ulfm():
     return run_ulfm
 
 
-def run_ulfm(ranks: int, args: list[str], timeout: float) -> subprocess.CompletedProcess:
+def run_ulfm(
+    ranks: int, args: list[str], timeout: float, fault_tolerance: bool = True
+) -> subprocess.CompletedProcess:
     """Run `mpirun --with-ft ulfm -n ranks <venv python> args` from the repository, with a timeout."""
     mpirun = VENV / "bin" / "mpirun"
     if not mpirun.exists():
@@ -36,6 +38,7 @@ def run_ulfm(ranks: int, args: list[str], timeout: float) -> subprocess.Complete
         "OMPI_ALLOW_RUN_AS_ROOT": "1",
         "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
     }
-    command = [str(mpirun), "--with-ft", "ulfm", "--oversubscribe", "-n", str(ranks)]
+    switch = ["--with-ft", "ulfm"] if fault_tolerance else []
+    command = [str(mpirun), *switch, "--oversubscribe", "-n", str(ranks)]
     command += [str(VENV / "bin" / "python"), *args]
     return subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
