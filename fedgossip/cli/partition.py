@@ -78,7 +78,7 @@ def create(
       fedgossip partition create synthetic:alpha=1,beta=1 --nodes 30 --scheme natural
       fedgossip partition create mnist:path=data/mnist --download -n 100 --scheme shards:classes_per_node=2
     """
-    from fedgossip.data.create import PartitionRequest, create_partition
+    from fedgossip.api.partition import create_partition, default_partition_dir
     from fedgossip.report.console import stdout
     from fedgossip.report.partition import render_partition
     from fedgossip.report.progress import stage_progress
@@ -87,14 +87,19 @@ def create(
         from fedgossip.cli.data import download_for_spec
 
         download_for_spec(source)
-    out = out or Path("datasets") / f"{source.partition(':')[0]}-{nodes}"
-    request = PartitionRequest(
-        source=source, scheme=scheme, nodes=nodes, seed=seed, test_fraction=test_fraction
-    )
+    out = out or default_partition_dir(source, nodes)
     with interrupt_on_sigterm(signal.SIGTERM), stage_progress() as progress:
         manifest = create_partition(
-            request, out, force=force, on_stage=progress.start, on_file=progress.advance
-        )
+            source,
+            nodes,
+            scheme=scheme,
+            out=out,
+            seed=seed,
+            test_fraction=test_fraction,
+            force=force,
+            on_stage=progress.start,
+            on_file=progress.advance,
+        ).manifest
     rule = " + dispatch rule" if "dispatch.h5" in manifest.files else ""
     stdout.print(f"[green]wrote[/] {out} ({manifest.nodes} shards + test set{rule})")
     render_partition(manifest, out, stdout)
