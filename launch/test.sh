@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 source launch/env.sh
 
 echo "== ruff"
-ruff check fedgossip tests
-ruff format --check fedgossip tests
+ruff check fedgossip tests examples
+ruff format --check fedgossip tests examples
 echo "== pytest"
 python -m pytest "$@"
