@@ -11,16 +11,20 @@ import gc
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mpi4py import MPI
-
-from fedgossip.comm.collective import agree
 from fedgossip.errors import ConfigError
 from fedgossip.records.reader import Run
-from fedgossip.run.preemption import Preemption
-from fedgossip.run.progress import RoundInfo
 from fedgossip.settings.config import TrainConfig, merge_config
+
+if TYPE_CHECKING:
+    from mpi4py import MPI
+
+    from fedgossip.run.preemption import Preemption
+    from fedgossip.run.progress import RoundInfo
+
+# MPI is imported where a function needs it: importing mpi4py.MPI initializes MPI, which building a
+# config (fg.config) or reading runs has no use for.
 
 __all__ = ["algorithm_defaults", "config", "resumed_config", "train"]
 
@@ -61,6 +65,9 @@ def resumed_config(
 
     run.json is read on rank 0 only (it may live on rank 0's disk alone); every rank gets the same config.
     """
+    from mpi4py import MPI
+
+    from fedgossip.comm.collective import agree
     from fedgossip.run.resume import resume_config
 
     comm = MPI.COMM_WORLD if comm is None else comm
@@ -114,6 +121,8 @@ def train(
         rank; or a failure on one rank only (a diverged loss), where the other ranks may be
         left waiting in MPI: a script under ``mpiexec`` should then call ``comm.Abort(1)``.
     """
+    from mpi4py import MPI
+
     from fedgossip.run.engine import run_training
 
     comm = MPI.COMM_WORLD if comm is None else comm
@@ -144,4 +153,4 @@ def train(
     if summary is None:
         return None
     written = {key: value for key, value in summary.items() if key != "run_dir"}  # as in summary.json
-    return Run(summary["run_dir"], written)
+    return Run.trained(summary["run_dir"], written)

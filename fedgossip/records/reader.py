@@ -52,10 +52,17 @@ class Run:
         ``path`` is not a run directory, or its ``run.json`` is damaged.
     """
 
-    def __init__(self, path: str | os.PathLike, summary: dict[str, Any] | None = None):
+    def __init__(self, path: str | os.PathLike):
         self._path = Path(path)
         self._record = read_run_json(self._path)
-        self._summary = summary  # the one training just wrote, if it came from fedgossip.train
+        self._summary: dict[str, Any] | None = None  # the one training just wrote, if it came from train()
+
+    @classmethod
+    def trained(cls, path: str | os.PathLike, summary: dict[str, Any]) -> Run:
+        """Open the run training just ended, keeping the summary it wrote (not read back from disk)."""
+        run = cls(path)
+        run._summary = summary
+        return run
 
     @property
     def path(self) -> Path:
