@@ -124,13 +124,11 @@ def show(directory: Path, as_json: bool, no_verify: bool) -> None:
     """
     from dataclasses import asdict
 
-    from fedgossip.data.shards import Partition
+    from fedgossip.api.partition import Partition
     from fedgossip.report.console import stdout
     from fedgossip.report.partition import render_partition
 
-    opened = Partition(directory)
-    if not no_verify:
-        opened.verify()
+    opened = Partition(directory, verify=not no_verify)
     if as_json:
         click.echo(json.dumps({**asdict(opened.manifest), "verified": not no_verify}, indent=2))
         return
