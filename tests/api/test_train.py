@@ -39,9 +39,11 @@ def _cli_run(data, out, name: str) -> fg.Run:
     return fg.Run(out / name)
 
 
-def test_in_process_train_records_what_the_cli_records(digits4, tmp_path):
+def test_in_process_train_records_what_the_cli_records(digits4, tmp_path, capfd):
     from_cli = _cli_run(digits4, tmp_path, "cli")
+    capfd.readouterr()
     run = fg.train(fg.TrainConfig(data=str(digits4), out=str(tmp_path), name="api", **OPTIONS))
+    assert capfd.readouterr().out == ""  # the library draws nothing: rendering is the CLI's
     assert isinstance(run, fg.Run) and run.path == tmp_path / "api" and run.name == "api"
     assert run.status == from_cli.status == "completed"
     assert {k: v for k, v in run.config.items() if k != "name"} == {
