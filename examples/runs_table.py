@@ -44,9 +44,10 @@ def main() -> None:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
-    print(f"{'name':18} {'compressor':16} {'accuracy':>8} {'MB sent':>8}")
+    width = max([len("compressor"), *(len(r["compressor"]) for r in rows)])
+    print(f"{'name':18} {'compressor':{width}} {'accuracy':>8} {'MB sent':>8}")
     for r in sorted(rows, key=lambda r: r["mb_sent"]):
-        print(f"{r['name']:18} {r['compressor']:16} {r['avg_model_accuracy']:8.3f} {r['mb_sent']:8.3f}")
+        print(f"{r['name']:18} {r['compressor']:{width}} {r['avg_model_accuracy']:8.3f} {r['mb_sent']:8.3f}")
     print(f"wrote {path}")
 
 
