@@ -11,7 +11,7 @@ source launch/env.sh
 source launch/openmpi_env.sh
 
 echo "== ruff"
-ruff check fedgossip tests
-ruff format --check fedgossip tests
+ruff check fedgossip tests examples
+ruff format --check fedgossip tests examples
 echo "== pytest"
 python -m pytest "$@"

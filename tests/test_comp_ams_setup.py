@@ -6,7 +6,7 @@ import torch
 from mpi4py import MPI
 
 from fedgossip.algorithms import ALGORITHMS, GossipContext
-from fedgossip.cli.train import _algorithm_defaults
+from fedgossip.api.training import algorithm_defaults as _algorithm_defaults
 from fedgossip.comm.codec import Codec
 from fedgossip.comm.traffic import Traffic
 from fedgossip.compress import COMPRESSORS

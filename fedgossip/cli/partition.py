@@ -78,7 +78,7 @@ def create(
       fedgossip partition create synthetic:alpha=1,beta=1 --nodes 30 --scheme natural
       fedgossip partition create mnist:path=data/mnist --download -n 100 --scheme shards:classes_per_node=2
     """
-    from fedgossip.data.create import PartitionRequest, create_partition
+    from fedgossip.api.partition import create_partition, default_partition_dir
     from fedgossip.report.console import stdout
     from fedgossip.report.partition import render_partition
     from fedgossip.report.progress import stage_progress
@@ -87,14 +87,19 @@ def create(
         from fedgossip.cli.data import download_for_spec
 
         download_for_spec(source)
-    out = out or Path("datasets") / f"{source.partition(':')[0]}-{nodes}"
-    request = PartitionRequest(
-        source=source, scheme=scheme, nodes=nodes, seed=seed, test_fraction=test_fraction
-    )
+    out = out or default_partition_dir(source, nodes)
     with interrupt_on_sigterm(signal.SIGTERM), stage_progress() as progress:
         manifest = create_partition(
-            request, out, force=force, on_stage=progress.start, on_file=progress.advance
-        )
+            source,
+            nodes,
+            scheme=scheme,
+            out=out,
+            seed=seed,
+            test_fraction=test_fraction,
+            force=force,
+            on_stage=progress.start,
+            on_file=progress.advance,
+        ).manifest
     rule = " + dispatch rule" if "dispatch.h5" in manifest.files else ""
     stdout.print(f"[green]wrote[/] {out} ({manifest.nodes} shards + test set{rule})")
     render_partition(manifest, out, stdout)
@@ -119,13 +124,11 @@ def show(directory: Path, as_json: bool, no_verify: bool) -> None:
     """
     from dataclasses import asdict
 
-    from fedgossip.data.shards import Partition
+    from fedgossip.api.partition import Partition
     from fedgossip.report.console import stdout
     from fedgossip.report.partition import render_partition
 
-    opened = Partition(directory)
-    if not no_verify:
-        opened.verify()
+    opened = Partition(directory, verify=not no_verify)
     if as_json:
         click.echo(json.dumps({**asdict(opened.manifest), "verified": not no_verify}, indent=2))
         return

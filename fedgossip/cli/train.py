@@ -281,14 +281,14 @@ def train(resume: Path | None, config_file: Path | None, **options) -> None:
     gc.disable()
     from mpi4py import MPI
 
+    from fedgossip.api.training import config as build_config
+    from fedgossip.api.training import resumed_config
     from fedgossip.cli.options import interrupt_on_sigterm
-    from fedgossip.comm.collective import agree, is_collective
-    from fedgossip.comm.fault_tolerance import require_fault_tolerance
+    from fedgossip.comm.collective import is_collective
     from fedgossip.errors import ConfigError, FedGossipError
     from fedgossip.report.console import print_error
     from fedgossip.run.preemption import Preemption, preempt_on_sigterm
-    from fedgossip.run.resume import resume_config
-    from fedgossip.settings.config import TrainConfig, load_toml, merge_config
+    from fedgossip.settings.config import load_toml
 
     comm = MPI.COMM_WORLD
     debug = bool(click.get_current_context().find_root().params.get("debug"))
@@ -298,15 +298,9 @@ def train(resume: Path | None, config_file: Path | None, **options) -> None:
         if resume is not None:
             if config_file is not None:
                 raise ConfigError("--resume takes the run's own settings; drop --config")
-            # read on rank 0 only: run.json may live on rank 0's disk alone; the others get plain data
-            saved = agree(
-                comm, lambda: resume_config(resume, given, comm.Get_size()).to_dict(), root_only=True
-            )
-            config = TrainConfig(**{**saved, "plugin": tuple(saved["plugin"])})
+            config = resumed_config(resume, given, comm)
         else:
-            toml_values = load_toml(config_file) if config_file else {}
-            config = merge_config(given, toml_values, _algorithm_defaults(given, toml_values))
-        require_fault_tolerance(config)  # the same on every rank: refused before any training
+            config = build_config(load_toml(config_file) if config_file else {}, **given)
     except FedGossipError as exc:
         if debug:
             raise
@@ -320,7 +314,7 @@ def train(resume: Path | None, config_file: Path | None, **options) -> None:
     on_sigterm = preempt_on_sigterm(preemption) if checkpointed else interrupt_on_sigterm()
     try:
         with on_sigterm:
-            summary = _run(config, comm, resume, preemption)
+            run = _run(config, comm, resume, preemption)
     except KeyboardInterrupt:
         # Ctrl-C or SIGTERM may reach only some ranks while others wait in MPI: end the whole job.
         print_error(f"[rank {comm.Get_rank()}] interrupted; the run is marked failed")
@@ -343,15 +337,15 @@ def train(resume: Path | None, config_file: Path | None, **options) -> None:
             raise
         print_error(f"[rank {comm.Get_rank()}] unexpected {type(exc).__name__}: {exc} (rerun with --debug)")
         _abort(comm, 1)
-    if summary is not None:
+    if run is not None:
         from fedgossip.report.console import stdout
         from fedgossip.report.run import render_summary
 
-        render_summary(summary, stdout)
+        render_summary(run.summary, stdout)
     if preemption.stopped_at is not None:  # set on every rank, only when the run really stopped for it
         if comm.Get_rank() == 0:
             print_error(
-                f"preempted: checkpoint written; continue with `fedgossip train --resume {_run_dir(summary)}`"
+                f"preempted: checkpoint written; continue with `fedgossip train --resume {_run_dir(run)}`"
             )
         sys.exit(PREEMPTED_EXIT)
 
@@ -377,22 +371,9 @@ def _abort(comm, code: int) -> NoReturn:
         os._exit(code)
 
 
-def _algorithm_defaults(given: dict, toml_values: dict) -> dict:
-    """Return the defaults the chosen algorithm changes (comp-ams: AMSGrad at a constant lr 0.001)."""
-    from fedgossip.algorithms import ALGORITHMS
-    from fedgossip.errors import ConfigError
-    from fedgossip.specs import parse_spec
-
-    spec = given.get("algorithm", toml_values.get("algorithm", "dpsgd"))
-    try:
-        return dict(ALGORITHMS.get(parse_spec(str(spec)).name).config_defaults)
-    except ConfigError:
-        return {}  # an unknown algorithm is reported, with the known ones, when the run is planned
-
-
 def _run(config, comm, resume, preemption):
+    from fedgossip.api.training import train as train_run
     from fedgossip.report.training import training_progress
-    from fedgossip.run.engine import run_training
 
     def resuming(step: int) -> None:
         from fedgossip.report.console import stdout
@@ -403,10 +384,10 @@ def _run(config, comm, resume, preemption):
         stdout.print(line, markup=False, highlight=False, soft_wrap=True)
 
     with training_progress(enabled=comm.Get_rank() == 0) as on_round:
-        return run_training(
-            config, comm, on_round=on_round, resume=resume, preemption=preemption, on_resume=resuming
+        return train_run(
+            config, resume, comm=comm, on_round=on_round, preemption=preemption, on_resume=resuming
         )
 
 
-def _run_dir(summary: dict | None) -> str:
-    return "results/<run>" if summary is None else str(summary.get("run_dir") or "results/<run>")
+def _run_dir(run) -> str:
+    return "results/<run>" if run is None else str(run.path)

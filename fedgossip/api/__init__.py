@@ -1,0 +1,1 @@
+"""The Python API behind ``import fedgossip as fg`` (see :mod:`fedgossip` for the names)."""
