@@ -67,7 +67,7 @@ class UserModel(ModelFactory):
             raise ConfigError(
                 f"{_OPTION} {self.spec}: {self.cls.__name__}(input_shape={tuple(input_shape)}, "
                 f"num_classes={num_classes}{_shown(self.kwargs)}) raised {first_line(exc)}"
-            ) from None
+            ) from exc  # the user's traceback, for --debug
         _check_module(model, self.spec, tuple(input_shape), int(num_classes))
         return model
 
@@ -139,7 +139,7 @@ def _check_module(model: object, spec: str, input_shape: tuple[int, ...], num_cl
         raise ConfigError(
             f"{_OPTION} {spec}: a forward pass on a batch of shape {[_CHECK_BATCH, *input_shape]} raised "
             f"{first_line(exc)}"
-        ) from None
+        ) from exc
     expected = (_CHECK_BATCH, num_classes)
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != expected:
         got = list(out.shape) if isinstance(out, torch.Tensor) else _kind(out)
