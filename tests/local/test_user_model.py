@@ -172,3 +172,11 @@ def test_an_import_error_inside_the_module_names_that_import(tmp_path, monkeypat
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(ConfigError, match="importing brokennets raised ModuleNotFoundError: No module named"):
         UserModel(UserModelSpec("brokennets", "Net"))
+
+
+def test_every_badly_typed_argument_is_named_at_once(tmp_path):
+    (tmp_path / "mine.py").write_text(NET)
+    spec = UserModelSpec(str(tmp_path / "mine.py"), "Net", {"width": "wide", "scale": "big"})
+    says = r"width=wide is not a valid int .*; scale=big is not a valid float"
+    with pytest.raises(ConfigError, match=says):
+        UserModel(spec)

@@ -79,7 +79,14 @@ def _keyword_arguments(cls: type, args: dict[str, str], spec: str) -> dict[str, 
     except (TypeError, ValueError):
         return dict(args)
     parameters = signature.parameters
-    converted = {key: _convert(text, parameters.get(key)) for key, text in args.items()}
+    converted, problems = {}, []
+    for key, text in args.items():
+        try:
+            converted[key] = _convert(text, parameters.get(key))
+        except ValueError as exc:
+            problems.append(f"{key}={text} {exc}")
+    if problems:  # all of them at once
+        raise ConfigError(f"{_OPTION} {spec}: " + "; ".join(problems))
     try:
         signature.bind((1,), 2, **converted)  # the contract's two positional arguments, then the spec's
     except TypeError as exc:
@@ -93,6 +100,7 @@ def _keyword_arguments(cls: type, args: dict[str, str], spec: str) -> dict[str, 
 
 
 def _convert(text: str, parameter: inspect.Parameter | None) -> object:
+    """Return ``text`` as the parameter's annotated type, else as a number if it reads as one."""
     kind = None if parameter is None else parameter.annotation
     name = kind if isinstance(kind, str) else getattr(kind, "__name__", None)
     try:
@@ -101,7 +109,7 @@ def _convert(text: str, parameter: inspect.Parameter | None) -> object:
         if name in ("int", "float"):
             return int(text) if name == "int" else float(text)
     except ValueError:
-        raise ConfigError(f"{_OPTION}: {parameter.name}={text} is not a valid {name}") from None
+        raise ValueError(f"is not a valid {name} (the constructor's annotation)") from None
     if name == "str":
         return text
     for reader in (int, float):
