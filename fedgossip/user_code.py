@@ -85,7 +85,7 @@ def _load_file(path: Path, option: str) -> UserCode:
         exec(code, module.__dict__)
     except Exception as exc:
         del sys.modules[name]
-        raise ConfigError(f"{option}: importing {path} raised {first_line(exc)}; fix the file") from None
+        raise ConfigError(f"{option}: importing {path} raised {first_line(exc)}; fix the file") from exc
     return UserCode(module, str(path), sha256)
 
 
@@ -101,7 +101,7 @@ def _load_module(name: str, option: str) -> UserCode:
             ) from None
         raise ConfigError(f"{option}: importing {name} raised {first_line(exc)}") from None
     except Exception as exc:
-        raise ConfigError(f"{option}: importing {name} raised {first_line(exc)}; fix the module") from None
+        raise ConfigError(f"{option}: importing {name} raised {first_line(exc)}; fix the module") from exc
     sha256 = None
     file = getattr(module, "__file__", None)
     if file and Path(file).is_file():

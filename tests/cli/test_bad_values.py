@@ -154,7 +154,7 @@ TRAIN_ROWS = [
     (["--model", "{tmp}/net.py:function"], 1, "function is a function but not a subclass of torch.nn.Mod"),
     (["--model", "{tmp}/net.py:NoShape"], 1, "NoShape() cannot be called as NoShape(input_shape, num_cla"),
     (["--model", "{tmp}/net.py:Net:depth=3"], 1, "unexpected keyword argument 'depth'"),
-    (["--model", "{tmp}/net.py:Net:width=wide"], 1, "--model: width=wide is not a valid int"),
+    (["--model", "{tmp}/net.py:Net:width=wide"], 1, "net.py:Net:width=wide: width=wide is not a valid int"),
     (["--model", "{tmp}/net.py:Refuses"], 1, "num_classes=10) raised ValueError: only 3 classes, not 10"),
     (["--model", "{tmp}/net.py:WrongOutput"], 1, "[batch, num_classes] = [2, 10] for input [batch, *input_"),
     (["--model", "{tmp}/net.py:Norm"], 1, "BatchNorm1d keeps running statistics, which gossip does not"),

@@ -41,6 +41,19 @@ class Net(nn.Module):
 """
 CHANCE = 0.1  # ten digit classes
 
+# The built-in mlp (fedgossip/local/models/mlp.py) written as a user's class, layer for layer.
+MLP_TWIN = """\
+import math
+
+from torch import nn
+
+
+class Twin(nn.Sequential):
+    def __init__(self, input_shape, num_classes, hidden: int = 64):
+        width = math.prod(input_shape)
+        super().__init__(nn.Flatten(), nn.Linear(width, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
+"""
+
 
 @pytest.fixture(scope="module")
 def four_shards(tmp_path_factory) -> Path:
@@ -84,6 +97,20 @@ def test_a_model_file_trains_above_chance_on_four_nodes(train, tmp_path):
         "class": "Net",
         "sha256": hashlib.sha256(model_file.read_bytes()).hexdigest(),
     }
+
+
+def test_a_user_copy_of_the_builtin_mlp_trains_exactly_like_it(train, tmp_path):
+    (tmp_path / "twin.py").write_text(MLP_TWIN)
+    common = ("--rounds", "2", "--local-steps", "3", "--eval-every", "1", "--seed", "3")
+    train("--model", "mlp:hidden=24", *common, "--name", "builtin")
+    train("--model", f"{tmp_path}/twin.py:Twin:hidden=24", *common, "--name", "twin")
+    curves = []
+    for name in ("builtin", "twin"):
+        with h5py.File(tmp_path / "results" / name / "metrics.h5") as metrics:
+            curves.append({key: np.asarray(metrics[key]) for key in ("train_loss", "test_accuracy")})
+    assert curves[0]["train_loss"].size > 0
+    for key, values in curves[0].items():
+        np.testing.assert_array_equal(values, curves[1][key], err_msg=key)  # same weights, same steps
 
 
 def test_a_relative_model_path_is_recorded_absolute(train, tmp_path, monkeypatch):
@@ -145,3 +172,11 @@ def test_an_import_error_inside_the_module_names_that_import(tmp_path, monkeypat
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(ConfigError, match="importing brokennets raised ModuleNotFoundError: No module named"):
         UserModel(UserModelSpec("brokennets", "Net"))
+
+
+def test_every_badly_typed_argument_is_named_at_once(tmp_path):
+    (tmp_path / "mine.py").write_text(NET)
+    spec = UserModelSpec(str(tmp_path / "mine.py"), "Net", {"width": "wide", "scale": "big"})
+    says = r"width=wide is not a valid int .*; scale=big is not a valid float"
+    with pytest.raises(ConfigError, match=says):
+        UserModel(spec)

@@ -67,7 +67,7 @@ class UserModel(ModelFactory):
             raise ConfigError(
                 f"{_OPTION} {self.spec}: {self.cls.__name__}(input_shape={tuple(input_shape)}, "
                 f"num_classes={num_classes}{_shown(self.kwargs)}) raised {first_line(exc)}"
-            ) from None
+            ) from exc  # the user's traceback, for --debug
         _check_module(model, self.spec, tuple(input_shape), int(num_classes))
         return model
 
@@ -79,7 +79,14 @@ def _keyword_arguments(cls: type, args: dict[str, str], spec: str) -> dict[str, 
     except (TypeError, ValueError):
         return dict(args)
     parameters = signature.parameters
-    converted = {key: _convert(text, parameters.get(key)) for key, text in args.items()}
+    converted, problems = {}, []
+    for key, text in args.items():
+        try:
+            converted[key] = _convert(text, parameters.get(key))
+        except ValueError as exc:
+            problems.append(f"{key}={text} {exc}")
+    if problems:  # all of them at once
+        raise ConfigError(f"{_OPTION} {spec}: " + "; ".join(problems))
     try:
         signature.bind((1,), 2, **converted)  # the contract's two positional arguments, then the spec's
     except TypeError as exc:
@@ -93,6 +100,7 @@ def _keyword_arguments(cls: type, args: dict[str, str], spec: str) -> dict[str, 
 
 
 def _convert(text: str, parameter: inspect.Parameter | None) -> object:
+    """Return ``text`` as the parameter's annotated type, else as a number if it reads as one."""
     kind = None if parameter is None else parameter.annotation
     name = kind if isinstance(kind, str) else getattr(kind, "__name__", None)
     try:
@@ -101,7 +109,7 @@ def _convert(text: str, parameter: inspect.Parameter | None) -> object:
         if name in ("int", "float"):
             return int(text) if name == "int" else float(text)
     except ValueError:
-        raise ConfigError(f"{_OPTION}: {parameter.name}={text} is not a valid {name}") from None
+        raise ValueError(f"is not a valid {name} (the constructor's annotation)") from None
     if name == "str":
         return text
     for reader in (int, float):
@@ -139,7 +147,7 @@ def _check_module(model: object, spec: str, input_shape: tuple[int, ...], num_cl
         raise ConfigError(
             f"{_OPTION} {spec}: a forward pass on a batch of shape {[_CHECK_BATCH, *input_shape]} raised "
             f"{first_line(exc)}"
-        ) from None
+        ) from exc
     expected = (_CHECK_BATCH, num_classes)
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != expected:
         got = list(out.shape) if isinstance(out, torch.Tensor) else _kind(out)
