@@ -285,6 +285,7 @@ def train(resume: Path | None, config_file: Path | None, **options) -> None:
     from fedgossip.api.training import resumed_config
     from fedgossip.cli.options import interrupt_on_sigterm
     from fedgossip.comm.collective import is_collective
+    from fedgossip.comm.fault_tolerance import require_fault_tolerance
     from fedgossip.errors import ConfigError, FedGossipError
     from fedgossip.report.console import print_error
     from fedgossip.run.preemption import Preemption, preempt_on_sigterm
@@ -301,6 +302,7 @@ def train(resume: Path | None, config_file: Path | None, **options) -> None:
             config = resumed_config(resume, given, comm)
         else:
             config = build_config(load_toml(config_file) if config_file else {}, **given)
+        require_fault_tolerance(config)  # the same on every rank: refused before any training
     except FedGossipError as exc:
         if debug:
             raise
