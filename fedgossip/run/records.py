@@ -128,6 +128,7 @@ def canonical_config(plan: RunPlan) -> dict[str, Any]:
         "local_steps": None if plan.local_steps is None else plan.local_steps.spec,
         "slowdown": plan.slowdown.spec,
         "link": "none" if plan.link is None else plan.link.spec,
+        "availability": plan.config.specs.availability.spec,
         "dp": plan.privacy.spec if plan.privacy is not None else "none",
         **_plugin_config(plan.plugins),
         "data": str(plan.data_dir),

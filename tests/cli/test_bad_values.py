@@ -35,6 +35,12 @@ TOML = {  # name -> content of a --config file
     "vectorize-a-string": 'vectorize = "yes"\n',
     "stall-timeout-a-string": 'stall-timeout = "ten"\n',
 }
+TRACES = {  # name -> an --availability trace file's content
+    "gap": "0,1,5\n",
+    "unknown": "0,0,5\n3,0,5\n",
+    "overlap": "0,0,2\n0,1,3\n",
+    "malformed": "a,b\n",
+}
 CUDA_MISSING = pytest.mark.skipif(torch.cuda.is_available(), reason="this host has CUDA: the run would train")
 
 
@@ -168,6 +174,28 @@ TRAIN_ROWS = [
     (["--link", "bandwidth=0"], 1, "bandwidth='0': needs a unit"),
     (["--link", "latency=-1ms"], 1, "latency='-1ms': must be a finite number >= 0"),
     (["--link", "nosuch=1"], 1, "unknown key 'nosuch' (keys: bandwidth, latency)"),
+    (["--availability", "nosuch"], 1, "availability 'nosuch': unknown kind 'nosuch'; accepted forms: always"),
+    (["--availability", "bernoulli:p=0"], 1, "p='0': must be > 0 and <= 1"),
+    (["--availability", "bernoulli:p=1.5"], 1, "p='1.5': must be > 0 and <= 1"),
+    (["--availability", "markov:online=0,offline=2"], 1, "online='0': must be >= 1"),
+    (["--availability", "markov:online=2,offline=-1"], 1, "offline='-1': must be >= 1"),
+    (["--availability", "bernoulli:p=0.001"], 1, "leaves no node online in 1 of 1 rounds (round 0)"),
+    (["--availability", "trace:path={tmp}/gap.csv"], 1, "leaves no node online in 1 of 1 rounds"),
+    (["--availability", "trace:path={tmp}/unknown.csv"], 1, "names node 3, but the run has 1 nodes"),
+    (["--availability", "trace:path={tmp}/overlap.csv"], 1, "node 0's intervals [0, 2) and [1, 3) overlap"),
+    (["--availability", "trace:path={tmp}/malformed.csv"], 1, "line 1 is 'a,b', expected three integers"),
+    (["--availability", "trace:path={tmp}/missing.csv"], 1, "missing.csv' does not exist; give a CSV"),
+    (["--availability", "bernoulli:p=0.5", "--algorithm", "gt"], 1, "bernoulli:p=0.5 is not supported by gt"),
+    (
+        ["--availability", "bernoulli:p=0.5", "--compressor", "qsgd:bits=4"],
+        1,
+        "not supported by dpsgd with the lossy --compressor qsgd (CHOCO-gossip)",
+    ),
+    (
+        ["--availability", "bernoulli:p=0.5", "--algorithm", "swarm", "--async"],
+        1,
+        "is not supported with --async yet; it is supported in synchronous rounds by dpsgd",
+    ),
     (["--dp", "nosuch"], 1, "unknown privacy mechanism 'nosuch'; known: dp-sgd, dp-update"),
     (["--dp", "dp-sgd:clip=-1,noise=1"], 1, "clip='-1': must be > 0"),
     (["--dp", ""], 1, "dp must be a mechanism spec such as dp-sgd:clip=1,noise=1.1, got ''"),
@@ -342,6 +370,8 @@ def refuses(tmp_path, monkeypatch, one_shard):
     # A row that fails after its run directory exists must not leave a guardian waiting for pytest to end.
     monkeypatch.setattr(fedgossip.run.records, "start_guardian", lambda *args, **kwargs: None)
     (tmp_path / "a-file").write_text("not a directory\n")
+    for name, trace in TRACES.items():
+        (tmp_path / f"{name}.csv").write_text(trace)
     (tmp_path / "broken-run").mkdir()
     os.mkfifo(tmp_path / "fifo.toml")
     (tmp_path / "broken-run" / "run.json").write_text('{"status": ')
