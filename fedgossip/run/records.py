@@ -136,6 +136,15 @@ def canonical_config(plan: RunPlan) -> dict[str, Any]:
     }
 
 
+def _availability_record(plan: RunPlan) -> dict[str, Any]:
+    """Return the --availability spec and the fraction of node-rounds it leaves online (1.0: always)."""
+    schedule = plan.availability
+    return {
+        "spec": plan.config.specs.availability.spec,
+        "mean_online_fraction": 1.0 if schedule is None else round(schedule.mean_online_fraction(), 6),
+    }
+
+
 def _consensus_step(plan: RunPlan) -> float | None:
     """Return the γ CHOCO-gossip uses: the algorithm's gamma, else the compressor's (None: no CHOCO)."""
     return plan.algorithm.consensus_step_for(plan.compressor)
@@ -206,6 +215,7 @@ def _run_record(plan: RunPlan, hosts: list[str], name: str, now: datetime, count
         "local_steps": _local_steps_record(plan, counts),  # per round, as they ran
         "consensus_step": _consensus_step(plan),  # CHOCO-gossip's γ as used; None: no CHOCO
         "attackers": list(plan.attackers),  # left out of the accuracy figures; [] in an honest run
+        "availability": _availability_record(plan),
         "versions": {
             "fedgossip": __version__,
             "torch": torch.__version__,
