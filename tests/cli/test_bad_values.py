@@ -339,6 +339,8 @@ OTHER_ROWS = [
     (["summary", "{tmp}/a-file"], 2, "'{tmp}/a-file' is a file"),
     (["summary", "{data}"], 1, "run.json is missing, so {data} is not a run directory"),
     (["summary", "{tmp}/broken-run"], 1, "broken-run/run.json is not readable JSON"),
+    (["bench", "churn", "--availabilities", "1,0"], 2, "'0' in '1,0': give comma-separated probabilities"),
+    (["bench", "churn", "--availabilities", "x"], 2, "'x' in 'x': give comma-separated probabilities"),
     ([*BENCH, "--nodes", "0"], 2, "0 is not in the range x>=1"),
     ([*BENCH, "--nodes", "abc"], 2, "'abc' is not a valid integer"),
     ([*BENCH, "--samples", "0"], 2, "0 is not in the range x>=1"),
