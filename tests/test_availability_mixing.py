@@ -103,3 +103,38 @@ def test_fedavg_samples_online_clients_only():
         assert online[chosen].all()
         assert len(chosen) == min(int(online[1:].sum()), 4)  # half of the 7 clients, rounded, if online
     network.free()
+
+
+def test_fedavg_holds_an_offline_clients_downlink_until_it_returns():
+    schedule = AvailabilitySchedule(BernoulliAvailability(p=0.5), NODES, ROUNDS, seed=3, server=0)
+    codec_of = lambda node: Codec(COMPRESSORS.create("none"), node, COUNT, 3)  # noqa: E731
+    network = NodeNetwork(MPI.COMM_SELF, Placement(NODES, 1), codec_of(0).max_packet)
+    graph, shared, members = make_topology("star", NODES, 0), {}, []
+    for node in range(NODES):
+        flat = start(0)  # fedavg starts every node from the same global model
+        ctx = GossipContext(
+            MPI.COMM_SELF, graph, codec_of(node), Traffic(), 3, np.full(NODES, 10), node=node,
+            network=network, shared=shared, availability=schedule,
+        )  # fmt: skip
+        made = ALGORITHMS.create("fedavg")
+        made.setup(ctx, flat)
+        members.append((made, flat))
+    held = 0
+    for round_index in range(1, ROUNDS + 1):
+        for node, (_, flat) in enumerate(members):  # "training": each chosen client moves its model
+            if node and members[0][0].trains(node, round_index):
+                flat.add_(float(node + round_index))
+        before = [flat.clone() for _, flat in members]
+        network.converse({node: a.conversation(flat, round_index) for node, (a, flat) in enumerate(members)})
+        server_model = members[0][1]
+        for node in range(1, NODES):
+            flat = members[node][1]
+            # the schedule's row round_index is the next round; after the last one nobody returns
+            back_next = round_index < ROUNDS and schedule.is_online(node, round_index)
+            if schedule.is_online(node, round_index - 1) or back_next:
+                assert torch.equal(flat, server_model)  # current before it trains again
+            else:
+                assert torch.equal(flat, before[node])  # away: its model stays as it was
+                held += 1
+    assert held > 0
+    network.free()

@@ -186,6 +186,8 @@ TRAIN_ROWS = [
     (["--availability", "trace:path={tmp}/malformed.csv"], 1, "line 1 is 'a,b', expected three integers"),
     (["--availability", "trace:path={tmp}/missing.csv"], 1, "missing.csv' does not exist; give a CSV"),
     (["--availability", "bernoulli:p=0.5", "--algorithm", "gt"], 1, "bernoulli:p=0.5 is not supported by gt"),
+    (["--availability", "markov:online=4,offline=2", "--algorithm", "d2"], 1, "is not supported by d2"),
+    (["--availability", "bernoulli:p=0.9", "--algorithm", "comp-ams"], 1, "is not supported by comp-ams"),
     (
         ["--availability", "bernoulli:p=0.5", "--compressor", "qsgd:bits=4"],
         1,
