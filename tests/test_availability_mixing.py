@@ -17,8 +17,8 @@ from fedgossip.comm.network import NodeNetwork
 from fedgossip.comm.placement import Placement
 from fedgossip.comm.traffic import Traffic
 from fedgossip.compress import COMPRESSORS
-from fedgossip.run.availability import AvailabilitySchedule
 from fedgossip.settings.availability_spec import BernoulliAvailability
+from fedgossip.topology.availability import AvailabilitySchedule
 from fedgossip.topology.base import make_topology
 
 COUNT = 40

@@ -16,8 +16,8 @@ from fedgossip.comm.link import Uplink, hold_until
 from fedgossip.comm.network import NodeNetwork
 from fedgossip.comm.placement import Placement
 from fedgossip.comm.traffic import Traffic
-from fedgossip.run.availability import AvailabilitySchedule
 from fedgossip.settings.link_spec import Link
+from fedgossip.topology.availability import AvailabilitySchedule
 from fedgossip.topology.base import Topology
 
 __all__ = ["GossipContext"]

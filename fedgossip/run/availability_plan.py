@@ -8,8 +8,8 @@ from __future__ import annotations
 from fedgossip.algorithms.base import Algorithm
 from fedgossip.compress.base import Compressor
 from fedgossip.errors import ConfigError
-from fedgossip.run.availability import AvailabilitySchedule
 from fedgossip.settings.config import TrainConfig
+from fedgossip.topology.availability import AvailabilitySchedule
 
 __all__ = ["plan_availability"]
 

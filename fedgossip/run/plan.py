@@ -27,7 +27,6 @@ from fedgossip.local.models.base import MODELS, ModelFactory
 from fedgossip.plugins.base import TrainingPlugin
 from fedgossip.plugins.resolve import build_plugins, check_plugin_placement
 from fedgossip.privacy.base import PRIVACY, PrivacyMechanism
-from fedgossip.run.availability import AvailabilitySchedule
 from fedgossip.run.availability_plan import plan_availability
 from fedgossip.run.byzantine_plan import Byzantine, plan_byzantine
 from fedgossip.run.default_data import default_partition
@@ -37,6 +36,7 @@ from fedgossip.settings.local_steps import LocalSteps
 from fedgossip.settings.optimizer_spec import OptimizerChoice
 from fedgossip.settings.slowdown_spec import Slowdown
 from fedgossip.specs import Spec
+from fedgossip.topology.availability import AvailabilitySchedule
 from fedgossip.topology.base import Topology, make_topology
 
 __all__ = ["RunPlan", "plan_run"]

@@ -16,8 +16,8 @@ import h5py
 import numpy as np
 import pytest
 
-from fedgossip.run.availability import AvailabilitySchedule
 from fedgossip.settings.availability_spec import BernoulliAvailability
+from fedgossip.topology.availability import AvailabilitySchedule
 
 NODES = 8
 WALL_CLOCK = {"wall_time", "compute_s", "comm_s", "codec_s", "link_s", "idle_s", "filter_saved_s"}
