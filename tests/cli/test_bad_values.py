@@ -34,6 +34,7 @@ TOML = {  # name -> content of a --config file
     "name-a-number": "name = 5\n",
     "vectorize-a-string": 'vectorize = "yes"\n',
     "stall-timeout-a-string": 'stall-timeout = "ten"\n',
+    "availability-a-number": "availability = 0.5\n",
 }
 TRACES = {  # name -> an --availability trace file's content
     "gap": "0,1,5\n",
@@ -298,6 +299,7 @@ TRAIN_ROWS = [
     (["--config", _config("local-epochs-a-boolean")], 1, "local-epochs must be a positive integer, got True"),
     (["--config", _config("gamma-a-boolean")], 1, "gamma must lie in (0, 1], got True"),
     (["--config", _config("vectorize-a-string")], 1, "vectorize must be true or false, got 'yes'"),
+    (["--config", _config("availability-a-number")], 1, "availability must be a spec in quotes, got 0.5"),
     (["--config", _config("name-a-number")], 1, "name must be a run name in quotes, got 5"),
     (["--resume", "{tmp}/nowhere"], 2, "'{tmp}/nowhere' does not exist"),
     (["--resume", "{data}"], 1, "run.json is missing, so {data} is not a run directory"),
