@@ -28,6 +28,7 @@ COMMON = (
 CASES = {
     "dpsgd": ("--algorithm", "dpsgd", "--topology", "ring"),
     "swarm": ("--algorithm", "swarm", "--topology", "complete"),
+    "allreduce": ("--algorithm", "allreduce"),  # offline nodes add zeros to a collective across ranks
 }
 
 
