@@ -6,6 +6,7 @@ baseline a user would otherwise get from torch DDP.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from fedgossip.algorithms.base import Algorithm
@@ -24,8 +25,17 @@ class AllReduce(Algorithm):
         super().setup(ctx, flat)
         self.require_lossless(ctx, "it averages exact float32 models with MPI_Allreduce")
 
+    def availability_problem(self, compressor) -> str | None:
+        return None
+
     def conversation(self, flat: torch.Tensor, round_index: int) -> Conversation:
+        online = self.ctx.online(round_index)
+        if online is not None and not online[self.ctx.node]:
+            # Offline: a collective needs every node, so it adds zeros and keeps its own model. (The
+            # bytes are counted as if it took part: emulated availability, one real allreduce.)
+            yield Allreduce(np.zeros(flat.numel(), dtype=np.float32))
+            return
         # The network sums in float64 and counts what a ring allreduce moves (NodeNetwork).
         total = yield Allreduce(flat.detach().cpu().numpy())
         flat.copy_(torch.from_numpy(total).to(flat.device))
-        flat.div_(self.ctx.size)
+        flat.div_(self.ctx.size if online is None else int(online.sum()))  # the online nodes' mean

@@ -144,9 +144,13 @@ class Algorithm(Plugin, ABC):
                 "use --compressor none"
             )
 
+    def availability_problem(self, compressor: Compressor) -> str | None:
+        """Say why it cannot follow ``--availability`` (None: it can), as "is not supported by ..."."""
+        return f"is not supported by {self.name}"
+
     def trains(self, node: int, round_index: int) -> bool:
-        """Return whether ``node`` runs local steps in ``round_index``."""
-        return node != self.server
+        """Return whether ``node`` runs local steps in ``round_index`` (never while it is offline)."""
+        return node != self.server and self.ctx.is_online(node, round_index)
 
     @abstractmethod
     def conversation(self, flat: torch.Tensor, round_index: int) -> Conversation:

@@ -17,6 +17,7 @@ from fedgossip.comm.network import NodeNetwork
 from fedgossip.comm.placement import Placement
 from fedgossip.comm.traffic import Traffic
 from fedgossip.settings.link_spec import Link
+from fedgossip.topology.availability import AvailabilitySchedule
 from fedgossip.topology.base import Topology
 
 __all__ = ["GossipContext"]
@@ -56,6 +57,8 @@ class GossipContext:
     attackers: frozenset[int] = frozenset()
     aggregator: Aggregator | None = None
     attack_noise: torch.Generator | None = None  # the attacker's own seeded stream (gaussian)
+    # --availability: which nodes are online in each round, alike on every rank; None: all, always.
+    availability: AvailabilitySchedule | None = None
 
     def __post_init__(self) -> None:
         if self.node is None:
@@ -67,6 +70,17 @@ class GossipContext:
             self.network.attach(self.node, self.traffic)
         # One outgoing link per node, shared by every exchange, so its messages queue behind each other.
         self.uplink: Uplink | None = self.network.endpoints[self.node].uplink
+
+    def online(self, round_index: int) -> np.ndarray | None:
+        """Return round ``round_index``'s online mask over the nodes (rounds count from 1); None: all."""
+        if self.availability is None:
+            return None
+        return self.availability.online(round_index - 1)  # the schedule's rows count from 0
+
+    def is_online(self, node: int, round_index: int) -> bool:
+        """Say whether ``node`` trains and communicates in round ``round_index``."""
+        online = self.online(round_index)
+        return online is None or bool(online[node])
 
     @property
     def rank(self) -> int:

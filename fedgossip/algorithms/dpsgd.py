@@ -29,6 +29,7 @@ from fedgossip.comm.references import NeighbourCopies, PublicCopies
 from fedgossip.registry import check_params
 from fedgossip.specs import Param
 from fedgossip.topology.mixing import metropolis_row
+from fedgossip.topology.online import online_metropolis_row
 
 if TYPE_CHECKING:
     pass
@@ -80,13 +81,23 @@ class DPSGD(ConsensusStep, Algorithm):
             self._cohosted = tuple(j for j in self._neighbors if j in hosted)
             self._remote = tuple(j for j in self._neighbors if j not in hosted)
 
+    def availability_problem(self, compressor) -> str | None:
+        if compressor.lossless:
+            return None
+        # CHOCO's public copies of an offline node would have to stay frozen at every holder and catch
+        # up on its return; not built yet, and a schedule followed by half would break the mean.
+        return f"is not supported by dpsgd with the lossy --compressor {compressor.name} (CHOCO-gossip)"
+
     def conversation(self, flat: torch.Tensor, round_index: int) -> Conversation:
         if not self._neighbors:
             return
+        online = self.ctx.online(round_index)
+        if online is not None and not online[self.ctx.node]:
+            return  # offline: it neither sends nor mixes, and nobody waits for it
         if self._mixing is not None:
             yield from self._average_stacked(flat, round_index, self._mixing)
         elif self.copies is None:
-            yield from self._average(flat)
+            yield from self._average(flat, *self._row(online))
         elif self._forged is not None:
             yield from self._choco_forged(flat, self.copies, self._forged)
         else:
@@ -117,13 +128,23 @@ class DPSGD(ConsensusStep, Algorithm):
                 for peer, vector in self._forged.items():
                     vector.copy_(state["forged"][peer])
 
-    def _average(self, flat: torch.Tensor) -> Conversation:
+    def _row(self, online) -> tuple[tuple[int, ...], dict[int, float], float]:
+        """Return this round's neighbours, their weights and the self weight (online ones only)."""
+        if online is None:
+            return self._neighbors, self._weights, self._self_weight
+        row = online_metropolis_row(self.ctx.topology, online, self.ctx.node)
+        self_weight = row.pop(self.ctx.node)
+        return tuple(row), row, self_weight
+
+    def _average(
+        self, flat: torch.Tensor, neighbors: tuple[int, ...], weights: dict[int, float], self_weight: float
+    ) -> Conversation:
         codec = self.ctx.codec
         if self.ctx.attack is None:
-            outgoing = dict.fromkeys(self._neighbors, codec.pack(flat))
+            outgoing = dict.fromkeys(neighbors, codec.pack(flat)) if neighbors else {}
         else:  # one forged model per neighbour (dissensus aims at each receiver)
-            outgoing = {j: codec.pack(self.ctx.forge(flat, self._seen, j)) for j in self._neighbors}
-        received = yield Exchange(outgoing, self._neighbors)
+            outgoing = {j: codec.pack(self.ctx.forge(flat, self._seen, j)) for j in neighbors}
+        received = yield Exchange(outgoing, neighbors)
         models = {
             peer: codec.unpack(buffer, peer).to(flat.device) for peer, buffer in sorted(received.items())
         }
@@ -132,27 +153,34 @@ class DPSGD(ConsensusStep, Algorithm):
                 self._seen[peer].copy_(model)
         aggregator = self.ctx.aggregator
         if aggregator is not None and self.ctx.attack is None:
-            weights = [self._weights[peer] for peer in models]
-            flat.copy_(aggregator.combine(flat, list(models.values()), weights, self._self_weight))
+            listed = [weights[peer] for peer in models]
+            flat.copy_(aggregator.combine(flat, list(models.values()), listed, self_weight))
             return
-        # W is doubly stochastic, so Σ_i x_i is preserved: the mean model never drifts.
-        mixed = flat * self._self_weight
+        # W is doubly stochastic, so Σ_i x_i is preserved: the mean model never drifts (over the
+        # online nodes, under --availability: the online subgraph's W is doubly stochastic too).
+        mixed = flat * self_weight
         for peer, model in models.items():
-            mixed.add_(model, alpha=self._weights[peer])
+            mixed.add_(model, alpha=weights[peer])
         flat.copy_(mixed)
 
     def _average_stacked(self, flat: torch.Tensor, round_index: int, mixing: CoHostedMixing) -> Conversation:
         """x_i ← W_ii x_i + Σ_j W_ij x_j: co-hosted j by one product on the rank, others by packets."""
         codec, traffic = self.ctx.codec, self.ctx.traffic
-        packet = codec.pack(flat) if self._remote else None
-        received = yield Exchange(dict.fromkeys(self._remote, packet), self._remote)
-        for peer in self._cohosted:  # counted as the packets the product stands for
+        online = self.ctx.online(round_index)
+        cohosted, remote = self._cohosted, self._remote
+        if online is not None:  # this round's online neighbours only
+            cohosted = tuple(j for j in cohosted if online[j])
+            remote = tuple(j for j in remote if online[j])
+        _, weights, self_weight = self._row(online)
+        packet = codec.pack(flat) if remote else None
+        received = yield Exchange(dict.fromkeys(remote, packet), remote)
+        for peer in cohosted:  # counted as the packets the product stands for
             traffic.record_send(peer, codec.max_packet, codec.count, within=True)
             traffic.record_receive(peer, codec.max_packet)
-        mixed = flat * self._self_weight
-        mixed.add_(mixing.local_sum(self.ctx.node, round_index))  # before any co-hosted model changes
+        mixed = flat * self_weight
+        mixed.add_(mixing.local_sum(self.ctx.node, round_index, online))  # before any co-hosted change
         for peer, buffer in received.items():
-            mixed.add_(codec.unpack(buffer, peer).to(flat.device), alpha=self._weights[peer])
+            mixed.add_(codec.unpack(buffer, peer).to(flat.device), alpha=weights[peer])
         flat.copy_(mixed)
 
     def _choco(self, flat: torch.Tensor, copies: PublicCopies) -> Conversation:

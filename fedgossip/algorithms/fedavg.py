@@ -65,13 +65,22 @@ class FedAvg(Algorithm):
         self.feedback = ErrorFeedback(flat.numel(), enabled=not ctx.codec.compressor.unbiased)
         self._last_change = torch.zeros_like(flat)  # an attacker's estimate of the honest update
 
+    def availability_problem(self, compressor) -> str | None:
+        return None
+
     def selected(self, round_index: int) -> np.ndarray:
-        """Return the clients sampled in ``round_index`` (identical on every node; drawn once per rank)."""
+        """Return the clients sampled in ``round_index`` (identical on every node; drawn once per rank).
+
+        Under --availability it samples among the round's online clients: as many as the
+        fraction of all clients asks, or every online one where fewer are online.
+        """
         drawn = self.ctx.shared.get("fedavg.selected")
         if drawn is None or drawn[0] != round_index:
-            count = max(1, round(self.client_fraction * len(self._clients)))
+            online = self.ctx.online(round_index)
+            candidates = self._clients if online is None else self._clients[online[self._clients]]
+            count = min(len(candidates), max(1, round(self.client_fraction * len(self._clients))))
             rng = round_rng(self.ctx.seed, round_index, _SELECTION_STREAM)
-            chosen = np.sort(rng.choice(self._clients, size=count, replace=False))
+            chosen = np.sort(rng.choice(candidates, size=count, replace=False))
             drawn = self.ctx.shared["fedavg.selected"] = (round_index, chosen, set(chosen.tolist()))
         return drawn[1]
 
@@ -89,7 +98,20 @@ class FedAvg(Algorithm):
         else:
             change = yield from self._participate(flat, round_index)
         self._global.add_(change.to(flat.device))
-        flat.copy_(self._global)
+        if self._current_after(round_index):
+            flat.copy_(self._global)
+
+    def _current_after(self, round_index: int) -> bool:
+        """Whether this node's model becomes the global one at the end of ``round_index``.
+
+        An offline client's downlink waits for it, as a mailbox would: its model stays as it
+        was while it is away (its copy of the global model follows, so deltas stay exact) and
+        becomes the global model at the end of its last offline round, before it trains again.
+        """
+        after = round_index + 1
+        if self.ctx.availability is None or after > self.ctx.availability.rounds:
+            return self.ctx.is_online(self.ctx.node, round_index)
+        return self.ctx.is_online(self.ctx.node, round_index) or self.ctx.is_online(self.ctx.node, after)
 
     def state_dict(self) -> dict[str, Any]:
         """Return this node's copy of the global model and its residual; client draws follow the round."""

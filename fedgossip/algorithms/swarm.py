@@ -20,6 +20,7 @@ from fedgossip.algorithms.swarm_async import AsyncSwarm
 from fedgossip.comm.conversation import Conversation, Exchange
 from fedgossip.comm.references import EdgeReferences
 from fedgossip.topology.matching import partner_of, random_matching
+from fedgossip.topology.online import online_subgraph
 
 __all__ = ["Swarm"]
 
@@ -34,6 +35,9 @@ class Swarm(Algorithm):
 
     def start_async(self, flat: torch.Tensor, rng: np.random.Generator) -> AsyncSwarm:
         return AsyncSwarm(self.ctx, flat, rng)
+
+    def availability_problem(self, compressor) -> str | None:
+        return None  # matched pairs are both online, so per-edge references stay paired under a lossy code
 
     def setup(self, ctx: GossipContext, flat: torch.Tensor) -> None:
         super().setup(ctx, flat)
@@ -70,12 +74,15 @@ class Swarm(Algorithm):
         """Return this node's partner in ``round_index``'s matching (-1: none), drawn alike everywhere.
 
         Same seed and round on every node → the same matching everywhere, with no messages.
-        The co-hosted nodes of a rank draw it once between them.
+        The co-hosted nodes of a rank draw it once between them. Under --availability it
+        matches the round's online subgraph: an offline node has no partner.
         """
         drawn = self.ctx.shared.get("swarm.matching")
         if drawn is None or drawn[0] != round_index:
             rng = round_rng(self.ctx.seed, round_index, _MATCHING_STREAM)
-            matching = random_matching(self.ctx.topology, rng)
+            online = self.ctx.online(round_index)
+            graph = self.ctx.topology if online is None else online_subgraph(self.ctx.topology, online)
+            matching = random_matching(graph, rng)
             drawn = self.ctx.shared["swarm.matching"] = (round_index, partner_of(matching, self.ctx.size))
         return int(drawn[1][self.ctx.node])
 

@@ -576,6 +576,74 @@ def byzantine_bench(
     stdout.print(f"saved {path}")
 
 
+class _Probabilities(click.ParamType):
+    """Comma-separated probabilities in (0, 1], such as ``1,0.9,0.7,0.5``."""
+
+    name = "P[,P...]"
+
+    def convert(self, value, param, ctx) -> tuple[float, ...]:
+        if isinstance(value, tuple):  # the default, already parsed
+            return value
+        pieces = [piece.strip() for piece in str(value).split(",")]
+        values, bad = [], []
+        for piece in pieces:
+            try:
+                number = float(piece)
+            except ValueError:
+                number = float("nan")  # fails the range check below, as it should
+            if 0 < number <= 1:
+                values.append(number)
+            else:
+                bad.append(piece)
+        if bad:
+            self.fail(
+                f"{', '.join(map(repr, bad))} in {value!r}: give comma-separated probabilities in (0, 1], "
+                "such as 1,0.9,0.7,0.5",
+                param,
+                ctx,
+            )
+        return tuple(values)
+
+
+@bench.command("churn")
+@click.option(
+    "--nodes", type=click.IntRange(min=2), default=16, show_default=True, help="Nodes, in one process."
+)
+@click.option(
+    "--rounds", type=click.IntRange(min=1), default=20, show_default=True, help="Rounds of one local epoch."
+)
+@click.option(
+    "--availabilities",
+    type=_Probabilities(),
+    default="1,0.9,0.7,0.5",
+    show_default=True,
+    help="Online probabilities per node and round (--availability bernoulli:p=P; 1: always).",
+)
+@_training_job_options(alpha=0.5, runs="churn-runs")
+def churn_bench(
+    nodes: int, rounds: int, availabilities: tuple[float, ...], alpha: float, seed: int, work: Path, out: Path
+) -> None:
+    """Devices that come and go: dpsgd, swarm, async swarm and fedavg as fewer nodes are online.
+
+    Each method trains digits under --availability bernoulli:p=P for every P; the
+    table shows the average model's accuracy, its points against P = 1, and the
+    wall time.
+
+    \b
+    Example:
+      fedgossip bench churn --nodes 16 --availabilities 1,0.9,0.7,0.5
+    """
+    from fedgossip.bench.churn import bench_churn
+    from fedgossip.report.bench_churn import render_churn
+    from fedgossip.report.bench_heterogeneity import method_line
+    from fedgossip.report.console import stdout
+
+    result = bench_churn(work, nodes, rounds, availabilities, alpha, seed, on_scenario=method_line)
+    path = save_result(out, "churn", result)
+    render_churn(result, stdout)
+    stdout.print(f"saved {path}")
+
+
 def save_result(directory: Path, name: str, result: dict) -> Path:
     """Write ``result`` as ``directory/name.json`` (replacing the previous figure atomically)."""
     from fedgossip import __version__

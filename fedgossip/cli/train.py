@@ -134,6 +134,13 @@ _OPTIONS = [
         "e.g. bandwidth=10Mbit,latency=20ms [default: none].",
     ),
     click.option(
+        "--availability",
+        help="Emulate devices that come and go: an offline node neither trains nor communicates that "
+        "round. bernoulli:p=0.7 (each node online each round with probability 0.7), "
+        "markov:online=10,offline=5 (mean spells in rounds), trace:path=F (CSV of node,start,end, "
+        "online in rounds start <= t < end counted from 0) [default: always].",
+    ),
+    click.option(
         "--dp",
         help="Differential privacy: dp-sgd:clip=C,noise=SIGMA (per-sample clipping and noise on every "
         "step) or dp-update:clip=C,noise=SIGMA (each round's model update clipped and noised on the "

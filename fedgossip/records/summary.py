@@ -104,6 +104,8 @@ def summarize(run_dir: Path) -> dict[str, Any]:
                 "attackers": attackers,
                 "robust": config.get("robust") or "mean",
             },
+            # which nodes were online each round (--availability); runs from before it: always
+            "availability": record.get("availability") or {"spec": "always", "mean_online_fraction": 1.0},
             "gossip": _gossip(metrics, last),
             "privacy": _privacy(metrics, last, record),
             "plugins": _plugins(metrics, last, record),

@@ -71,6 +71,7 @@ def _header(summary: dict[str, Any], path: Path | None) -> Table:
         ("compressor", _compressor(summary)),
         ("optimizer", _optimizer(summary.get("optimizer") or {})),
         ("mode", _mode(summary.get("mode") or {})),
+        *_availability(summary.get("availability") or {}),
         (
             "topology",
             f"{escape(str(topology.get('spec') or MISSING))}, spectral gap "
@@ -117,6 +118,16 @@ def _final(summary: dict[str, Any]) -> Table:
     table.add_row("average model accuracy", number(final["avg_model_accuracy"]), "", "")
     table.add_row("consensus distance", number(final["consensus_distance"]), "", "")
     return table
+
+
+def _availability(availability: dict[str, Any]) -> list[tuple[str, str]]:
+    """Return the availability row, for a run where nodes came and went (none for ``always``)."""
+    spec = availability.get("spec", "always")
+    if spec == "always":
+        return []
+    fraction = availability.get("mean_online_fraction")
+    online = MISSING if fraction is None else f"{fraction:.1%} of node-rounds online"
+    return [("availability", f"{escape(str(spec))}, {online}")]
 
 
 def _mode(mode: dict[str, Any]) -> str:

@@ -88,6 +88,7 @@ def build_node(
         node=node_id,
         network=network,
         shared={} if shared is None else shared,
+        availability=plan.availability,
         stacked_gossip=(
             config.vectorize
             and plan.link is None

@@ -33,7 +33,11 @@ def train_nodes(
         _lockstep(training, steps, network)
         return
     if batched is not None and len(training) > 1:
-        training = batched.train(training, steps)
+        # Under --availability the online set changes every round: batching every node that can
+        # train, an offline one with 0 steps, keeps one batch for the run instead of one per set.
+        varying = training[0].algorithm.ctx.availability is not None
+        batch = [node for node in nodes if node.trainer is not None] if varying else training
+        training = [node for node in batched.train(batch, steps) if steps[node.id]]
     for node in training:
         node.train_privately(steps[node.id])
 

@@ -28,7 +28,7 @@ from fedgossip.plugins.base import PluginHost, TrainingPlugin
 from fedgossip.privacy.node import NodePrivacy
 from fedgossip.settings.local_steps import LocalSteps
 
-__all__ = ["NODE_METRICS", "NodeCounters", "Node"]
+__all__ = ["NODE_METRICS", "AVAILABILITY_METRICS", "NodeCounters", "Node"]
 
 NODE_METRICS = (
     "test_accuracy",
@@ -56,6 +56,10 @@ NODE_METRICS = (
     "dp_stopped",  # 1 where the budget stopped the node's training
 )
 """The per-node columns of every evaluation, in metrics.h5's order; plugins' own columns follow."""
+
+AVAILABILITY_METRICS = ("online_rounds",)
+"""The columns of a run with --availability (other than always), after NODE_METRICS; absent otherwise,
+so the metrics of runs without it stay as they were to the bit."""
 
 
 @dataclass
@@ -90,6 +94,7 @@ class Node:
     gossip: AsyncGossip | None = None  # the asynchronous protocol's state, with --async
     plugin_metrics: tuple[tuple[str, ...], ...] = ()  # every plugin's columns, also on nodes without any
     counters: NodeCounters = field(default_factory=NodeCounters)
+    rounds_ended: int = 0  # the last synchronous round over (0: none yet); its online count follows from it
 
     @property
     def flat(self) -> torch.Tensor:
@@ -98,7 +103,8 @@ class Node:
     @property
     def metric_names(self) -> tuple[str, ...]:
         """Return the columns of :meth:`metrics_row`, the same on every node of the run."""
-        return NODE_METRICS + tuple(name for names in self.plugin_metrics for name in names)
+        emulated = AVAILABILITY_METRICS if self.algorithm.ctx.availability is not None else ()
+        return NODE_METRICS + emulated + tuple(name for names in self.plugin_metrics for name in names)
 
     def start_plugins(self) -> None:
         """Attach the training-time plugins to this node's training (they may talk to neighbours)."""
@@ -127,8 +133,13 @@ class Node:
             steps = plugin.before_round(round_index, steps)
         return steps
 
-    def end_round(self) -> None:
-        """Tell the node a round (local steps, exchange) is over: quasi-global momentum reads the change."""
+    def end_round(self, round_index: int | None = None) -> None:
+        """Tell the node a round (local steps, exchange) is over: quasi-global momentum reads the change.
+
+        ``round_index``: the synchronous round that ended (None: an asynchronous burst).
+        """
+        if round_index is not None:
+            self.rounds_ended = round_index
         if self.trainer is not None and isinstance(self.trainer.optimizer, QuasiGlobalMomentum):
             self.trainer.optimizer.end_round()
 
@@ -189,6 +200,7 @@ class Node:
             "comm_s": totals["comm_s"],
             "codec_s": self.codec.seconds,
             "link_s": totals["link_s"],
+            "online_rounds": self._online_rounds(),
             **self._gossip_values(),
             **self._privacy_values(),
             **self._plugin_values(),
@@ -199,6 +211,13 @@ class Node:
         """Return :meth:`metrics_row` as float64 values in the order of :attr:`metric_names`."""
         row = self.metrics_row(accuracy, loss)
         return np.array([row[name] for name in self.metric_names], dtype=np.float64)
+
+    def _online_rounds(self) -> float:
+        """Return how many of the rounds ended so far the node was online (all: without --availability)."""
+        schedule = self.algorithm.ctx.availability
+        if schedule is None:
+            return float(self.rounds_ended)
+        return float(schedule.online_rounds(upto=self.rounds_ended)[self.id])
 
     def _gossip_values(self) -> dict[str, float]:
         if self.gossip is None:

@@ -28,6 +28,7 @@ from fedgossip.local.models.user import UserModel, resolve_model
 from fedgossip.plugins.base import TrainingPlugin
 from fedgossip.plugins.resolve import build_plugins, check_plugin_placement
 from fedgossip.privacy.base import PRIVACY, PrivacyMechanism
+from fedgossip.run.availability_plan import plan_availability
 from fedgossip.run.byzantine_plan import Byzantine, plan_byzantine
 from fedgossip.run.default_data import default_partition
 from fedgossip.run.model_record import check_same_code_as_root
@@ -37,6 +38,7 @@ from fedgossip.settings.local_steps import LocalSteps
 from fedgossip.settings.optimizer_spec import OptimizerChoice
 from fedgossip.settings.slowdown_spec import Slowdown
 from fedgossip.specs import Spec
+from fedgossip.topology.availability import AvailabilitySchedule
 from fedgossip.topology.base import Topology, make_topology
 
 __all__ = ["RunPlan", "plan_run"]
@@ -62,6 +64,7 @@ class RunPlan:
     privacy: PrivacyMechanism | None = None  # --dp; None: no privacy
     plugins: tuple[TrainingPlugin, ...] = ()  # --share-data, --filter, --plugin; this rank's instances
     byzantine: Byzantine | None = None  # --attack, --attackers, --robust; None: honest, plain averaging
+    availability: AvailabilitySchedule | None = None  # --availability; None: every node online, always
 
     @property
     def attackers(self) -> tuple[int, ...]:
@@ -124,6 +127,7 @@ def plan_run(config: TrainConfig, comm: MPI.Intracomm) -> RunPlan:
     graph_seed = config.seed if config.topology_seed is None else config.topology_seed
     topology = agree(comm, lambda: make_topology(graph, nodes, graph_seed))
     byzantine = agree(comm, lambda: plan_byzantine(config, algorithm, topology))
+    availability = agree(comm, lambda: plan_availability(config, algorithm, compressor, nodes))
     return RunPlan(
         config=config,
         world_size=size,
@@ -141,6 +145,7 @@ def plan_run(config: TrainConfig, comm: MPI.Intracomm) -> RunPlan:
         privacy=privacy,
         plugins=tuple(plugins),
         byzantine=byzantine,
+        availability=availability,
     )
 
 

@@ -130,10 +130,20 @@ def canonical_config(plan: RunPlan) -> dict[str, Any]:
         "local_steps": None if plan.local_steps is None else plan.local_steps.spec,
         "slowdown": plan.slowdown.spec,
         "link": "none" if plan.link is None else plan.link.spec,
+        "availability": plan.config.specs.availability.spec,
         "dp": plan.privacy.spec if plan.privacy is not None else "none",
         **_plugin_config(plan.plugins),
         "data": str(plan.data_dir),
         "nodes": plan.nodes,  # resolved: a resumed run hosts as many nodes, whatever the partition says
+    }
+
+
+def _availability_record(plan: RunPlan) -> dict[str, Any]:
+    """Return the --availability spec and the fraction of node-rounds it leaves online (1.0: always)."""
+    schedule = plan.availability
+    return {
+        "spec": plan.config.specs.availability.spec,
+        "mean_online_fraction": 1.0 if schedule is None else round(schedule.mean_online_fraction(), 6),
     }
 
 
@@ -208,6 +218,7 @@ def _run_record(plan: RunPlan, hosts: list[str], name: str, now: datetime, count
         "local_steps": _local_steps_record(plan, counts),  # per round, as they ran
         "consensus_step": _consensus_step(plan),  # CHOCO-gossip's γ as used; None: no CHOCO
         "attackers": list(plan.attackers),  # left out of the accuracy figures; [] in an honest run
+        "availability": _availability_record(plan),
         "versions": {
             "fedgossip": __version__,
             "torch": torch.__version__,

@@ -37,7 +37,7 @@ def run_rounds(ctx: RunContext, first_round: int) -> Outcome:
         train_nodes(nodes, steps, ctx.network, ctx.batched)
         ctx.network.converse({node.id: node.algorithm.conversation(node.flat, round_index) for node in nodes})
         for node in nodes:
-            node.end_round()
+            node.end_round(round_index)
         shown = None
         if cadence.evaluates(round_index):
             shown = ctx.evaluator.evaluate(round_index, ctx.wall(), ctx.writer)

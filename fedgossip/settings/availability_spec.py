@@ -10,7 +10,8 @@ The accepted specs are
   stationary law (online with probability A / (A + B));
 - ``trace:path=F``: a CSV file of ``node,start,end`` rows, each saying node ``node`` is
   online in rounds ``start <= t < end`` (half-open, rounds counted from 0, like Python
-  ranges); a header line ``node,start,end`` is optional. A node with no row is never online.
+  ranges: trace round 0 is the run's first round, ``round`` 1 in metrics.csv); a header
+  line ``node,start,end`` is optional. A node with no row is never online.
 
 The whole schedule derives from the run seed (or the file) alone, so every rank computes
 the same mask without a message and nobody waits on an absent node.

@@ -64,6 +64,7 @@ class TrainConfig:
     # Emulation of heterogeneous hardware and networks, for every algorithm.
     slowdown: str = "none"  # per-rank compute slowdown (fedgossip.settings.slowdown_spec)
     link: str = "none"  # emulated network, e.g. bandwidth=10Mbit,latency=20ms (fedgossip.settings.link_spec)
+    availability: str = "always"  # which nodes are online each round (fedgossip.settings.availability_spec)
     # Differential privacy (fedgossip.privacy).
     dp: str = "none"  # mechanism spec, e.g. dp-sgd:clip=1,noise=1.1; none: no privacy
     dp_delta: float | None = None  # δ of the reported ε(δ); None: min(1e-5, 1/samples on the node)
@@ -140,7 +141,7 @@ def _problems(config: TrainConfig) -> list[str]:
     steps = config.local_steps
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, (int, str))):
         problems.append(f"local-steps must be a positive integer or geometric:mean=H, got {steps!r}")
-    for name in ("slowdown", "link"):
+    for name in ("slowdown", "link", "availability"):
         if not isinstance(getattr(config, name), str):
             problems.append(f"{name} must be a spec in quotes, got {getattr(config, name)!r}")
     for name in ("asynchronous", "deterministic", "vectorize"):

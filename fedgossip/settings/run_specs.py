@@ -9,12 +9,13 @@ one place a plugin's values are converted. Everything here is free of torch and 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fedgossip.errors import ConfigError
 from fedgossip.settings.algorithm_shorthands import with_shorthands
 from fedgossip.settings.attackers_spec import Attackers, parse_attackers
+from fedgossip.settings.availability_spec import AlwaysAvailable, Availability, parse_availability
 from fedgossip.settings.link_spec import Link, parse_link
 from fedgossip.settings.local_steps import LocalSteps, parse_local_steps
 from fedgossip.settings.model_spec import UserModelSpec, parse_model_spec
@@ -46,6 +47,7 @@ class RunSpecs:
     attack: Spec | None = None  # None: every node honest
     attackers: Attackers | None = None  # None: no attackers
     robust: Spec | None = None  # None: mean, the algorithm's plain average
+    availability: Availability = field(default_factory=AlwaysAvailable)  # who is online each round
 
 
 def read_specs(config: Any) -> tuple[RunSpecs | None, list[str]]:
@@ -78,6 +80,7 @@ def read_specs(config: Any) -> tuple[RunSpecs | None, list[str]]:
         "local_steps": local_steps,
         "slowdown": read(parse_slowdown, config.slowdown, isinstance(config.slowdown, str)),
         "link": read(parse_link, config.link, isinstance(config.link, str)),
+        "availability": read(parse_availability, config.availability, isinstance(config.availability, str)),
         "optimizer": read(parse_optimizer, config.optimizer, isinstance(config.optimizer, str)),
     }
     values["model"] = read(parse_model_spec, config.model, isinstance(config.model, str))
@@ -91,7 +94,9 @@ def read_specs(config: Any) -> tuple[RunSpecs | None, list[str]]:
     values["dp"] = None if dp == "none" else read(parse_spec, dp, isinstance(dp, str) and bool(dp.strip()))
     values["plugins"] = tuple(read(plugin_specs, config) or ())
     values.update(_byzantine_specs(config, read))
-    if problems or any(values[name] is None for name in ("slowdown", "optimizer", "model", "algorithm")):
+    if problems or any(
+        values[name] is None for name in ("slowdown", "availability", "optimizer", "model", "algorithm")
+    ):
         return None, problems
     if any(values[name] is None for name in ("compressor", "topology")) or (
         config.local_epochs is None and local_steps is None

@@ -35,6 +35,7 @@ TOML = {  # name -> content of a --config file
     "vectorize-a-string": 'vectorize = "yes"\n',
     "stall-timeout-a-string": 'stall-timeout = "ten"\n',
     "on-failure-unknown": 'on-failure = "retry"\n',
+    "availability-a-number": "availability = 0.5\n",
 }
 # {tmp}/NAME.py -> content: user model files (--model FILE.py:Class) for the rows below
 USER_MODELS = {
@@ -82,6 +83,12 @@ class Norm(Net):
         super().__init__(input_shape, num_classes)
         self.norm = nn.BatchNorm1d(num_classes)
 """,
+}
+TRACES = {  # name -> an --availability trace file's content
+    "gap": "0,1,5\n",
+    "unknown": "0,0,5\n3,0,5\n",
+    "overlap": "0,0,2\n0,1,3\n",
+    "malformed": "a,b\n",
 }
 CUDA_MISSING = pytest.mark.skipif(torch.cuda.is_available(), reason="this host has CUDA: the run would train")
 
@@ -233,6 +240,30 @@ TRAIN_ROWS = [
     (["--link", "bandwidth=0"], 1, "bandwidth='0': needs a unit"),
     (["--link", "latency=-1ms"], 1, "latency='-1ms': must be a finite number >= 0"),
     (["--link", "nosuch=1"], 1, "unknown key 'nosuch' (keys: bandwidth, latency)"),
+    (["--availability", "nosuch"], 1, "availability 'nosuch': unknown kind 'nosuch'; accepted forms: always"),
+    (["--availability", "bernoulli:p=0"], 1, "p='0': must be > 0 and <= 1"),
+    (["--availability", "bernoulli:p=1.5"], 1, "p='1.5': must be > 0 and <= 1"),
+    (["--availability", "markov:online=0,offline=2"], 1, "online='0': must be >= 1"),
+    (["--availability", "markov:online=2,offline=-1"], 1, "offline='-1': must be >= 1"),
+    (["--availability", "bernoulli:p=0.001"], 1, "leaves no node online in 1 of 1 rounds (round 0)"),
+    (["--availability", "trace:path={tmp}/gap.csv"], 1, "leaves no node online in 1 of 1 rounds"),
+    (["--availability", "trace:path={tmp}/unknown.csv"], 1, "names node 3, but the run has 1 nodes"),
+    (["--availability", "trace:path={tmp}/overlap.csv"], 1, "node 0's intervals [0, 2) and [1, 3) overlap"),
+    (["--availability", "trace:path={tmp}/malformed.csv"], 1, "line 1 is 'a,b', expected three integers"),
+    (["--availability", "trace:path={tmp}/missing.csv"], 1, "missing.csv' does not exist; give a CSV"),
+    (["--availability", "bernoulli:p=0.5", "--algorithm", "gt"], 1, "bernoulli:p=0.5 is not supported by gt"),
+    (["--availability", "markov:online=4,offline=2", "--algorithm", "d2"], 1, "is not supported by d2"),
+    (["--availability", "bernoulli:p=0.9", "--algorithm", "comp-ams"], 1, "is not supported by comp-ams"),
+    (
+        ["--availability", "bernoulli:p=0.5", "--compressor", "qsgd:bits=4"],
+        1,
+        "not supported by dpsgd with the lossy --compressor qsgd (CHOCO-gossip)",
+    ),
+    (
+        ["--availability", "bernoulli:p=0.5", "--algorithm", "swarm", "--async"],
+        1,
+        "is not supported with --async yet; it is supported in synchronous rounds by dpsgd",
+    ),
     (["--dp", "nosuch"], 1, "unknown privacy mechanism 'nosuch'; known: dp-sgd, dp-update"),
     (["--dp", "dp-sgd:clip=-1,noise=1"], 1, "clip='-1': must be > 0"),
     (["--dp", ""], 1, "dp must be a mechanism spec such as dp-sgd:clip=1,noise=1.1, got ''"),
@@ -345,6 +376,7 @@ TRAIN_ROWS = [
     (["--config", _config("local-epochs-a-boolean")], 1, "local-epochs must be a positive integer, got True"),
     (["--config", _config("gamma-a-boolean")], 1, "gamma must lie in (0, 1], got True"),
     (["--config", _config("vectorize-a-string")], 1, "vectorize must be true or false, got 'yes'"),
+    (["--config", _config("availability-a-number")], 1, "availability must be a spec in quotes, got 0.5"),
     (["--config", _config("name-a-number")], 1, "name must be a run name in quotes, got 5"),
     (["--resume", "{tmp}/nowhere"], 2, "'{tmp}/nowhere' does not exist"),
     (["--resume", "{data}"], 1, "run.json is missing, so {data} is not a run directory"),
@@ -388,6 +420,8 @@ OTHER_ROWS = [
     (["summary", "{tmp}/a-file"], 2, "'{tmp}/a-file' is a file"),
     (["summary", "{data}"], 1, "run.json is missing, so {data} is not a run directory"),
     (["summary", "{tmp}/broken-run"], 1, "broken-run/run.json is not readable JSON"),
+    (["bench", "churn", "--availabilities", "1,0"], 2, "'0' in '1,0': give comma-separated probabilities"),
+    (["bench", "churn", "--availabilities", "x"], 2, "'x' in 'x': give comma-separated probabilities"),
     ([*BENCH, "--nodes", "0"], 2, "0 is not in the range x>=1"),
     ([*BENCH, "--nodes", "abc"], 2, "'abc' is not a valid integer"),
     ([*BENCH, "--samples", "0"], 2, "0 is not in the range x>=1"),
@@ -419,6 +453,8 @@ def refuses(tmp_path, monkeypatch, one_shard):
     # A row that fails after its run directory exists must not leave a guardian waiting for pytest to end.
     monkeypatch.setattr(fedgossip.run.records, "start_guardian", lambda *args, **kwargs: None)
     (tmp_path / "a-file").write_text("not a directory\n")
+    for name, trace in TRACES.items():
+        (tmp_path / f"{name}.csv").write_text(trace)
     (tmp_path / "broken-run").mkdir()
     os.mkfifo(tmp_path / "fifo.toml")
     (tmp_path / "broken-run" / "run.json").write_text('{"status": ')

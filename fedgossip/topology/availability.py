@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fedgossip.errors import ConfigError
 from fedgossip.settings.availability_spec import Availability
 
 __all__ = ["AvailabilitySchedule"]
@@ -18,9 +19,25 @@ __all__ = ["AvailabilitySchedule"]
 class AvailabilitySchedule:
     """The online mask of a run, ``[rounds, nodes]``, and what the run reports of it."""
 
-    def __init__(self, availability: Availability, num_nodes: int, rounds: int, seed: int) -> None:
+    def __init__(
+        self, availability: Availability, num_nodes: int, rounds: int, seed: int, server: int | None = None
+    ) -> None:
+        """``server``: a node that only aggregates (fedavg's) is infrastructure, online every round.
+
+        A run with a server then needs an online client in every round, checked here for the whole run.
+        """
         self.spec = availability.spec
         self._mask = availability.schedule(num_nodes, rounds, seed)
+        if server is not None:
+            self._mask[:, server] = True
+            clients = np.delete(self._mask, server, axis=1)
+            empty = np.flatnonzero(~clients.any(axis=1)) if clients.shape[1] else np.arange(rounds)
+            if empty.size:
+                raise ConfigError(
+                    f"availability {self.spec!r} leaves no client online in {empty.size} of {rounds} "
+                    f"rounds (round {empty[0]} first) with seed {seed}; the server (node {server}) "
+                    "counts as always online: raise the online probability or fill the trace's gaps"
+                )
         self._mask.setflags(write=False)
 
     @property

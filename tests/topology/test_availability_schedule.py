@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fedgossip.run.availability import AvailabilitySchedule
 from fedgossip.settings.availability_spec import AlwaysAvailable, TraceAvailability
+from fedgossip.topology.availability import AvailabilitySchedule
 
 
 @pytest.fixture
