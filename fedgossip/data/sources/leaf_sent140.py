@@ -6,7 +6,8 @@ one. LEAF's bag-of-words model counts the words of ``text`` (split by its ``spli
 over a vocabulary of GloVe words, a 400,000-word file fedgossip does not ship. Here a word's
 column is instead its CRC-32 modulo :data:`BAG_SIZE` after lower-casing (GloVe's words are lower
 case): no vocabulary file, the same column on every machine, and a few colliding words per column.
-Each tweet becomes ``BAG_SIZE`` float32 counts, which logreg or mlp read as they are.
+Each tweet becomes ``BAG_SIZE`` float32 counts, which logreg or mlp read as they are: 4 KB a tweet,
+so LEAF's full 1.6 million tweets take 6.5 GB in memory, and its usual ``--sf 0.1`` sample a tenth.
 """
 
 from __future__ import annotations
