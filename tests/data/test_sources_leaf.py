@@ -142,14 +142,6 @@ def test_femnist_pixels_outside_the_unit_range_are_refused(femnist):
         SOURCES.create(f"leaf:path={femnist}").load()
 
 
-def test_sent140_is_refused_by_name(tmp_path):
-    tweet = ["1467810369", "Mon Apr 06 22:19:45 PDT 2009", "NO_QUERY", "user", "a tweet"]
-    write_leaf(tmp_path, "train", {"user": ([tweet], [0])})
-    write_leaf(tmp_path, "test", {"user": ([tweet], [1])})
-    with pytest.raises(DataError, match="not Sent140"):
-        SOURCES.create(f"leaf:path={tmp_path}").load()
-
-
 def test_partition_create_on_a_bad_leaf_folder_is_one_error_line_and_no_output(tmp_path):
     from click.testing import CliRunner
 

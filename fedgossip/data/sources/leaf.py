@@ -13,8 +13,11 @@ Two of its datasets are read, told apart by the shape of ``x``:
   LEAF's 80-character vocabulary (:data:`~fedgossip.data.sources.leaf_vocab.LETTERS`), x as
   float32 ``[n, 80]`` (``Dataset`` holds floats; the ``charlstm`` model turns them back into ids).
 
-Every user is a natural group, so ``--scheme natural`` gives one node per writer (FEMNIST) or
-speaking role (Shakespeare). The test files are the held-out split LEAF made. Sent140 is not read.
+- Sent140: ``x`` is ``[tweet id, date, query, user, text]``, ``y`` 0 or 1; each tweet becomes a
+  hashed bag of words (:mod:`~fedgossip.data.sources.leaf_sent140`), float32 ``[n, 1024]``.
+
+Every user is a natural group, so ``--scheme natural`` gives one node per writer (FEMNIST),
+speaking role (Shakespeare) or Twitter user (Sent140). The test files are the held-out split LEAF made.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from fedgossip.data.sources.base import Dataset, DatasetSource
+from fedgossip.data.sources.leaf_sent140 import BAG_SIZE, SENT140_CLASSES, is_tweet, tweet_bags
 from fedgossip.data.sources.leaf_vocab import FEMNIST_CLASSES, LETTERS
 from fedgossip.errors import DataError
 from fedgossip.specs import Param
@@ -37,7 +41,7 @@ _FORMAT = '{"users": [...], "num_samples": [...], "user_data": {user: {"x": [...
 
 
 class Leaf(DatasetSource):
-    """Read a LEAF dataset (FEMNIST or Shakespeare) from DIR/train/*.json and DIR/test/*.json."""
+    """Read a LEAF dataset (FEMNIST, Shakespeare or Sent140) from DIR/train/*.json and DIR/test/*.json."""
 
     params = (Param("path", str, help="LEAF data folder holding train/ and test/ with the JSON files"),)
 
@@ -56,11 +60,13 @@ class Leaf(DatasetSource):
             raise DataError(f"{self.path}: FEMNIST labels must lie in 0..61, found a larger one")
         sizes = [len(train_users[user][1]) for user in names]
         groups = np.repeat(np.arange(len(names), dtype=np.int64), sizes)
-        classes = FEMNIST_CLASSES if kind == "femnist" else tuple(repr(c)[1:-1] for c in LETTERS)
+        classes = _CLASSES.get(kind) or tuple(repr(c)[1:-1] for c in LETTERS)
         return Dataset(x_train, y_train, classes, x_test, y_test, groups)
 
 
 Samples = tuple[list[Any], list[Any], Path]
+_CLASSES = {"femnist": FEMNIST_CLASSES, "sent140": SENT140_CLASSES}
+_WIDTHS = {"femnist": (1, 28, 28), "shakespeare": (80,), "sent140": (BAG_SIZE,)}
 
 
 def _read_split(folder: Path, split: str) -> dict[str, Samples]:
@@ -124,22 +130,23 @@ def _kind(users: dict[str, Samples]) -> str:
         return "shakespeare"
     if isinstance(sample, list) and len(sample) == _IMAGE:
         return "femnist"
+    if is_tweet(sample):
+        return "sent140"
     raise DataError(
         f"{path}: a sample x is {type(sample).__name__}"
         f"{f' of length {len(sample)}' if isinstance(sample, list) else ''}; fedgossip reads FEMNIST "
-        "(x: 784 floats) and Shakespeare (x: an 80-character string), not Sent140 or others"
+        "(x: 784 floats), Shakespeare (x: an 80-character string) and Sent140 (x: five strings)"
     )
 
 
 def _encode(kind: str, users: list[Samples]) -> tuple[np.ndarray, np.ndarray]:
     xs, ys = [], []
     for x, y, path in users:
-        encoded = _images(x, y, path) if kind == "femnist" else _characters(x, y, path)
+        encoded = _ENCODERS[kind](x, y, path)
         xs.append(encoded[0])
         ys.append(encoded[1])
-    width = (1, 28, 28) if kind == "femnist" else (80,)
     if not xs:
-        return np.zeros((0, *width), np.float32), np.zeros(0, np.int64)
+        return np.zeros((0, *_WIDTHS[kind]), np.float32), np.zeros(0, np.int64)
     return np.concatenate(xs), np.concatenate(ys)
 
 
@@ -177,3 +184,6 @@ def _characters(x: list[Any], y: list[Any], path: Path) -> tuple[np.ndarray, np.
         rows[i] = [ids[c] for c in text]
         labels[i] = ids[target]
     return rows, labels
+
+
+_ENCODERS = {"femnist": _images, "shakespeare": _characters, "sent140": tweet_bags}
