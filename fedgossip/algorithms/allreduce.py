@@ -20,6 +20,7 @@ class AllReduce(Algorithm):
     """Replace every model by the exact average of all models."""
 
     graph = "complete"  # every model reaches every node, whatever --topology says
+    survives_lost_nodes = True
 
     def setup(self, ctx: GossipContext, flat: torch.Tensor) -> None:
         super().setup(ctx, flat)
@@ -38,4 +39,5 @@ class AllReduce(Algorithm):
         # The network sums in float64 and counts what a ring allreduce moves (NodeNetwork).
         total = yield Allreduce(flat.detach().cpu().numpy())
         flat.copy_(torch.from_numpy(total).to(flat.device))
-        flat.div_(self.ctx.size if online is None else int(online.sum()))  # the online nodes' mean
+        # the online nodes' mean; after a lost rank (--on-failure continue) the surviving nodes'
+        flat.div_(self.ctx.alive if online is None else int(online.sum()))

@@ -88,6 +88,9 @@ class Algorithm(Plugin, ABC):
     # Whether it exchanges gradients at every local step (reduce_gradient) instead of models per round.
     exchanges_gradients: bool = False
     supports_async: bool = False  # whether it has an asynchronous mode (--async)
+    # Whether --on-failure continue may drop lost nodes and set it up afresh on the bridged graph
+    # (fedgossip.run.recovery): its state is per edge or per node, and restarts at zero alike on both ends.
+    survives_lost_nodes: ClassVar[bool] = False
     # Where it combines received vectors, for --robust and --attack (fedgossip.byzantine): "gossip"
     # (a neighbourhood), "pair" (one partner) or "server"; None: it carries neither.
     robust_place: ClassVar[str | None] = None
@@ -151,6 +154,15 @@ class Algorithm(Plugin, ABC):
     def trains(self, node: int, round_index: int) -> bool:
         """Return whether ``node`` runs local steps in ``round_index`` (never while it is offline)."""
         return node != self.server and self.ctx.is_online(node, round_index)
+
+    def catch_up(self, flat: torch.Tensor) -> Conversation:
+        """Bring what it keeps of its neighbours level with their models, after lost nodes were dropped.
+
+        Called once on every node after ``setup`` on the bridged graph (``--on-failure
+        continue``); plain averaging keeps nothing, so by default it says nothing.
+        """
+        return
+        yield  # a generator that asks for nothing
 
     @abstractmethod
     def conversation(self, flat: torch.Tensor, round_index: int) -> Conversation:

@@ -92,6 +92,11 @@ class GossipContext:
         """Return the number of nodes in the run."""
         return self.network.placement.nodes
 
+    @property
+    def alive(self) -> int:
+        """Return the number of nodes still in the run (all of them, unless ranks were lost)."""
+        return len(self.network.placement.hosted())
+
     def hold_collective(self, started: float, seconds: float) -> None:
         """Stretch a collective begun at wall time ``started`` to the ``seconds`` the link would take."""
         if self.link is not None:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from fedgossip.algorithms.base import Algorithm, check_state
+from fedgossip.algorithms.catch_up import exact_models
 from fedgossip.algorithms.cohosted_mixing import CoHostedMixing, cohosted_mixing
 from fedgossip.algorithms.consensus_step import ConsensusStep
 from fedgossip.algorithms.context import GossipContext
@@ -41,6 +42,7 @@ class DPSGD(ConsensusStep, Algorithm):
     """Average with every neighbour each round: x_i ← Σ_j W_ij x_j, or CHOCO-gossip with a lossy code."""
 
     robust_place = "gossip"
+    survives_lost_nodes = True
     params = (
         Param("gamma", float, None, "CHOCO-gossip's consensus step, by default the compressor's", gt=0, le=1),
     )
@@ -87,6 +89,16 @@ class DPSGD(ConsensusStep, Algorithm):
         # CHOCO's public copies of an offline node would have to stay frozen at every holder and catch
         # up on its return; not built yet, and a schedule followed by half would break the mean.
         return f"is not supported by dpsgd with the lossy --compressor {compressor.name} (CHOCO-gossip)"
+
+    def catch_up(self, flat: torch.Tensor) -> Conversation:
+        """CHOCO: start every public copy from the exact model, x̂_j = x_j, after lost nodes were dropped."""
+        if self.copies is None:
+            return
+        models = yield from exact_models(self.ctx, flat, self._neighbors)
+        self.copies.own.copy_(flat)
+        self.copies.mixed.copy_(flat).mul_(self._self_weight)
+        for peer, model in models.items():
+            self.copies.mixed.add_(model, alpha=self._weights[peer])
 
     def conversation(self, flat: torch.Tensor, round_index: int) -> Conversation:
         if not self._neighbors:

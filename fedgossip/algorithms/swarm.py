@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from fedgossip.algorithms.base import Algorithm, check_state, round_rng
+from fedgossip.algorithms.catch_up import exact_models
 from fedgossip.algorithms.context import GossipContext
 from fedgossip.algorithms.swarm_async import AsyncSwarm
 from fedgossip.comm.conversation import Conversation, Exchange
@@ -32,6 +33,7 @@ class Swarm(Algorithm):
 
     supports_async = True
     robust_place = "pair"  # synchronous rounds only
+    survives_lost_nodes = True
 
     def start_async(self, flat: torch.Tensor, rng: np.random.Generator) -> AsyncSwarm:
         return AsyncSwarm(self.ctx, flat, rng)
@@ -49,6 +51,15 @@ class Swarm(Algorithm):
         # An attacker's last model from each neighbour; all start from the same model.
         neighbours = ctx.topology.neighbors(ctx.node) if ctx.attack is not None else ()
         self._seen = {j: ctx.initial_reference(flat) for j in neighbours}
+
+    def catch_up(self, flat: torch.Tensor) -> Conversation:
+        """Compressed: start both references of every edge from the exact models (after lost nodes)."""
+        if self.references is None:
+            return
+        models = yield from exact_models(self.ctx, flat, tuple(self.references.neighbors))
+        for peer, model in models.items():
+            self.references.sent[peer].copy_(flat)
+            self.references.received[peer].copy_(model)
 
     def conversation(self, flat: torch.Tensor, round_index: int) -> Conversation:
         partner = self._partner(round_index)

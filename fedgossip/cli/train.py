@@ -351,12 +351,23 @@ def train(resume: Path | None, config_file: Path | None, **options) -> None:
         from fedgossip.report.run import render_summary
 
         render_summary(run.summary, stdout)
+    _end_after_lost_ranks()
     if preemption.stopped_at is not None:  # set on every rank, only when the run really stopped for it
         if comm.Get_rank() == 0:
             print_error(
                 f"preempted: checkpoint written; continue with `fedgossip train --resume {_run_dir(run)}`"
             )
         sys.exit(PREEMPTED_EXIT)
+
+
+def _end_after_lost_ranks() -> None:
+    """End this process at once if it went on after a lost rank: MPI_Finalize would hang (Open MPI 5.0.11)."""
+    from fedgossip.comm.ulfm import ranks_were_lost
+
+    if ranks_were_lost():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 def _abort(comm, code: int) -> NoReturn:

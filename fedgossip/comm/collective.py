@@ -9,6 +9,7 @@ from typing import TypeVar
 from mpi4py import MPI
 
 from fedgossip.comm.json_buffers import allgather_json, bcast_json
+from fedgossip.comm.ulfm import abandon
 from fedgossip.errors import FedGossipError
 
 __all__ = ["agree", "is_collective"]
@@ -57,9 +58,13 @@ def _wait_for_root(comm: MPI.Intracomm) -> None:
     """
     request = comm.Ibarrier()
     pause = 1e-4
-    while not request.Test():
-        time.sleep(pause)
-        pause = min(2 * pause, 0.01)
+    try:
+        while not request.Test():
+            time.sleep(pause)
+            pause = min(2 * pause, 0.01)
+    except MPI.Exception:
+        abandon(request)  # a rank was lost (ULFM): MPI may still hold the barrier
+        raise
 
 
 def _collective(kind: str, text: str) -> FedGossipError:

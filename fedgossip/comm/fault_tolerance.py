@@ -7,8 +7,8 @@ MPI launched without the switch, since its runtime then kills every rank when on
 ``--with-ft ulfm`` reaches the ranks as the MCA parameter ``mpi_ft_enable``, which Open MPI's launcher
 passes in the environment as ``OMPI_MCA_mpi_ft_enable``.
 
-Recovering (shrinking to the survivors and dropping the lost nodes) is not built yet, so for now
-``continue`` is refused under every MPI, each time with the reason; this is where it will be allowed.
+What a run must be to survive a lost rank (its algorithm and settings) is checked with the plan
+(:mod:`fedgossip.run.failure_plan`); recovering is :mod:`fedgossip.run.recovery`.
 """
 
 from __future__ import annotations
@@ -48,7 +48,3 @@ def require_fault_tolerance(config) -> None:
         raise ConfigError(
             f"--on-failure continue needs an MPI with ULFM fault tolerance: {reason}; {HOW_TO_GET_ULFM}"
         )
-    raise ConfigError(
-        "--on-failure continue: recovering from a lost rank is not built yet in this version "
-        "(the ULFM check passed); run with --on-failure abort"
-    )

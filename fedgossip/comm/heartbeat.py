@@ -27,6 +27,8 @@ from collections.abc import Callable
 import numpy as np
 from mpi4py import MPI
 
+from fedgossip.comm.ulfm import abandon, is_rank_lost
+
 __all__ = ["Heartbeat"]
 
 _BEAT = 7  # the one tag of the heartbeat communicator
@@ -62,6 +64,11 @@ class Heartbeat:
     def start(self) -> None:
         self._thread.start()
 
+    @property
+    def comm(self) -> MPI.Intracomm:
+        """Return its own communicator (revoked with the others when a rank is lost)."""
+        return self._comm
+
     def progress(self, step: int) -> None:
         """Say that this rank began ``step`` (a round, or an interaction of an --async run)."""
         self._step = step
@@ -87,12 +94,22 @@ class Heartbeat:
         self._comm.Free()
 
     def abandon(self) -> None:
-        """Stop the thread on this rank alone (the run failed): no collective, the job is ending."""
+        """Stop the thread on this rank alone (the run failed, or lost a rank): no collective."""
         self._stopping.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5 * self.period)
+        abandon(self._sending)  # beats to a dead peer may still be in flight
 
     def _run(self) -> None:
+        try:
+            self._beat_until_stopped()
+        except MPI.Exception as exc:
+            # A peer died or its communicator was revoked (--on-failure continue, under ULFM): the
+            # training thread recovers and starts a new heartbeat; this one has nothing left to do.
+            if not is_rank_lost(exc):
+                raise
+
+    def _beat_until_stopped(self) -> None:
         while not self._stopping.wait(self.period):
             self._drain()
             now = time.monotonic()

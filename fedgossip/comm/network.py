@@ -29,6 +29,7 @@ from fedgossip.comm.conversation import Allgather, Allreduce, Conversation, Data
 from fedgossip.comm.link import Uplink, hold_until
 from fedgossip.comm.placement import Placement
 from fedgossip.comm.traffic import Traffic
+from fedgossip.comm.ulfm import abandon
 from fedgossip.compress.wire import delivery_time, packet_sender, stamp_delivery
 from fedgossip.errors import WireError
 from fedgossip.settings.link_spec import Link
@@ -133,8 +134,17 @@ class NodeNetwork:
         return answers
 
     def _exchange(self, asked: dict[int, Exchange | DataExchange]) -> dict[int, dict[int, np.ndarray]]:
-        mailbox: dict[tuple[int, int], np.ndarray] = {}  # (sender, recipient) -> packet, co-hosted only
         pending: list[tuple[MPI.Request, np.ndarray]] = []
+        try:
+            return self._post_and_collect(asked, pending)
+        except MPI.Exception:
+            abandon(pending)  # a lost peer (ULFM): sends MPI still holds must outlive this error
+            raise
+
+    def _post_and_collect(
+        self, asked: dict[int, Exchange | DataExchange], pending: list[tuple[MPI.Request, np.ndarray]]
+    ) -> dict[int, dict[int, np.ndarray]]:
+        mailbox: dict[tuple[int, int], np.ndarray] = {}  # (sender, recipient) -> packet, co-hosted only
         for node, request in asked.items():
             if isinstance(request, DataExchange):
                 for peer, message in request.outgoing.items():

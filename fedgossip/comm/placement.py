@@ -53,6 +53,10 @@ class Placement:
         """Return ``node``'s position among the nodes of its rank."""
         return node - self.first(self.rank_of(node))
 
+    def hosted(self) -> list[int]:
+        """Return every node, in rank order (which is node order)."""
+        return list(range(self.nodes))
+
     def record(self) -> list[int]:
         """Return the first node of every rank, then the node count: what run.json stores."""
         return [self.first(rank) for rank in range(self.ranks)] + [self.nodes]

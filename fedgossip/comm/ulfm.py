@@ -11,10 +11,35 @@ lost ranks are read off it, so all survivors agree on them without a further mes
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 
 from mpi4py import MPI
+
+_lost_any = False  # whether this process went on after a lost rank: MPI_Finalize would then hang
+
+
+def ranks_were_lost() -> bool:
+    """Return whether this process shrank a communicator to the survivors of a lost rank.
+
+    Open MPI 5.0.11's ``MPI_Finalize`` hangs after a loss, so a process that recovered must
+    end with ``os._exit`` once its output is flushed (``fedgossip train`` does).
+    """
+    return _lost_any
+
+
+_abandoned: list[object] = []  # requests (and their buffers) given up on after a lost rank
+
+
+def abandon(requests: object) -> None:
+    """Keep ``requests`` (MPI requests, with their buffers) alive for the rest of the process.
+
+    After a lost rank a pending request is given up on, not waited for. Letting Python free it
+    frees the MPI request while MPI still works on it, and an error it later reports (its peer
+    is dead) then goes to the fatal handler of no communicator, which ends the job.
+    """
+    _abandoned.append(requests)
 
 
 def report_failures(comm: MPI.Comm) -> None:
@@ -23,11 +48,22 @@ def report_failures(comm: MPI.Comm) -> None:
 
 
 def is_rank_lost(exc: BaseException) -> bool:
-    """Return whether exc is MPI telling that a peer died or that a survivor revoked the communicator."""
+    """Return whether exc may be MPI telling that a peer died or that a survivor revoked the communicator.
+
+    A wait on several requests reports ``ERR_IN_STATUS`` whatever failed, and a peer's death
+    among them is the likely cause under ULFM; recovery finds out for sure (a shrink that loses
+    no rank means it was something else, and that error is raised).
+    """
     if not isinstance(exc, MPI.Exception):
         return False
-    lost = {MPI.ERR_PROC_FAILED, MPI.ERR_PROC_FAILED_PENDING, MPI.ERR_REVOKED}
+    lost = {MPI.ERR_PROC_FAILED, MPI.ERR_PROC_FAILED_PENDING, MPI.ERR_REVOKED, MPI.ERR_IN_STATUS}
     return exc.Get_error_class() in lost
+
+
+def revoke_quietly(comm: MPI.Comm) -> None:
+    """Revoke comm so every survivor's pending and future calls on it fail; an error doing so is moot."""
+    with contextlib.suppress(MPI.Exception):  # already revoked, or freed: nobody can wait on it
+        comm.Revoke()
 
 
 @dataclass(frozen=True)
@@ -40,6 +76,8 @@ class Survivors:
 
 def shrink_to_survivors(comm: MPI.Comm) -> Survivors:
     """Revoke comm, shrink it to the live ranks and return them with the lost ranks (collective)."""
+    global _lost_any
+    _lost_any = True
     started = time.perf_counter()
     comm.Revoke()
     survivors = comm.Shrink()

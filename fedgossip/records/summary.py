@@ -106,6 +106,8 @@ def summarize(run_dir: Path) -> dict[str, Any]:
             },
             # which nodes were online each round (--availability); runs from before it: always
             "availability": record.get("availability") or {"spec": "always", "mean_online_fraction": 1.0},
+            # nodes whose rank died, the run going on without them (--on-failure continue)
+            "lost": record.get("lost") or [],
             "gossip": _gossip(metrics, last),
             "privacy": _privacy(metrics, last, record),
             "plugins": _plugins(metrics, last, record),

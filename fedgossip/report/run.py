@@ -72,6 +72,7 @@ def _header(summary: dict[str, Any], path: Path | None) -> Table:
         ("optimizer", _optimizer(summary.get("optimizer") or {})),
         ("mode", _mode(summary.get("mode") or {})),
         *_availability(summary.get("availability") or {}),
+        *_lost(summary.get("lost") or []),
         (
             "topology",
             f"{escape(str(topology.get('spec') or MISSING))}, spectral gap "
@@ -128,6 +129,23 @@ def _availability(availability: dict[str, Any]) -> list[tuple[str, str]]:
     fraction = availability.get("mean_online_fraction")
     online = MISSING if fraction is None else f"{fraction:.1%} of node-rounds online"
     return [("availability", f"{escape(str(spec))}, {online}")]
+
+
+def _lost(lost: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """Return the "lost devices" row: per lost rank, its nodes, the round and time (none if none)."""
+    by_rank: dict[int, list[dict[str, Any]]] = {}
+    for entry in lost:
+        by_rank.setdefault(int(entry["rank"]), []).append(entry)
+    parts = []
+    for rank, entries in sorted(by_rank.items()):
+        nodes = ", ".join(str(entry["node"]) for entry in entries)
+        first = entries[0]
+        wall, recovery = float(first.get("wall_s", 0)), float(first.get("recovery_s", 0))
+        parts.append(
+            f"rank {rank} (node{'s' if len(entries) > 1 else ''} {nodes}) in round {first['round']}, "
+            f"{wall:.1f} s in; went on after {recovery:.3f} s"
+        )
+    return [("lost devices", "; ".join(parts))] if parts else []
 
 
 def _mode(mode: dict[str, Any]) -> str:

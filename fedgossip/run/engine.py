@@ -25,6 +25,7 @@ from mpi4py import MPI
 
 from fedgossip.comm.collective import agree, is_collective
 from fedgossip.comm.network import NodeNetwork
+from fedgossip.comm.ulfm import report_failures
 from fedgossip.errors import DataError
 from fedgossip.local.device import node_local_rank, select_device
 from fedgossip.local.trainer import TrainingDiverged
@@ -42,6 +43,7 @@ from fedgossip.run.plan import plan_run
 from fedgossip.run.preemption import Preemption
 from fedgossip.run.progress import RoundInfo
 from fedgossip.run.records import reopen_records, start_records
+from fedgossip.run.recovery import Recovery
 from fedgossip.run.rounds import run_rounds
 from fedgossip.run.stall import watch_for_stalls
 from fedgossip.run.vectorized import VectorizedRounds
@@ -119,6 +121,7 @@ def run_training(
             step=step,
             batched=VectorizedRounds() if config.vectorize and len(nodes) > 1 else None,
             guardian=guardian,
+            recovery=_recovery(config, comm),
         )
         resumed_schedule = None  # what the asynchronous schedule saved in the checkpoint resumed from
         if checkpoint is None:
@@ -137,6 +140,7 @@ def run_training(
                 outcome = run_interactions(ctx, resumed_schedule)
             else:
                 outcome = run_rounds(ctx, step + 1)
+            comm, network = ctx.comm, ctx.network  # the survivors', if ranks were lost
             edges = gather_edges(nodes, comm)
             if writer is not None and writer.evals:
                 writer.write_edges(edges)
@@ -164,6 +168,8 @@ def run_training(
         error = str(exc) or type(exc).__name__
         _record_failure(run_dir, rank, error, current(), everywhere=is_collective(exc))
         raise
+    if ctx.recovery is not None and ctx.recovery.lost:
+        outcome.details["lost"] = ctx.recovery.lost
     if preemption is not None and outcome.stopped_at is not None:
         preemption.stopped_at = outcome.stopped_at
     peak_rss = _peak_rss_mb(comm)
@@ -173,6 +179,14 @@ def run_training(
     summary = summarize(run_dir)
     write_summary(run_dir, summary)
     return {**summary, "run_dir": str(run_dir)}
+
+
+def _recovery(config: TrainConfig, comm: MPI.Intracomm) -> Recovery | None:
+    """Return what lets the survivors go on after a lost rank (--on-failure continue); None: abort."""
+    if config.on_failure != "continue":
+        return None
+    report_failures(comm)
+    return Recovery(list(range(comm.Get_size())))
 
 
 def _truncate_metrics(writer: MetricsWriter | None, evaluations: int) -> None:

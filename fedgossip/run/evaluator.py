@@ -170,11 +170,16 @@ class Evaluator:
         if self.rank != 0:
             self.comm.Gatherv(np.ascontiguousarray(values), None, root=0)
             return None
-        gathered = np.empty((placement.nodes, width), dtype=np.float64)
+        hosted = placement.hosted()  # after a lost rank (--on-failure continue) its nodes are missing
+        gathered = np.empty((len(hosted), width), dtype=np.float64)
         counts = [len(placement.nodes_of(r)) * width for r in range(placement.ranks)]
-        starts = [placement.first(r) * width for r in range(placement.ranks)]
+        starts = np.cumsum([0, *counts[:-1]]).tolist()
         self.comm.Gatherv(np.ascontiguousarray(values), [gathered, (counts, starts), MPI.DOUBLE], root=0)
-        return gathered
+        if len(hosted) == placement.nodes:
+            return gathered
+        rows = np.full((placement.nodes, width), np.nan)  # a lost node has no values after its loss
+        rows[hosted] = gathered
+        return rows
 
     def evaluate(
         self, round_index: int, wall: float, writer: MetricsWriter | None
@@ -191,9 +196,9 @@ class Evaluator:
         writer.append(round_index, wall, per_node, scalars)
         honest = [node not in self.attackers for node in range(len(per_node["test_accuracy"]))]
         return {
-            "mean_accuracy": float(np.mean(per_node["test_accuracy"][honest])),
+            "mean_accuracy": float(np.nanmean(per_node["test_accuracy"][honest])),  # NaN: lost nodes
             "avg_model_accuracy": scalars["avg_model_accuracy"],
-            "mb_sent": float(per_node["bytes_sent"].sum()) / 1e6,
+            "mb_sent": float(np.nansum(per_node["bytes_sent"])) / 1e6,
         }
 
     def free(self) -> None:

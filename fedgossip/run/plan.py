@@ -31,6 +31,7 @@ from fedgossip.privacy.base import PRIVACY, PrivacyMechanism
 from fedgossip.run.availability_plan import plan_availability
 from fedgossip.run.byzantine_plan import Byzantine, plan_byzantine
 from fedgossip.run.default_data import default_partition
+from fedgossip.run.failure_plan import check_survivable
 from fedgossip.run.model_record import check_same_code_as_root
 from fedgossip.settings.config import TrainConfig
 from fedgossip.settings.link_spec import Link
@@ -128,6 +129,7 @@ def plan_run(config: TrainConfig, comm: MPI.Intracomm) -> RunPlan:
     topology = agree(comm, lambda: make_topology(graph, nodes, graph_seed))
     byzantine = agree(comm, lambda: plan_byzantine(config, algorithm, topology))
     availability = agree(comm, lambda: plan_availability(config, algorithm, compressor, nodes))
+    agree(comm, lambda: check_survivable(config, algorithm, tuple(plugins)))
     return RunPlan(
         config=config,
         world_size=size,

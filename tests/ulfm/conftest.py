@@ -8,6 +8,7 @@ and skip (saying how to build it) when the venv is missing.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -41,4 +42,16 @@ def run_ulfm(
     switch = ["--with-ft", "ulfm"] if fault_tolerance else []
     command = [str(mpirun), *switch, "--oversubscribe", "-n", str(ranks)]
     command += [str(VENV / "bin" / "python"), *args]
-    return subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    # A session of its own, so that a timeout ends the ranks too, not only mpirun (a hung rank
+    # would otherwise run on, and slow every test after it).
+    process = subprocess.Popen(
+        command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        stdout, stderr = process.communicate()
+        stderr += f"\n[timed out after {timeout:g} s: every process of the job was killed]"
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)

@@ -1,0 +1,35 @@
+"""Exact models between neighbours, once: how compressed gossip re-syncs its copies after lost nodes.
+
+After ``--on-failure continue`` drops lost nodes (:mod:`fedgossip.run.recovery`), the graph has
+new edges and the old public copies and per-edge references no longer match on both ends.
+Rather than restarting them at zero (a 4-bit code of a whole model, not of a small delta, which
+costs many rounds of accuracy), each node sends its model uncompressed to its neighbours once;
+both ends of every edge then start their copies from the same exact values. These float32
+packets are counted like any other.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from fedgossip.algorithms.context import GossipContext
+from fedgossip.comm.codec import Codec
+from fedgossip.comm.conversation import Conversation, Exchange
+from fedgossip.compress.none import NoCompression
+
+__all__ = ["exact_models", "exact_packet_bytes"]
+
+
+def exact_packet_bytes(count: int) -> int:
+    """Return the size of one uncompressed packet of ``count`` values: what a network must accept."""
+    return Codec(NoCompression(), 0, count).max_packet
+
+
+def exact_models(ctx: GossipContext, flat: torch.Tensor, neighbours: tuple[int, ...]) -> Conversation:
+    """Send ``flat`` uncompressed to every neighbour; return their models, by neighbour (a conversation)."""
+    if not neighbours:
+        return {}
+    codec = Codec(NoCompression(), ctx.node, flat.numel(), ctx.seed)
+    packet = codec.pack(flat.detach())
+    received = yield Exchange(dict.fromkeys(neighbours, packet), list(neighbours))
+    return {peer: codec.unpack(received[peer], peer).to(flat.device) for peer in neighbours}
