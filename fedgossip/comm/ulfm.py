@@ -50,13 +50,20 @@ def report_failures(comm: MPI.Comm) -> None:
 def is_rank_lost(exc: BaseException) -> bool:
     """Return whether exc may be MPI telling that a peer died or that a survivor revoked the communicator.
 
-    A wait on several requests reports ``ERR_IN_STATUS`` whatever failed, and a peer's death
-    among them is the likely cause under ULFM; recovery finds out for sure (a shrink that loses
-    no rank means it was something else, and that error is raised).
+    A wait on several requests reports ``ERR_IN_STATUS`` whatever failed, and a send to a peer
+    that died before the two were connected ``ERR_OTHER`` ("known error not in list", seen in
+    Open MPI 5.0.11); under ULFM a lost peer is the likely cause of either, and recovery finds
+    out for sure (a shrink that loses no rank means it was something else: that error is raised).
     """
     if not isinstance(exc, MPI.Exception):
         return False
-    lost = {MPI.ERR_PROC_FAILED, MPI.ERR_PROC_FAILED_PENDING, MPI.ERR_REVOKED, MPI.ERR_IN_STATUS}
+    lost = {
+        MPI.ERR_PROC_FAILED,
+        MPI.ERR_PROC_FAILED_PENDING,
+        MPI.ERR_REVOKED,
+        MPI.ERR_IN_STATUS,
+        MPI.ERR_OTHER,
+    }
     return exc.Get_error_class() in lost
 
 

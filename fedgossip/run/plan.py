@@ -110,6 +110,7 @@ def plan_run(config: TrainConfig, comm: MPI.Intracomm) -> RunPlan:
         agree(comm, lambda: check_same_code_as_root(model, root_sha256))
     privacy = None if specs.dp is None else agree(comm, lambda: _privacy(specs.dp, algorithm))
     plugins = agree(comm, lambda: build_plugins(config, algorithm, privacy))
+    agree(comm, lambda: check_survivable(config, algorithm, tuple(plugins)))  # before any data is made
     if config.nodes is not None or config.data is None:
         agree(comm, lambda: _check_node_count(algorithm, config.nodes, size))
     if config.data is None:
@@ -129,7 +130,6 @@ def plan_run(config: TrainConfig, comm: MPI.Intracomm) -> RunPlan:
     topology = agree(comm, lambda: make_topology(graph, nodes, graph_seed))
     byzantine = agree(comm, lambda: plan_byzantine(config, algorithm, topology))
     availability = agree(comm, lambda: plan_availability(config, algorithm, compressor, nodes))
-    agree(comm, lambda: check_survivable(config, algorithm, tuple(plugins)))
     return RunPlan(
         config=config,
         world_size=size,
