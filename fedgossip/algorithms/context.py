@@ -97,6 +97,12 @@ class GossipContext:
         """Return the number of nodes still in the run (all of them, unless ranks were lost)."""
         return len(self.network.placement.hosted())
 
+    @property
+    def lost(self) -> frozenset[int]:
+        """Return the nodes lost with their ranks (--on-failure continue); empty while none was."""
+        lost_nodes = getattr(self.network.placement, "lost_nodes", None)
+        return frozenset() if lost_nodes is None else frozenset(lost_nodes())
+
     def hold_collective(self, started: float, seconds: float) -> None:
         """Stretch a collective begun at wall time ``started`` to the ``seconds`` the link would take."""
         if self.link is not None:

@@ -47,6 +47,7 @@ class FedAvg(Algorithm):
     server = 0
     graph = "star"
     robust_place = "server"
+    survives_lost_nodes = True  # lost clients; the server is node 0, on rank 0, whose loss ends the run
     params = (Param("client_fraction", float, 1.0, "share of clients sampled per round", gt=0, le=1),)
 
     def __init__(self, client_fraction: float = 1.0):
@@ -59,7 +60,9 @@ class FedAvg(Algorithm):
             raise ConfigError(
                 "fedavg needs a server and at least one client: run with 2 or more nodes (--nodes or ranks)"
             )
-        self._clients = np.arange(1, ctx.size)
+        # the clients still in the run: after a lost rank (--on-failure continue) it is set up
+        # again at a round's start, when every client's model is the global one, as is its copy
+        self._clients = np.array([c for c in range(1, ctx.size) if c not in ctx.lost], dtype=np.int64)
         self._global = flat.detach().clone()  # every node's copy of the global model
         # One residual per outgoing stream: a client's uplink, or the server's broadcast.
         self.feedback = ErrorFeedback(flat.numel(), enabled=not ctx.codec.compressor.unbiased)

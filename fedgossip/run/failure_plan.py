@@ -2,9 +2,9 @@
 
 Part of the plan, so every rank refuses alike before anything is written. What survives a lost
 rank today (:mod:`fedgossip.run.recovery`): synchronous rounds of dpsgd (CHOCO-gossip too, with
-a lossy compressor), swarm and allreduce, every node honest, no training-time plugins and no
-emulated availability. fedavg is refused: its server is one node whose loss ends the run, and
-losing clients is not built yet; comp-ams, gt and d2 too.
+a lossy compressor), swarm, allreduce and fedavg (its clients: the server is node 0, on rank 0,
+whose loss ends any run), every node honest, no training-time plugins and no emulated
+availability. comp-ams (one collective over every node per step), gt and d2 are refused.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def check_survivable(config: TrainConfig, algorithm: Algorithm, plugins: tuple) 
     if reason is not None:
         raise ConfigError(
             f"--on-failure continue {reason}; it is supported in synchronous rounds of dpsgd (CHOCO "
-            "included), swarm and allreduce; or run with --on-failure abort"
+            "included), swarm, allreduce and fedavg; or run with --on-failure abort"
         )
 
 

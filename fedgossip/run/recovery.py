@@ -93,8 +93,8 @@ class Recovery:
             raise error
         if 0 in survivors.lost:
             raise RecordsLost(
-                f"rank 0 was lost in round {restart_round}: it writes the run's records, so the run "
-                "cannot go on (start rank 0 where it is least likely to fail)"
+                f"rank 0 was lost in round {restart_round}: it writes the run's records (and hosts "
+                "fedavg's server), so the run cannot go on; start rank 0 where it is least likely to fail"
             )
         if restart_round not in self._starts:
             raise RuntimeError(f"no state kept for round {restart_round} (rounds {sorted(self._starts)})")

@@ -12,7 +12,7 @@ from fedgossip.run.failure_plan import check_survivable
 from fedgossip.settings.config import TrainConfig
 
 
-@pytest.mark.parametrize("algorithm", ["dpsgd", "swarm", "allreduce"])
+@pytest.mark.parametrize("algorithm", ["dpsgd", "swarm", "allreduce", "fedavg"])
 def test_supported_algorithms_pass(algorithm):
     check_survivable(TrainConfig(on_failure="continue"), ALGORITHMS.create(algorithm), ())
 
@@ -20,7 +20,6 @@ def test_supported_algorithms_pass(algorithm):
 @pytest.mark.parametrize(
     "settings, algorithm, expected",
     [
-        ({}, "fedavg", "is not supported by fedavg yet"),
         ({}, "comp-ams", "is not supported by comp-ams yet"),
         ({}, "gt", "is not supported by gt yet"),
         ({}, "d2", "is not supported by d2 yet"),

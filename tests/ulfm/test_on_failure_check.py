@@ -1,5 +1,5 @@
 """`--on-failure continue` under Open MPI: refused without --with-ft ulfm; with it, refused only for
-what cannot survive a lost rank (fedavg), and `fedgossip train` goes on past a killed rank."""
+what cannot survive a lost rank (gt), and `fedgossip train` goes on past a killed rank."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ def test_continue_needs_the_fault_tolerance_switch(ulfm, tmp_path):
     train = ["-m", "fedgossip", "train", "--on-failure", "continue", "--rounds", "1", "--out", str(out)]
     without = ulfm(1, train, timeout=50, fault_tolerance=False)
     assert "this Open MPI job was launched without fault tolerance (mpirun --with-ft ulfm)" in without.stderr
-    with_switch = ulfm(1, [*train, "--algorithm", "fedavg", "--nodes", "3"], timeout=50)
-    expected = "--on-failure continue is not supported by fedavg yet"
+    with_switch = ulfm(1, [*train, "--algorithm", "gt", "--nodes", "3"], timeout=50)
+    expected = "--on-failure continue is not supported by gt yet"
     assert expected in with_switch.stderr, with_switch.stderr
     assert without.returncode != 0 and with_switch.returncode != 0
     assert not out.exists() and not (tmp_path / "datasets").exists()  # nothing written, no data made
