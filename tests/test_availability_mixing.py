@@ -12,6 +12,7 @@ import torch
 from mpi4py import MPI
 
 from fedgossip.algorithms import ALGORITHMS, GossipContext
+from fedgossip.algorithms.catch_up import exact_packet_bytes
 from fedgossip.comm.codec import Codec
 from fedgossip.comm.network import NodeNetwork
 from fedgossip.comm.placement import Placement
@@ -30,12 +31,24 @@ def start(node: int) -> torch.Tensor:
     return torch.from_numpy(np.random.default_rng([5, node]).normal(size=COUNT).astype(np.float32))
 
 
-def rounds_of(algorithm: str, topology: str, stacked: bool = False, p: float = 0.6):
-    """Yield (online mask, models before, models after) for each round of ``algorithm`` under bernoulli:p."""
+def rounds_of(
+    algorithm: str,
+    topology: str,
+    stacked: bool = False,
+    p: float = 0.6,
+    compressor: str = "none",
+    members=None,
+):
+    """Yield (online mask, models before, models after) for each round of ``algorithm`` under bernoulli:p.
+
+    ``members``: a list that receives each node's (algorithm, model), to look inside them.
+    """
     schedule = AvailabilitySchedule(BernoulliAvailability(p=p), NODES, ROUNDS, seed=11)
-    codec_of = lambda node: Codec(COMPRESSORS.create("none"), node, COUNT, 11)  # noqa: E731
-    network = NodeNetwork(MPI.COMM_SELF, Placement(NODES, 1), codec_of(0).max_packet)
-    graph, shared, members = make_topology(topology, NODES, 0), {}, []
+    codec_of = lambda node: Codec(COMPRESSORS.create(compressor), node, COUNT, 11)  # noqa: E731
+    # CHOCO's catch-up sends public copies uncompressed
+    network = NodeNetwork(MPI.COMM_SELF, Placement(NODES, 1), exact_packet_bytes(COUNT))
+    graph, shared = make_topology(topology, NODES, 0), {}
+    members = [] if members is None else members
     for node in range(NODES):
         flat = start(node)
         ctx = GossipContext(
@@ -54,17 +67,19 @@ def rounds_of(algorithm: str, topology: str, stacked: bool = False, p: float = 0
 
 
 CASES = [
-    ("dpsgd", "torus", False),
-    ("dpsgd", "torus", True),  # the co-hosted product
-    ("dpsgd", "ring", False),
-    ("swarm", "complete", False),
+    ("dpsgd", "torus", False, "none"),
+    ("dpsgd", "torus", True, "none"),  # the co-hosted product
+    ("dpsgd", "ring", False, "none"),
+    ("swarm", "complete", False, "none"),
+    ("dpsgd", "torus", False, "qsgd:bits=4"),  # CHOCO-gossip: copies frozen while away, caught up
+    ("dpsgd", "ring", False, "uniform:bits=2"),
 ]
 
 
-@pytest.mark.parametrize(("algorithm", "topology", "stacked"), CASES)
-def test_the_online_mean_is_kept_and_offline_models_do_not_move(algorithm, topology, stacked):
+@pytest.mark.parametrize(("algorithm", "topology", "stacked", "compressor"), CASES)
+def test_the_online_mean_is_kept_and_offline_models_do_not_move(algorithm, topology, stacked, compressor):
     moved = 0
-    for online, before, after in rounds_of(algorithm, topology, stacked):
+    for online, before, after in rounds_of(algorithm, topology, stacked, compressor=compressor):
         assert 0 < online.sum() < NODES  # p=0.6 over 8 nodes and seed 11: every round mixed, and partial
         torch.testing.assert_close(after[online].mean(0), before[online].mean(0), rtol=0, atol=1e-6)
         assert torch.equal(after[~online], before[~online]), "an offline node's model changed"
@@ -138,3 +153,19 @@ def test_fedavg_holds_an_offline_clients_downlink_until_it_returns():
                 held += 1
     assert held > 0
     network.free()
+
+
+def test_choco_copies_agree_at_both_ends_of_every_edge_after_each_round():
+    """What each node holds as x̂_j equals x̂_j itself, for every neighbour that was online with it since."""
+    members: list = []
+    caught_up = 0
+    for online, _, _ in rounds_of("dpsgd", "ring", compressor="qsgd:bits=4", members=members):
+        for node, (algorithm, _) in enumerate(members):
+            state = algorithm._intermittent
+            for peer, copy in state.copies.neighbours.items():
+                mine = members[peer][0]._intermittent.copies.own
+                if state.behind[peer]:  # j moved while this node was away: stale until they meet
+                    continue
+                assert torch.equal(copy, mine), f"node {node}'s copy of node {peer} differs"
+                caught_up += int(bool(online[node] and online[peer]))
+    assert caught_up > ROUNDS  # edges were live, so the check compared copies that had moved

@@ -17,7 +17,7 @@ from fedgossip.comm.codec import Codec
 from fedgossip.comm.conversation import Conversation, Exchange
 from fedgossip.compress.none import NoCompression
 
-__all__ = ["exact_models", "exact_packet_bytes"]
+__all__ = ["exact_exchange", "exact_models", "exact_packet_bytes"]
 
 
 def exact_packet_bytes(count: int) -> int:
@@ -33,3 +33,16 @@ def exact_models(ctx: GossipContext, flat: torch.Tensor, neighbours: tuple[int, 
     packet = codec.pack(flat.detach())
     received = yield Exchange(dict.fromkeys(neighbours, packet), list(neighbours))
     return {peer: codec.unpack(received[peer], peer).to(flat.device) for peer in neighbours}
+
+
+def exact_exchange(
+    ctx: GossipContext, vector: torch.Tensor, to: tuple[int, ...], expected: tuple[int, ...]
+) -> Conversation:
+    """Send ``vector`` uncompressed to ``to``; return what ``expected`` sent, by sender (a conversation).
+
+    One stage even when both are empty, so that every node of a rank asks for the same stages.
+    """
+    codec = Codec(NoCompression(), ctx.node, vector.numel(), ctx.seed)
+    outgoing = dict.fromkeys(to, codec.pack(vector.detach())) if to else {}
+    received = yield Exchange(outgoing, list(expected))
+    return {peer: codec.unpack(received[peer], peer).to(vector.device) for peer in expected}

@@ -25,8 +25,10 @@ from fedgossip.algorithms.catch_up import exact_models
 from fedgossip.algorithms.cohosted_mixing import CoHostedMixing, cohosted_mixing
 from fedgossip.algorithms.consensus_step import ConsensusStep
 from fedgossip.algorithms.context import GossipContext
+from fedgossip.algorithms.intermittent_choco import IntermittentChoco
 from fedgossip.comm.conversation import Conversation, Exchange
 from fedgossip.comm.references import NeighbourCopies, PublicCopies
+from fedgossip.errors import ConfigError
 from fedgossip.registry import check_params
 from fedgossip.specs import Param
 from fedgossip.topology.mixing import metropolis_row
@@ -67,7 +69,16 @@ class DPSGD(ConsensusStep, Algorithm):
         if ctx.attack is not None and not ctx.compressed:
             self._seen = {j: ctx.initial_reference(flat) for j in self._neighbors}
         self._forged: dict[int, torch.Tensor] | None = None  # an attacker's x̂ as each neighbour holds it
-        if ctx.compressed:
+        # CHOCO under --availability: copies frozen while a node is away, caught up on its return
+        self._intermittent: IntermittentChoco | None = None
+        if ctx.compressed and ctx.availability is not None:
+            if ctx.attack is not None or ctx.aggregator is not None:
+                raise ConfigError(
+                    "--availability with a lossy --compressor (CHOCO-gossip) cannot be combined with "
+                    "--attack or --robust yet; use --compressor none or --availability always"
+                )
+            self._intermittent = IntermittentChoco(ctx, flat, self._neighbors, self.consensus_step)
+        elif ctx.compressed:
             one_by_one = ctx.attack is not None or ctx.aggregator is not None
             kind = NeighbourCopies if one_by_one else PublicCopies
             self.copies = kind(ctx.initial_reference(flat), self._self_weight, self._weights)
@@ -84,11 +95,7 @@ class DPSGD(ConsensusStep, Algorithm):
             self._remote = tuple(j for j in self._neighbors if j not in hosted)
 
     def availability_problem(self, compressor) -> str | None:
-        if compressor.lossless:
-            return None
-        # CHOCO's public copies of an offline node would have to stay frozen at every holder and catch
-        # up on its return; not built yet, and a schedule followed by half would break the mean.
-        return f"is not supported by dpsgd with the lossy --compressor {compressor.name} (CHOCO-gossip)"
+        return None  # CHOCO-gossip too: fedgossip.algorithms.intermittent_choco
 
     def catch_up(self, flat: torch.Tensor) -> Conversation:
         """CHOCO: start every public copy from the exact model, x̂_j = x_j, after lost nodes were dropped."""
@@ -102,6 +109,9 @@ class DPSGD(ConsensusStep, Algorithm):
 
     def conversation(self, flat: torch.Tensor, round_index: int) -> Conversation:
         if not self._neighbors:
+            return
+        if self._intermittent is not None:
+            yield from self._intermittent.conversation(flat, round_index)
             return
         online = self.ctx.online(round_index)
         if online is not None and not online[self.ctx.node]:
@@ -121,6 +131,8 @@ class DPSGD(ConsensusStep, Algorithm):
         An attacker also saves what it last heard (uncompressed) and its forged copies.
         """
         state: dict[str, Any] = {"copies": None if self.copies is None else self.copies.state_dict()}
+        if self._intermittent is not None:
+            state["intermittent"] = self._intermittent.state_dict()
         if self.ctx.attack is not None:
             state["seen"] = {peer: vector.clone() for peer, vector in self._seen.items()}  # {}: compressed
             state["forged"] = (
@@ -133,6 +145,8 @@ class DPSGD(ConsensusStep, Algorithm):
         check_state(self.name, state, self.state_dict())
         if self.copies is not None:
             self.copies.load_state_dict(state["copies"])
+        if self._intermittent is not None:
+            self._intermittent.load_state_dict(state["intermittent"])
         if self.ctx.attack is not None:
             for peer, vector in self._seen.items():
                 vector.copy_(state["seen"][peer])

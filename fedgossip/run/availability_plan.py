@@ -25,7 +25,7 @@ def plan_availability(
     if reason is not None:
         raise ConfigError(
             f"--availability {availability.spec} {reason}; it is supported in synchronous rounds by "
-            "dpsgd (with --compressor none), swarm, fedavg and allreduce; or use --availability always"
+            "dpsgd (CHOCO-gossip too), swarm, fedavg and allreduce; or use --availability always"
         )
     # The run seed, the same on every rank: every rank draws the same whole schedule.
     return AvailabilitySchedule(availability, nodes, config.rounds, config.seed, server=algorithm.server)

@@ -76,7 +76,7 @@ def run_training(
     _share_cores(comm)
     device = agree(comm, lambda: select_device(config.device, local_rank))
     counts = sample_counts(shards, plan, comm)
-    network = NodeNetwork(comm, plan.placement, plan.compressor_max_packet, plan.link)
+    network = NodeNetwork(comm, plan.placement, plan.network_max_packet, plan.link)
     # Before the run directory exists, so that what only a node can check (allreduce refusing a lossy
     # compressor, a model the data does not fit) leaves no "failed" run behind. Building a node involves
     # no communication, so agree() cannot leave a rank waiting.

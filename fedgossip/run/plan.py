@@ -16,6 +16,7 @@ from pathlib import Path
 from mpi4py import MPI
 
 from fedgossip.algorithms.base import ALGORITHMS, Algorithm
+from fedgossip.algorithms.catch_up import exact_packet_bytes
 from fedgossip.comm.collective import agree
 from fedgossip.comm.placement import Placement
 from fedgossip.compress.base import COMPRESSORS, Compressor
@@ -80,6 +81,14 @@ class RunPlan:
     def compressor_max_packet(self) -> int:
         """Return the largest framed packet of a model under the compressor, for every node alike."""
         return HEADER_SIZE + self.compressor.nbytes(self.model_size)
+
+    @property
+    def network_max_packet(self) -> int:
+        """Return the largest packet a node may receive: a model under the compressor, or uncompressed
+        where CHOCO-gossip catches a returning node up with exact copies (--availability)."""
+        if self.availability is None or self.compressor.lossless:
+            return self.compressor_max_packet
+        return max(self.compressor_max_packet, exact_packet_bytes(self.model_size))
 
     @cached_property
     def model_size(self) -> int:

@@ -255,9 +255,9 @@ TRAIN_ROWS = [
     (["--availability", "markov:online=4,offline=2", "--algorithm", "d2"], 1, "is not supported by d2"),
     (["--availability", "bernoulli:p=0.9", "--algorithm", "comp-ams"], 1, "is not supported by comp-ams"),
     (
-        ["--availability", "bernoulli:p=0.5", "--compressor", "qsgd:bits=4"],
+        ["--availability", "bernoulli:p=0.5", "--compressor", "qsgd:bits=4", "--robust", "clip:tau=1"],
         1,
-        "not supported by dpsgd with the lossy --compressor qsgd (CHOCO-gossip)",
+        "--availability with a lossy --compressor (CHOCO-gossip) cannot be combined with --attack or --robust",
     ),
     (
         ["--availability", "bernoulli:p=0.5", "--algorithm", "swarm", "--async"],
