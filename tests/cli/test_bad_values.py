@@ -257,7 +257,7 @@ TRAIN_ROWS = [
     (
         ["--availability", "bernoulli:p=0.5", "--compressor", "qsgd:bits=4", "--robust", "clip:tau=1"],
         1,
-        "--availability with a lossy --compressor (CHOCO-gossip) cannot be combined with --attack or --robust",
+        "a lossy --compressor (CHOCO-gossip) cannot be combined with --attack or --robust",
     ),
     (
         ["--availability", "bernoulli:p=0.5", "--algorithm", "swarm", "--async"],
