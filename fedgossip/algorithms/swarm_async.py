@@ -34,8 +34,10 @@ import numpy as np
 import torch
 
 from fedgossip.algorithms.asynchronous import AsyncGossip, GossipStats
+from fedgossip.algorithms.catch_up import exact_models
 from fedgossip.algorithms.context import GossipContext
 from fedgossip.comm.async_transport import AsyncTransport
+from fedgossip.comm.conversation import Conversation
 from fedgossip.comm.references import EdgeReferences
 from fedgossip.compress.wire import packet_kind
 from fedgossip.errors import WireError
@@ -96,6 +98,18 @@ class AsyncSwarm(AsyncGossip):
         self._send(partner, flat, OFFER)
         seen = self.references.sent[partner] if self.references is not None else flat
         self._pending = _Offer(partner, seen.detach().clone(), self.steps)
+
+    def catch_up(self, flat: torch.Tensor) -> Conversation:
+        """Compressed: start both references of every edge from the exact models (after lost nodes).
+
+        Run once by every node, synchronously over the network, on gossip set up afresh.
+        """
+        if self.references is None:
+            return
+        models = yield from exact_models(self.ctx, flat, tuple(self.neighbors))
+        for peer, model in models.items():
+            self.references.sent[peer].copy_(flat)
+            self.references.received[peer].copy_(model)
 
     def state_dict(self) -> dict[str, Any]:
         """Return this node's gossip state at a quiet moment (after ``finish``): nothing in flight.

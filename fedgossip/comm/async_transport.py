@@ -87,6 +87,11 @@ class AsyncTransport:
             self._comm = None
 
     @property
+    def opened(self) -> MPI.Intracomm | None:
+        """Return its communicator once open (None before): what a lost rank's recovery revokes."""
+        return self._comm
+
+    @property
     def comm(self) -> MPI.Intracomm:
         if self._comm is None:
             raise RuntimeError("the asynchronous transport is not open; every rank must call open() first")

@@ -43,6 +43,7 @@ from fedgossip.run.plan import plan_run
 from fedgossip.run.preemption import Preemption
 from fedgossip.run.progress import RoundInfo
 from fedgossip.run.records import reopen_records, start_records
+from fedgossip.run.recoverable_interactions import run_recoverable_interactions
 from fedgossip.run.recovery import Recovery
 from fedgossip.run.rounds import run_rounds
 from fedgossip.run.stall import watch_for_stalls
@@ -136,7 +137,9 @@ def run_training(
         unit = "interaction" if config.asynchronous else "round"
         ctx.heartbeat = watch_for_stalls(comm, run_dir, config.stall_timeout, unit)
         try:
-            if config.asynchronous:
+            if config.asynchronous and ctx.recovery is not None:
+                outcome = run_recoverable_interactions(ctx)
+            elif config.asynchronous:
                 outcome = run_interactions(ctx, resumed_schedule)
             else:
                 outcome = run_rounds(ctx, step + 1)

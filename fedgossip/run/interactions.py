@@ -23,6 +23,7 @@ SIGTERM is honoured at the next such cut.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fedgossip.algorithms.asynchronous import finish
@@ -32,7 +33,7 @@ from fedgossip.run.evaluator import Evaluations
 from fedgossip.run.node import Node
 from fedgossip.run.privacy_gate import over_budget
 
-__all__ = ["run_interactions"]
+__all__ = ["interact", "run_interactions"]
 
 
 def run_interactions(ctx: RunContext, resumed: dict[str, Any] | None = None) -> Outcome:
@@ -54,7 +55,7 @@ def run_interactions(ctx: RunContext, resumed: dict[str, Any] | None = None) -> 
     for interaction in range(first, config.rounds + 1):
         ctx.begin(interaction)
         for node in nodes:
-            _interact(node, transport, evaluations)
+            interact(node, transport, evaluations.progress)
         if cadence.evaluates(interaction) and interaction < config.rounds:
             evaluations.take(interaction, ctx.wall())  # the last one comes after every reply
         ctx.report(ctx.info(interaction))
@@ -77,8 +78,11 @@ def run_interactions(ctx: RunContext, resumed: dict[str, Any] | None = None) -> 
     return Outcome()
 
 
-def _interact(node: Node, transport: AsyncTransport, evaluations: Evaluations) -> None:
-    """Take ``node``'s next burst of local steps, then its next offer (past its privacy budget, neither)."""
+def interact(node: Node, transport: AsyncTransport, between_steps: Callable[[], None]) -> None:
+    """Take ``node``'s next burst of local steps, then its next offer (past its privacy budget, neither).
+
+    ``between_steps`` runs after every local step, with the poll (the evaluations' reductions).
+    """
     gossip, privacy = node.gossip, node.privacy
     node.end_round()  # the previous burst and interaction, served offers included, are one round
     steps = node.draw_steps()
@@ -96,7 +100,7 @@ def _interact(node: Node, transport: AsyncTransport, evaluations: Evaluations) -
     def each_step() -> None:
         gossip.steps += 1
         transport.poll(closed)
-        evaluations.progress()
+        between_steps()
 
     node.train_privately(steps, each_step)
     gossip.wait_for_reply()  # at most one offer in flight

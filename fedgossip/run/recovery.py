@@ -60,7 +60,7 @@ class Recovery:
         states = [copy.deepcopy(node.state_dict()) for node in ctx.nodes]
         evaluations = ctx.writer.evals if ctx.writer is not None else 0
         self._starts[round_index] = (states, evaluations)
-        for kept in [r for r in self._starts if r < round_index - 1]:
+        for kept in sorted(self._starts)[:-2]:  # the current round's and the one before (a window's)
             del self._starts[kept]
 
     @staticmethod
@@ -118,7 +118,8 @@ class Recovery:
         if ctx.writer is not None:
             ctx.writer.truncate(evaluations)  # the rounds run again write their rows again
         config = ctx.plan.config
-        ctx.heartbeat = watch_for_stalls(survivors.comm, ctx.run_dir, config.stall_timeout, "round")
+        unit = "interaction" if config.asynchronous else "round"
+        ctx.heartbeat = watch_for_stalls(survivors.comm, ctx.run_dir, config.stall_timeout, unit)
         wall = ctx.wall()
         recovery_s = time.perf_counter() - detected
         for rank in survivors.lost:
@@ -136,8 +137,19 @@ class Recovery:
         self._starts = {r: s for r, s in self._starts.items() if r == restart_round}
         # Last, once the run stands on the survivors: a rank lost during this exchange is recovered
         # from like any other (the schedule calls recover again, from this restart round).
-        ctx.network.converse({node.id: node.algorithm.catch_up(node.flat) for node in ctx.nodes})
+        catching_up = _gossip_catch_up if config.asynchronous else _algorithm_catch_up
+        ctx.network.converse({node.id: catching_up(node) for node in ctx.nodes})
         return restart_round
+
+
+def _algorithm_catch_up(node):
+    """Return the conversation that re-syncs what the node's algorithm keeps of its neighbours."""
+    return node.algorithm.catch_up(node.flat)
+
+
+def _gossip_catch_up(node):
+    """Return the conversation that re-syncs what the node's asynchronous gossip keeps (--async)."""
+    return node.gossip.catch_up(node.flat)
 
 
 def _communicators(ctx: RunContext) -> list[MPI.Intracomm]:
@@ -145,6 +157,8 @@ def _communicators(ctx: RunContext) -> list[MPI.Intracomm]:
     found = [ctx.network.comm, ctx.evaluator.comms[1]]
     if ctx.heartbeat is not None:
         found.append(ctx.heartbeat.comm)
+    if ctx.nodes[0].gossip is not None:  # --async: the transport the rank's nodes share
+        found.append(ctx.nodes[0].gossip.transport.opened)
     return [comm for comm in found if comm is not None] + [ctx.comm]
 
 
@@ -162,3 +176,8 @@ def _set_up_afresh(ctx: RunContext, node, topology, network: NodeNetwork, comm, 
     node.algorithm = algorithm
     if node.trainer is not None:
         node.trainer.correction = algorithm.correction
+    if node.gossip is not None:  # --async: its gossip too, on a new transport; its draws and counters go on
+        old = node.gossip
+        abandon(old.transport)  # sends still held by MPI must outlive the old transport
+        node.gossip = algorithm.start_async(node.flat, old.rng)
+        node.gossip.steps, node.gossip.stats = old.steps, old.stats

@@ -23,7 +23,7 @@ def test_supported_algorithms_pass(algorithm):
         ({}, "comp-ams", "is not supported by comp-ams yet"),
         ({}, "gt", "is not supported by gt yet"),
         ({}, "d2", "is not supported by d2 yet"),
-        ({"asynchronous": True}, "swarm", "is not supported with --async yet"),
+        ({"asynchronous": True, "checkpoint_every": 5}, "swarm", "cannot take --checkpoint-every yet"),
         ({"availability": "bernoulli:p=0.9"}, "dpsgd", "cannot be combined with --availability yet"),
         ({"attack": "sign-flip", "attackers": "1"}, "dpsgd", "--attack or --robust"),
         ({"robust": "clip:tau=1"}, "dpsgd", "--attack or --robust"),
