@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mpi4py import MPI
 
@@ -22,9 +22,6 @@ from fedgossip.run.node import Node
 from fedgossip.run.plan import RunPlan
 from fedgossip.run.preemption import Preemption
 from fedgossip.run.progress import RoundInfo
-
-if TYPE_CHECKING:
-    from fedgossip.run.recovery import Recovery
 
 __all__ = ["RunContext", "Outcome"]
 
@@ -57,7 +54,9 @@ class RunContext:
     guardian: Guardian | None = None  # rank 0: told each step, to name it if the job is killed
     heartbeat: Heartbeat | None = None  # told each step: a job where no rank moves on fails (--stall-timeout)
     started: float = field(default_factory=time.perf_counter)
-    recovery: Recovery | None = None  # --on-failure continue: what survives a lost rank; None: abort
+    # --on-failure continue: a fedgossip.run.recovery.Recovery, what survives a lost rank (which
+    # builds on this module, hence untyped here); None: a lost rank ends the run
+    recovery: Any = None
 
     def begin(self, step: int) -> None:
         """Start round (interaction) ``step``."""
