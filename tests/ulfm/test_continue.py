@@ -84,6 +84,8 @@ def test_survivors_finish_and_learn_as_survivors_alone_would(ulfm, digits8, tmp_
     assert np.isfinite(final_loss[survivors]).all()  # every survivor's model is finite
     assert np.isnan(final_loss[gone]).all()  # the lost nodes have no values after their loss
     assert metrics["round"][-1] == 12
+    if name == "fedavg":
+        return  # not in the issue's list: its clients' loss is checked, its accuracy not compared
     alone = train(ulfm, digits8, tmp_path, SURVIVORS_ONLY, **ALGORITHMS[name])
     accuracy, reference = metrics["avg_model_accuracy"][-1], alone.metrics["avg_model_accuracy"][-1]
     assert accuracy >= reference - 0.02, (accuracy, reference)
@@ -91,12 +93,12 @@ def test_survivors_finish_and_learn_as_survivors_alone_would(ulfm, digits8, tmp_
 
 @pytest.mark.timeout(600)
 def test_twenty_runs_losing_a_rank_never_hang(ulfm, digits8, tmp_path):
-    """20 runs of 3 ranks, rank 2 killed at round 2: each completes within its timeout (a hang fails)."""
+    """20 runs of 2 ranks, rank 1 killed at round 2: each completes within its timeout (a hang fails)."""
     recovery = []
     for repeat in range(20):
-        run = train(ulfm, digits8, tmp_path / str(repeat), "2@2", ranks=3, rounds=3, eval_every=3)
+        run = train(ulfm, digits8, tmp_path / str(repeat), "1@2", ranks=2, rounds=2, eval_every=2)
         assert run.status == "completed", (repeat, run.summary)
-        assert {entry["rank"] for entry in run.summary["lost"]} == {2}
+        assert {entry["rank"] for entry in run.summary["lost"]} == {1}
         recovery += [entry["recovery_s"] for entry in run.summary["lost"]]
     assert all(math.isfinite(s) and s >= 0 for s in recovery)
     print(f"detection to continue: median {statistics.median(recovery):.4f} s, max {max(recovery):.4f} s")
