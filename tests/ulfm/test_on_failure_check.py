@@ -34,3 +34,13 @@ def test_the_command_goes_on_past_a_killed_rank_and_says_so(ulfm, tmp_path):
     record = json.loads((run_dir / "run.json").read_text())
     assert record["status"] == "completed"
     assert [(entry["node"], entry["rank"]) for entry in record["lost"]] == [(2, 2)]
+
+
+@pytest.mark.timeout(120)
+def test_losing_rank_0_ends_the_run_with_one_message(ulfm, tmp_path):
+    script = str(Path(__file__).parent / "scripts" / "train_and_kill.py")
+    out = tmp_path / "runs"
+    args = ["--on-failure", "continue", "--rounds", "4", "--local-steps", "2", "--out", str(out)]
+    done = ulfm(3, [script, json.dumps(args), "0@2"], timeout=100)
+    assert done.returncode != 0 and "timed out" not in done.stderr, done.stderr[-2000:]
+    assert "rank 0 was lost in round 2: it writes the run's records" in done.stderr, done.stderr[-2000:]
