@@ -5,7 +5,7 @@ import json
 import pytest
 
 
-@pytest.mark.parametrize(("ranks", "repeats"), [(2, 8), (16, 5), (24, 2)])
+@pytest.mark.parametrize(("ranks", "repeats"), [(2, 8), (16, 6)])
 def test_async_gossip_terminates_and_keeps_its_invariants(mpirun, script, ranks, repeats):
     # Every repeat is a whole protocol run: uncompressed (mean preserved), compressed (references
     # identical at both ends), a 10× straggler, an early finisher with offers still in flight to it.
