@@ -18,7 +18,7 @@ from typing import Any
 
 from fedgossip.errors import ConfigError
 
-__all__ = ["REQUIRED", "Param", "Spec", "parse_spec", "bind", "format_spec", "parse_bool"]
+__all__ = ["REQUIRED", "Param", "Spec", "parse_spec", "bind", "build_kind", "format_spec", "parse_bool"]
 
 
 class _Required:
@@ -181,6 +181,21 @@ def bind(spec: Spec, params: tuple[Param, ...]) -> dict[str, Any]:
     if problems:
         raise ConfigError(f"invalid spec {str(spec)!r}: " + "; ".join(problems))
     return values
+
+
+def build_kind(spec: str, kinds: Mapping[str, Any], what: str, accepted: str, text: str | None = None) -> Any:
+    """Build ``kinds[name](**values)`` from ``spec`` (parsed as ``text`` if given), its values bound to
+    the kind's ``params``; an unknown kind or a bad value is one ``ConfigError`` naming ``what``,
+    ``spec`` and the ``accepted`` forms."""
+    try:
+        parsed = parse_spec(spec if text is None else text)
+        kind = kinds.get(parsed.name)
+        if kind is None:
+            raise ConfigError(f"unknown kind {parsed.name!r}")
+        values = bind(parsed, kind.params)
+    except ConfigError as exc:
+        raise ConfigError(f"{what} {spec!r}: {exc}; accepted forms: {accepted}") from None
+    return kind(**values)
 
 
 def format_spec(name: str, values: Mapping[str, Any]) -> str:

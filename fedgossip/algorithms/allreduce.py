@@ -25,6 +25,8 @@ class AllReduce(Algorithm):
     def setup(self, ctx: GossipContext, flat: torch.Tensor) -> None:
         super().setup(ctx, flat)
         self.require_lossless(ctx, "it averages exact float32 models with MPI_Allreduce")
+        # the nodes still in the run; after a lost rank (--on-failure continue) it is set up again
+        self._alive = ctx.alive
 
     def availability_problem(self, compressor) -> str | None:
         return None
@@ -39,5 +41,4 @@ class AllReduce(Algorithm):
         # The network sums in float64 and counts what a ring allreduce moves (NodeNetwork).
         total = yield Allreduce(flat.detach().cpu().numpy())
         flat.copy_(torch.from_numpy(total).to(flat.device))
-        # the online nodes' mean; after a lost rank (--on-failure continue) the surviving nodes'
-        flat.div_(self.ctx.alive if online is None else int(online.sum()))
+        flat.div_(self._alive if online is None else int(online.sum()))  # the online (surviving) nodes' mean

@@ -17,7 +17,7 @@ from fedgossip.comm.codec import Codec
 from fedgossip.comm.conversation import Conversation, Exchange
 from fedgossip.compress.none import NoCompression
 
-__all__ = ["exact_exchange", "exact_models", "exact_packet_bytes"]
+__all__ = ["exact_exchange", "exact_packet_bytes"]
 
 
 def exact_packet_bytes(count: int) -> int:
@@ -25,23 +25,17 @@ def exact_packet_bytes(count: int) -> int:
     return Codec(NoCompression(), 0, count).max_packet
 
 
-def exact_models(ctx: GossipContext, flat: torch.Tensor, neighbours: tuple[int, ...]) -> Conversation:
-    """Send ``flat`` uncompressed to every neighbour; return their models, by neighbour (a conversation)."""
-    if not neighbours:
-        return {}
-    codec = Codec(NoCompression(), ctx.node, flat.numel(), ctx.seed)
-    packet = codec.pack(flat.detach())
-    received = yield Exchange(dict.fromkeys(neighbours, packet), list(neighbours))
-    return {peer: codec.unpack(received[peer], peer).to(flat.device) for peer in neighbours}
-
-
 def exact_exchange(
     ctx: GossipContext, vector: torch.Tensor, to: tuple[int, ...], expected: tuple[int, ...]
 ) -> Conversation:
     """Send ``vector`` uncompressed to ``to``; return what ``expected`` sent, by sender (a conversation).
 
-    One stage even when both are empty, so that every node of a rank asks for the same stages.
+    One stage even when both are empty, so that every node of a rank asks for the same stages;
+    CHOCO under --availability asks every round, and mostly has nothing to catch up.
     """
+    if not to and not expected:
+        yield Exchange({}, [])
+        return {}
     codec = Codec(NoCompression(), ctx.node, vector.numel(), ctx.seed)
     outgoing = dict.fromkeys(to, codec.pack(vector.detach())) if to else {}
     received = yield Exchange(outgoing, list(expected))

@@ -100,8 +100,7 @@ class GossipContext:
     @property
     def lost(self) -> frozenset[int]:
         """Return the nodes lost with their ranks (--on-failure continue); empty while none was."""
-        lost_nodes = getattr(self.network.placement, "lost_nodes", None)
-        return frozenset() if lost_nodes is None else frozenset(lost_nodes())
+        return frozenset(self.network.placement.lost_nodes())
 
     def hold_collective(self, started: float, seconds: float) -> None:
         """Stretch a collective begun at wall time ``started`` to the ``seconds`` the link would take."""

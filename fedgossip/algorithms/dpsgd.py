@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from fedgossip.algorithms.base import Algorithm, check_state
-from fedgossip.algorithms.catch_up import exact_models
+from fedgossip.algorithms.catch_up import exact_exchange
 from fedgossip.algorithms.cohosted_mixing import CoHostedMixing, cohosted_mixing
 from fedgossip.algorithms.consensus_step import ConsensusStep
 from fedgossip.algorithms.context import GossipContext
@@ -101,11 +101,8 @@ class DPSGD(ConsensusStep, Algorithm):
         """CHOCO: start every public copy from the exact model, x̂_j = x_j, after lost nodes were dropped."""
         if self.copies is None:
             return
-        models = yield from exact_models(self.ctx, flat, self._neighbors)
-        self.copies.own.copy_(flat)
-        self.copies.mixed.copy_(flat).mul_(self._self_weight)
-        for peer, model in models.items():
-            self.copies.mixed.add_(model, alpha=self._weights[peer])
+        models = yield from exact_exchange(self.ctx, flat, self._neighbors, self._neighbors)
+        self.copies.start_from(flat, models)
 
     def conversation(self, flat: torch.Tensor, round_index: int) -> Conversation:
         if not self._neighbors:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from fedgossip.algorithms.base import Algorithm, check_state, round_rng
-from fedgossip.algorithms.catch_up import exact_models
+from fedgossip.algorithms.catch_up import exact_exchange
 from fedgossip.algorithms.context import GossipContext
 from fedgossip.algorithms.swarm_async import AsyncSwarm
 from fedgossip.comm.conversation import Conversation, Exchange
@@ -56,10 +56,8 @@ class Swarm(Algorithm):
         """Compressed: start both references of every edge from the exact models (after lost nodes)."""
         if self.references is None:
             return
-        models = yield from exact_models(self.ctx, flat, tuple(self.references.neighbors))
-        for peer, model in models.items():
-            self.references.sent[peer].copy_(flat)
-            self.references.received[peer].copy_(model)
+        neighbours = tuple(self.references.neighbors)
+        self.references.start_from(flat, (yield from exact_exchange(self.ctx, flat, neighbours, neighbours)))
 
     def conversation(self, flat: torch.Tensor, round_index: int) -> Conversation:
         partner = self._partner(round_index)

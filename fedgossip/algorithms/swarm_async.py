@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from fedgossip.algorithms.asynchronous import AsyncGossip, GossipStats
-from fedgossip.algorithms.catch_up import exact_models
+from fedgossip.algorithms.catch_up import exact_exchange
 from fedgossip.algorithms.context import GossipContext
 from fedgossip.comm.async_transport import AsyncTransport
 from fedgossip.comm.conversation import Conversation
@@ -106,10 +106,8 @@ class AsyncSwarm(AsyncGossip):
         """
         if self.references is None:
             return
-        models = yield from exact_models(self.ctx, flat, tuple(self.neighbors))
-        for peer, model in models.items():
-            self.references.sent[peer].copy_(flat)
-            self.references.received[peer].copy_(model)
+        neighbours = tuple(self.neighbors)
+        self.references.start_from(flat, (yield from exact_exchange(self.ctx, flat, neighbours, neighbours)))
 
     def state_dict(self) -> dict[str, Any]:
         """Return this node's gossip state at a quiet moment (after ``finish``): nothing in flight.

@@ -12,7 +12,7 @@ from fedgossip.comm.json_buffers import allgather_json, bcast_json
 from fedgossip.comm.ulfm import abandon
 from fedgossip.errors import FedGossipError
 
-__all__ = ["agree", "is_collective"]
+__all__ = ["agree", "barrier_sleeping", "is_collective"]
 
 T = TypeVar("T")
 
@@ -34,7 +34,7 @@ def agree(comm: MPI.Intracomm, step: Callable[[], T], root_only: bool = False) -
         except FedGossipError as exc:
             message = f"{type(exc).__name__}\0{exc}"
     if root_only:
-        _wait_for_root(comm)
+        barrier_sleeping(comm)  # rank 0 alone works: the others wait without taking its CPU
         result, message = bcast_json(comm, [result, message], root=0)
         failures = [(0, message)] if message else []
     else:
@@ -49,12 +49,12 @@ def agree(comm: MPI.Intracomm, step: Callable[[], T], root_only: bool = False) -
     return result
 
 
-def _wait_for_root(comm: MPI.Intracomm) -> None:
-    """Wait for rank 0 to finish its step, sleeping rather than spinning.
+def barrier_sleeping(comm: MPI.Intracomm) -> None:
+    """Wait until every rank of ``comm`` got here, sleeping rather than spinning.
 
     MPI's blocking calls poll at full speed: with many ranks on few cores the
-    waiting ones would take the CPU from rank 0, the one rank doing work (64 ranks
-    on 2 cores made a 0.3 s step take tens of seconds).
+    waiting ones would take the CPU from the ranks still working (64 ranks on
+    2 cores made rank 0's 0.3 s step take tens of seconds).
     """
     request = comm.Ibarrier()
     pause = 1e-4

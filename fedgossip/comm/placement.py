@@ -57,6 +57,10 @@ class Placement:
         """Return every node, in rank order (which is node order)."""
         return list(range(self.nodes))
 
+    def lost_nodes(self) -> list[int]:
+        """Return the nodes lost with their ranks: none (see SurvivingPlacement)."""
+        return []
+
     def record(self) -> list[int]:
         """Return the first node of every rank, then the node count: what run.json stores."""
         return [self.first(rank) for rank in range(self.ranks)] + [self.nodes]

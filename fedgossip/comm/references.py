@@ -51,6 +51,13 @@ class PublicCopies:
         """Apply neighbour ``peer``'s decoded delta to s_i: s_i += W_ij q_j."""
         self.mixed.add_(delta, alpha=self.weights[peer])
 
+    def start_from(self, own: torch.Tensor, neighbours: dict[int, torch.Tensor]) -> None:
+        """Set x̂_i = ``own`` and s_i = W_ii x̂_i + Σ_j W_ij x̂_j from the neighbours' exact models."""
+        self.own.copy_(own)
+        self.mixed.copy_(own).mul_(self.self_weight)
+        for peer, model in neighbours.items():
+            self.mixed.add_(model, alpha=self.weights[peer])
+
     def state_dict(self) -> dict[str, Any]:
         return {"own": self.own.clone(), "mixed": self.mixed.clone(), "sequence": self.sequence}
 
@@ -117,6 +124,12 @@ class EdgeReferences:
         """Apply a decoded delta from ``peer`` to this node's copy of its model."""
         self.received[peer].add_(decoded)
         self.received_sequence[peer] += 1
+
+    def start_from(self, own: torch.Tensor, neighbours: dict[int, torch.Tensor]) -> None:
+        """Set both references of every edge from exact models: ``own``, and each neighbour's."""
+        for peer, model in neighbours.items():
+            self.sent[peer].copy_(own)
+            self.received[peer].copy_(model)
 
     def state_dict(self) -> dict[str, Any]:
         return {

@@ -37,10 +37,6 @@ class SurvivingPlacement:
         """Return ``node``'s position among the nodes of its rank."""
         return self.base.index_on_rank(node)
 
-    def first(self, rank: int) -> int:
-        """Return the first node the surviving rank ``rank`` hosts (an id: the blocks have gaps now)."""
-        return self.nodes_of(rank).start
-
     def hosted(self) -> list[int]:
         """Return every surviving node, in rank order (which is node order)."""
         return [node for rank in range(self.ranks) for node in self.nodes_of(rank)]
@@ -49,6 +45,3 @@ class SurvivingPlacement:
         """Return the nodes no surviving rank hosts, ascending."""
         kept = set(self.hosted())
         return [node for node in range(self.nodes) if node not in kept]
-
-    def record(self) -> list[int]:
-        return self.base.record()

@@ -189,7 +189,7 @@ def _recovery(config: TrainConfig, comm: MPI.Intracomm) -> Recovery | None:
     if config.on_failure != "continue":
         return None
     report_failures(comm)
-    return Recovery(list(range(comm.Get_size())))
+    return Recovery(comm)
 
 
 def _truncate_metrics(writer: MetricsWriter | None, evaluations: int) -> None:

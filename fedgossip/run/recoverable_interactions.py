@@ -14,8 +14,6 @@ cut; runs without ``continue`` keep the schedule that never waits (:mod:`fedgoss
 
 from __future__ import annotations
 
-import time
-
 from mpi4py import MPI
 
 from fedgossip.algorithms.asynchronous import finish
@@ -40,7 +38,7 @@ def run_recoverable_interactions(ctx: RunContext) -> Outcome:
         except MPI.Exception as exc:
             if not is_rank_lost(exc):
                 raise
-            start = _recover(ctx, start, exc)
+            start = recovery.go_on(ctx, start, exc, then=lambda: _transport(ctx).open())
             continue
         start = end + 1
     _transport(ctx).free()
@@ -58,20 +56,6 @@ def _run_window(ctx: RunContext, start: int, end: int) -> None:
     shown = ctx.evaluator.evaluate(end, ctx.wall(), ctx.writer)
     ctx.recovery.end_round(ctx.comm)
     ctx.report(ctx.info(end, shown))
-
-
-def _recover(ctx: RunContext, start: int, error: MPI.Exception) -> int:
-    """Go on without the lost ranks; return the window's first interaction to run again."""
-    detected = time.perf_counter()
-    while True:
-        try:
-            restart = ctx.recovery.recover(ctx, start, detected, error)
-            _transport(ctx).open()
-            return restart
-        except MPI.Exception as exc:
-            if exc is error or not is_rank_lost(exc):
-                raise
-            error = exc
 
 
 def _transport(ctx: RunContext):

@@ -25,15 +25,17 @@ from __future__ import annotations
 import copy
 import dataclasses
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from mpi4py import MPI
 
 from fedgossip.algorithms.catch_up import exact_packet_bytes
+from fedgossip.comm.collective import barrier_sleeping
 from fedgossip.comm.network import NodeNetwork
 from fedgossip.comm.surviving_placement import SurvivingPlacement
-from fedgossip.comm.ulfm import abandon, revoke_quietly, shrink_to_survivors
+from fedgossip.comm.ulfm import abandon, is_rank_lost, revoke_quietly, shrink_to_survivors
 from fedgossip.errors import FedGossipError
 from fedgossip.run.context import RunContext
 from fedgossip.run.evaluator import Evaluator
@@ -50,14 +52,14 @@ class RecordsLost(FedGossipError):
 class Recovery:
     """One rank's side of surviving lost ranks: round snapshots, and rebuilding on the survivors."""
 
-    def __init__(self, world_ranks: list[int]):
-        self.world_ranks = list(world_ranks)  # by current rank: its rank in the job as launched
+    def __init__(self, comm: MPI.Intracomm):
+        self._launched = comm.Get_group()  # the ranks as the job started: what run.json names
         self.lost: list[dict[str, Any]] = []  # run.json's ``lost``: node, rank, round, wall_s, recovery_s
         self._starts: dict[int, tuple[list[dict[str, Any]], int]] = {}  # round -> node states, evaluations
 
     def begin_round(self, ctx: RunContext, round_index: int) -> None:
         """Keep this rank's nodes' states at the start of ``round_index`` (and of the round before)."""
-        states = [copy.deepcopy(node.state_dict()) for node in ctx.nodes]
+        states = [_kept(node.state_dict()) for node in ctx.nodes]
         evaluations = ctx.writer.evals if ctx.writer is not None else 0
         self._starts[round_index] = (states, evaluations)
         for kept in sorted(self._starts)[:-2]:  # the current round's and the one before (a window's)
@@ -65,16 +67,28 @@ class Recovery:
 
     @staticmethod
     def end_round(comm: MPI.Intracomm) -> None:
-        """Wait until every rank finished the round (sleeping, not spinning): keeps survivors in step."""
-        request = comm.Ibarrier()
-        pause = 1e-4
-        try:
-            while not request.Test():
-                time.sleep(pause)
-                pause = min(2 * pause, 0.01)
-        except MPI.Exception:
-            abandon(request)  # a rank was lost: MPI may still hold the barrier
-            raise
+        """Wait until every rank finished the round: no survivor is ever more than one round ahead."""
+        barrier_sleeping(comm)
+
+    def go_on(
+        self, ctx: RunContext, round_index: int, error: MPI.Exception, then: Callable[[], None] | None = None
+    ) -> int:
+        """Recover from ``error`` (and from ranks lost meanwhile, and in ``then``); return the round to rerun.
+
+        ``then`` is what the schedule needs done collectively on the survivors before it goes on
+        (the asynchronous transport's opening).
+        """
+        detected = time.perf_counter()
+        while True:
+            try:
+                restart = self.recover(ctx, round_index, detected, error)
+                if then is not None:
+                    then()
+                return restart
+            except MPI.Exception as exc:
+                if exc is error or not is_rank_lost(exc):
+                    raise
+                error = exc
 
     def recover(self, ctx: RunContext, round_index: int, detected: float, error: MPI.Exception) -> int:
         """Go on without the dead ranks (collective over the survivors); return the round to run again.
@@ -99,10 +113,15 @@ class Recovery:
         if restart_round not in self._starts:
             raise RuntimeError(f"no state kept for round {restart_round} (rounds {sorted(self._starts)})")
         old_placement = ctx.network.placement
-        lost_nodes = [node for rank in survivors.lost for node in old_placement.nodes_of(rank)]
+        launched = MPI.Group.Translate_ranks(ctx.comm.Get_group(), list(survivors.lost), self._launched)
+        lost = [  # (node, its rank as the job was launched), for every node of every lost rank
+            (node, launched_rank)
+            for rank, launched_rank in zip(survivors.lost, launched, strict=True)
+            for node in old_placement.nodes_of(rank)
+        ]
         kept = [old for old in range(ctx.comm.Get_size()) if old in survivors.rank_of]
         placement = SurvivingPlacement(old_placement, kept)
-        topology = bridge_lost_nodes(ctx.nodes[0].algorithm.ctx.topology, lost_nodes)
+        topology = bridge_lost_nodes(ctx.nodes[0].algorithm.ctx.topology, [node for node, _ in lost])
         # the exact models of the catch-up are larger than a compressed packet
         max_bytes = max(ctx.network.max_bytes, exact_packet_bytes(ctx.nodes[0].params.numel))
         network = NodeNetwork(survivors.comm, placement, max_bytes, ctx.network.link)
@@ -122,24 +141,33 @@ class Recovery:
         ctx.heartbeat = watch_for_stalls(survivors.comm, ctx.run_dir, config.stall_timeout, unit)
         wall = ctx.wall()
         recovery_s = time.perf_counter() - detected
-        for rank in survivors.lost:
-            for node in old_placement.nodes_of(rank):
-                self.lost.append(
-                    {
-                        "node": node,
-                        "rank": self.world_ranks[rank],
-                        "round": restart_round,
-                        "wall_s": round(wall, 3),
-                        "recovery_s": round(recovery_s, 4),
-                    }
-                )
-        self.world_ranks = [self.world_ranks[old] for old in kept]
+        for node, rank in lost:
+            self.lost.append(
+                {
+                    "node": node,
+                    "rank": rank,
+                    "round": restart_round,
+                    "wall_s": round(wall, 3),
+                    "recovery_s": round(recovery_s, 4),
+                }
+            )
         self._starts = {r: s for r, s in self._starts.items() if r == restart_round}
         # Last, once the run stands on the survivors: a rank lost during this exchange is recovered
         # from like any other (the schedule calls recover again, from this restart round).
         catching_up = _gossip_catch_up if config.asynchronous else _algorithm_catch_up
         ctx.network.converse({node.id: catching_up(node) for node in ctx.nodes})
         return restart_round
+
+
+# Node.state_dict parts that are fresh copies already (cloned tensors, new dicts): copying them again
+# would copy every model and every public copy twice a round. The rest (the optimizer's state, the
+# data stream's) holds references to live tensors, which the round's steps change in place.
+_FRESH = ("model", "algorithm", "gossip")
+
+
+def _kept(state: dict[str, Any]) -> dict[str, Any]:
+    """Return ``state`` (a Node.state_dict) safe to keep while the node trains on."""
+    return {key: value if key in _FRESH else copy.deepcopy(value) for key, value in state.items()}
 
 
 def _algorithm_catch_up(node):

@@ -11,8 +11,6 @@ the round under way, without it (:mod:`fedgossip.run.recovery`).
 
 from __future__ import annotations
 
-import time
-
 from mpi4py import MPI
 
 from fedgossip.comm.ulfm import is_rank_lost
@@ -35,24 +33,12 @@ def run_rounds(ctx: RunContext, first_round: int) -> Outcome:
         except MPI.Exception as exc:
             if recovery is None or not is_rank_lost(exc):
                 raise
-            round_index = _recover(ctx, round_index, exc)
+            round_index = recovery.go_on(ctx, round_index, exc)
             continue
         if outcome is not None:
             return outcome
         round_index += 1
     return Outcome()
-
-
-def _recover(ctx: RunContext, round_index: int, error: MPI.Exception) -> int:
-    """Go on without the lost ranks; return the round to run again. A rank lost meanwhile: once more."""
-    detected = time.perf_counter()
-    while True:
-        try:
-            return ctx.recovery.recover(ctx, round_index, detected, error)
-        except MPI.Exception as exc:
-            if exc is error or not is_rank_lost(exc):
-                raise
-            error = exc
 
 
 def _run_round(ctx: RunContext, round_index: int) -> Outcome | None:

@@ -24,13 +24,13 @@ import io
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
 from fedgossip.bounded_read import FileProblem, read_bounded
 from fedgossip.errors import ConfigError
-from fedgossip.specs import Param, bind, format_spec, parse_spec
+from fedgossip.specs import Param, bind, build_kind, format_spec, parse_spec
 
 __all__ = [
     "Availability",
@@ -228,12 +228,4 @@ AVAILABILITIES: dict[str, type[Availability]] = {
 
 def parse_availability(spec: str) -> Availability:
     """Read an ``--availability`` spec; every problem with it is reported in one :class:`ConfigError`."""
-    try:
-        parsed = parse_spec(spec)
-        kind = AVAILABILITIES.get(parsed.name)
-        if kind is None:
-            raise ConfigError(f"unknown kind {parsed.name!r}")
-        values: dict[str, Any] = bind(parsed, kind.params)
-    except ConfigError as exc:
-        raise ConfigError(f"availability {spec!r}: {exc}; accepted forms: {ACCEPTED_FORMS}") from None
-    return kind(**values)
+    return build_kind(spec, AVAILABILITIES, "availability", ACCEPTED_FORMS)

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, fields
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
 from fedgossip.errors import ConfigError
-from fedgossip.specs import Param, bind, format_spec, parse_spec
+from fedgossip.specs import Param, bind, build_kind, format_spec, parse_spec
 
 __all__ = [
     "Slowdown",
@@ -185,15 +185,7 @@ SLOWDOWNS: dict[str, type[Slowdown]] = {
 
 def parse_slowdown(spec: str) -> Slowdown:
     """Read a ``--slowdown`` spec; every problem with it is reported in one :class:`ConfigError`."""
-    try:
-        parsed = parse_spec(_ranks_first(spec))
-        kind = SLOWDOWNS.get(parsed.name)
-        if kind is None:
-            raise ConfigError(f"unknown kind {parsed.name!r}")
-        values: dict[str, Any] = bind(parsed, kind.params)
-    except ConfigError as exc:
-        raise ConfigError(f"slowdown {spec!r}: {exc}; accepted forms: {ACCEPTED_FORMS}") from None
-    return kind(**values)
+    return build_kind(spec, SLOWDOWNS, "slowdown", ACCEPTED_FORMS, text=_ranks_first(spec))
 
 
 def _ranks_first(spec: str) -> str:

@@ -22,12 +22,17 @@ def test_continue_needs_the_fault_tolerance_switch(ulfm, tmp_path):
     assert not out.exists() and not (tmp_path / "datasets").exists()  # nothing written, no data made
 
 
+def train_3_ranks(ulfm, out: Path, kills: str):
+    """Run `fedgossip train --on-failure continue` on 3 ranks while the ranks in ``kills`` die."""
+    script = str(Path(__file__).parent / "scripts" / "train_and_kill.py")
+    args = ["--on-failure", "continue", "--rounds", "4", "--local-steps", "2", "--out", str(out)]
+    return ulfm(3, [script, json.dumps(args), kills], timeout=100)
+
+
 @pytest.mark.timeout(120)
 def test_the_command_goes_on_past_a_killed_rank_and_says_so(ulfm, tmp_path):
-    script = str(Path(__file__).parent / "scripts" / "train_and_kill.py")
     out = tmp_path / "runs"
-    args = ["--on-failure", "continue", "--rounds", "4", "--local-steps", "2", "--out", str(out)]
-    done = ulfm(3, [script, json.dumps(args), "2@2"], timeout=100)
+    done = train_3_ranks(ulfm, out, "2@2")
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "lost devices" in done.stdout and "rank 2 (node 2) in round 2" in done.stdout, done.stdout
     (run_dir,) = out.iterdir()
@@ -38,9 +43,6 @@ def test_the_command_goes_on_past_a_killed_rank_and_says_so(ulfm, tmp_path):
 
 @pytest.mark.timeout(120)
 def test_losing_rank_0_ends_the_run_with_one_message(ulfm, tmp_path):
-    script = str(Path(__file__).parent / "scripts" / "train_and_kill.py")
-    out = tmp_path / "runs"
-    args = ["--on-failure", "continue", "--rounds", "4", "--local-steps", "2", "--out", str(out)]
-    done = ulfm(3, [script, json.dumps(args), "0@2"], timeout=100)
+    done = train_3_ranks(ulfm, tmp_path / "runs", "0@2")
     assert done.returncode != 0 and "timed out" not in done.stderr, done.stderr[-2000:]
     assert "rank 0 was lost in round 2: it writes the run's records" in done.stderr, done.stderr[-2000:]
