@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from fedgossip.comm.async_transport import AsyncTransport
@@ -47,8 +48,12 @@ class AsyncGossip(ABC):
     transport: AsyncTransport  # the rank's, shared by its nodes
 
     @abstractmethod
-    def offer(self, flat: torch.Tensor) -> None:
-        """Start an interaction with a neighbour; its answer is applied by a later poll."""
+    def offer(self, flat: torch.Tensor, online: np.ndarray | None = None) -> None:
+        """Start an interaction with a neighbour; its answer is applied by a later poll.
+
+        ``online``: the window's online mask over the nodes (``--availability``); only
+        an online neighbour is offered to, and with none online no offer is made.
+        """
 
     @property
     @abstractmethod
@@ -92,6 +97,9 @@ def finish(gossips: Sequence[AsyncGossip], between_polls: Callable[[], None] | N
     transport = gossips[0].transport
     if any(gossip.transport is not transport for gossip in gossips):
         raise ValueError("the nodes of one rank must share one transport")
+    # Nodes away (--availability) come back for the cut: the offers held for them are answered
+    # now, or no offer would be answered everywhere and the barrier would never be entered.
+    transport.away.clear()
     for gossip in gossips:
         gossip.wait_for_reply()
     waited = transport.finish(between_polls)

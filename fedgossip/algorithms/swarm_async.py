@@ -17,6 +17,8 @@ between.
   offer or reply.
 - A node has at most one offer in flight; if it is still unanswered when the
   next is due, the rank serves all its nodes while it waits (idle time).
+  Under ``--availability`` it makes no offer in that window instead: its partner
+  may be away, and no node waits on an away one (:mod:`fedgossip.run.away_windows`).
 - Termination (:func:`~fedgossip.algorithms.asynchronous.finish`): a rank whose
   nodes have made all their offers and had them answered enters an ``Ibarrier``
   and keeps serving until every rank has entered it. Then no offer is
@@ -88,13 +90,14 @@ class AsyncSwarm(AsyncGossip):
     def waiting_for_reply(self) -> bool:
         return self._pending is not None
 
-    def offer(self, flat: torch.Tensor) -> None:
-        """Send an offer to a random neighbour; the reply is applied by a later poll."""
+    def offer(self, flat: torch.Tensor, online: np.ndarray | None = None) -> None:
+        """Send an offer to a random (online) neighbour; the reply is applied by a later poll."""
         if self._pending is not None:
             raise RuntimeError("an offer is still unanswered; call wait_for_reply first")
-        if not self.neighbors:
-            return  # a single node has no one to gossip with
-        partner = int(self.rng.choice(self.neighbors))
+        candidates = self.neighbors if online is None else [j for j in self.neighbors if online[j]]
+        if not candidates:
+            return  # a single node, or every neighbour away: no one to gossip with
+        partner = int(self.rng.choice(candidates))
         self._send(partner, flat, OFFER)
         seen = self.references.sent[partner] if self.references is not None else flat
         self._pending = _Offer(partner, seen.detach().clone(), self.steps)

@@ -138,7 +138,8 @@ _OPTIONS = [
         help="Emulate devices that come and go: an offline node neither trains nor communicates that "
         "round. bernoulli:p=0.7 (each node online each round with probability 0.7), "
         "markov:online=10,offline=5 (mean spells in rounds), trace:path=F (CSV of node,start,end, "
-        "online in rounds start <= t < end counted from 0) [default: always].",
+        "online in rounds start <= t < end counted from 0); with --async, rounds are interaction "
+        "windows [default: always].",
     ),
     click.option(
         "--dp",

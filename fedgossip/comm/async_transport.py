@@ -18,6 +18,9 @@ rank carries the packets of all its nodes:
   the answer had to come from another of its nodes would be a deadlock);
 - with ``--link``, each packet carries the delivery time its sender's uplink gave
   it and waits in the recipient's inbox until then, co-hosted or not;
+- a node marked :attr:`~AsyncTransport.away` (``--availability``: offline in its
+  interaction window) is served by no poll: its packets wait in its inbox, in
+  order, until it is back;
 - :meth:`AsyncTransport.finish` is the termination barrier (an ``Ibarrier``),
   entered once the rank's own nodes need nothing more, serving until every rank
   has entered it.
@@ -61,6 +64,8 @@ class AsyncTransport:
         self._inbox: dict[int, dict[int, deque[tuple[float, np.ndarray]]]] = {}
         self._queued: dict[int, None] = {}  # recipients with something in their inbox, in arrival order
         self._sending: list[tuple[MPI.Request, np.ndarray]] = []  # a buffer lives until its Isend completes
+        # local nodes offline now (--availability): no poll hands them anything until they are back
+        self.away: set[int] = set()
 
     def attach(self, node: int, handler: Handler) -> None:
         """Deliver the packets for local ``node`` to ``handler``."""
@@ -114,16 +119,18 @@ class AsyncTransport:
     def poll(self, closed: Collection[int] = ()) -> None:
         """Take in what has arrived and hand each delivered packet to its recipient; never waits.
 
-        Packets for the nodes in ``closed`` stay in their inboxes, in order, until a
-        later poll (a node whose burst of local steps must not be disturbed).
+        Packets for the nodes in ``closed`` (a node whose burst of local steps must not
+        be disturbed) and for the nodes :attr:`away` stay in their inboxes, in order,
+        until a later poll.
         """
+        held = self.away.union(closed) if closed else self.away
         self._take_in()
         handled = True
         while handled:  # a co-hosted offer answered in this poll puts its reply in an inbox already visited
             handled = False
             now = time.time()
             for recipient in list(self._queued):
-                if recipient not in closed:
+                if recipient not in held:
                     handled |= self._deliver(recipient, now)
         self._sending = [(request, buffer) for request, buffer in self._sending if not request.Test()]
 
@@ -138,6 +145,8 @@ class AsyncTransport:
         answered). Once every rank has entered, nothing is in flight anywhere.
         ``between_polls`` runs while waiting (other non-blocking work).
         """
+        if self.away:
+            raise RuntimeError(f"nodes {sorted(self.away)} are away: bring them back before the barrier")
         start = time.perf_counter()
         barrier = self.comm.Ibarrier()
         while not barrier.Test():

@@ -33,7 +33,7 @@ def render_churn(result: dict[str, Any], console: Console) -> None:
     console.print(
         f"[dim]{escape(result['data'])}, {result['rounds']} rounds, {escape(result['training'])}, "
         f"seed {result['seed']}; average model's accuracy, points against p = 1, wall seconds; "
-        "fedavg has one more node, its server; async swarm: --availability not supported yet[/]"
+        "fedavg has one more node, its server; async swarm: a round is an interaction window[/]"
     )
 
 

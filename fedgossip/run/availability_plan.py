@@ -24,15 +24,16 @@ def plan_availability(
     reason = _unsupported(config, algorithm, compressor)
     if reason is not None:
         raise ConfigError(
-            f"--availability {availability.spec} {reason}; it is supported in synchronous rounds by "
-            "dpsgd (CHOCO-gossip too), swarm, fedavg and allreduce; or use --availability always"
+            f"--availability {availability.spec} {reason}; it is supported by dpsgd (CHOCO-gossip too), "
+            "swarm (--async too), fedavg and allreduce; or use --availability always"
         )
     # The run seed, the same on every rank: every rank draws the same whole schedule.
     return AvailabilitySchedule(availability, nodes, config.rounds, config.seed, server=algorithm.server)
 
 
 def _unsupported(config: TrainConfig, algorithm: Algorithm, compressor: Compressor) -> str | None:
-    """Say why the run cannot follow an availability schedule (None: it can)."""
-    if config.asynchronous:
-        return "is not supported with --async yet"
+    """Say why the run cannot follow an availability schedule (None: it can).
+
+    Asynchronous runs need nothing more: --async is refused for algorithms without it.
+    """
     return algorithm.availability_problem(compressor)

@@ -19,15 +19,20 @@ number of interactions: the state a resumed run continues from. Local step
 counts differ (each node draws its own), and what happens after the cut
 depends on timing, so an asynchronous resume is consistent but not a replay. A
 SIGTERM is honoured at the next such cut.
+
+Under ``--availability`` each interaction is a window in which a node is online or
+away (:mod:`fedgossip.run.away_windows`).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
 from fedgossip.algorithms.asynchronous import finish
 from fedgossip.comm.async_transport import AsyncTransport
+from fedgossip.run.away_windows import AwayWindows
 from fedgossip.run.context import Outcome, RunContext
 from fedgossip.run.evaluator import Evaluations
 from fedgossip.run.node import Node
@@ -47,6 +52,7 @@ def run_interactions(ctx: RunContext, resumed: dict[str, Any] | None = None) -> 
     transport.open()  # collective: every rank, before any node sends
     # rank 0 shows each evaluation once its reductions complete, some interactions after it was taken
     evaluations = Evaluations(ctx.evaluator, shown=lambda step, figures: ctx.report(ctx.info(step, figures)))
+    windows = _away_windows(ctx, transport)
     first = 1
     if resumed is not None:
         first = int(resumed["interaction"]) + 1
@@ -54,8 +60,11 @@ def run_interactions(ctx: RunContext, resumed: dict[str, Any] | None = None) -> 
 
     for interaction in range(first, config.rounds + 1):
         ctx.begin(interaction)
+        if windows is not None:
+            windows.begin(interaction)
         for node in nodes:
-            interact(node, transport, evaluations.progress)
+            interact(node, transport, evaluations.progress, windows)
+            node.rounds_ended = interaction  # the windows it has had: what online_rounds counts
         if cadence.evaluates(interaction) and interaction < config.rounds:
             evaluations.take(interaction, ctx.wall())  # the last one comes after every reply
         ctx.report(ctx.info(interaction))
@@ -78,13 +87,32 @@ def run_interactions(ctx: RunContext, resumed: dict[str, Any] | None = None) -> 
     return Outcome()
 
 
-def interact(node: Node, transport: AsyncTransport, between_steps: Callable[[], None]) -> None:
+def _away_windows(ctx: RunContext, transport: AsyncTransport) -> AwayWindows | None:
+    """Return who is online in each window under --availability (None: everyone, always)."""
+    schedule, placement = ctx.plan.availability, ctx.plan.placement
+    if schedule is None:
+        return None
+    hosted = [node.id for node in ctx.nodes]
+    return AwayWindows(schedule, transport, hosted, paced=placement.ranks > 1)
+
+
+def interact(
+    node: Node,
+    transport: AsyncTransport,
+    between_steps: Callable[[], None],
+    windows: AwayWindows | None = None,
+) -> None:
     """Take ``node``'s next burst of local steps, then its next offer (past its privacy budget, neither).
 
     ``between_steps`` runs after every local step, with the poll (the evaluations' reductions).
+    ``windows``: who is online in the window under way (--availability); an away node lets it pass.
     """
     gossip, privacy = node.gossip, node.privacy
     node.end_round()  # the previous burst and interaction, served offers included, are one round
+    if windows is not None and not windows.is_online(node.id):
+        windows.sit_out(node.id, between_steps)  # no steps, no offer; its packets wait for its return
+        return
+    started = time.perf_counter()
     steps = node.draw_steps()
     if over_budget(node, steps):
         # Past its budget a node neither trains nor offers; it reaches its remaining
@@ -103,5 +131,10 @@ def interact(node: Node, transport: AsyncTransport, between_steps: Callable[[], 
         between_steps()
 
     node.train_privately(steps, each_step)
-    gossip.wait_for_reply()  # at most one offer in flight
-    gossip.offer(node.flat)
+    if windows is None:
+        gossip.wait_for_reply()  # at most one offer in flight
+        gossip.offer(node.flat)
+        return
+    if not gossip.waiting_for_reply:  # else its partner may be away: no waiting on it, no second offer
+        gossip.offer(node.flat, windows.online)
+    windows.count(node.id, time.perf_counter() - started)

@@ -13,6 +13,9 @@ The accepted specs are
   ranges: trace round 0 is the run's first round, ``round`` 1 in metrics.csv); a header
   line ``node,start,end`` is optional. A node with no row is never online.
 
+With ``--async`` a round is an interaction window: every node's t-th interaction
+(:mod:`fedgossip.run.away_windows`).
+
 The whole schedule derives from the run seed (or the file) alone, so every rank computes
 the same mask without a message and nobody waits on an absent node.
 """

@@ -259,11 +259,6 @@ TRAIN_ROWS = [
         1,
         "a lossy --compressor (CHOCO-gossip) cannot be combined with --attack or --robust",
     ),
-    (
-        ["--availability", "bernoulli:p=0.5", "--algorithm", "swarm", "--async"],
-        1,
-        "is not supported with --async yet; it is supported in synchronous rounds by dpsgd",
-    ),
     (["--dp", "nosuch"], 1, "unknown privacy mechanism 'nosuch'; known: dp-sgd, dp-update"),
     (["--dp", "dp-sgd:clip=-1,noise=1"], 1, "clip='-1': must be > 0"),
     (["--dp", ""], 1, "dp must be a mechanism spec such as dp-sgd:clip=1,noise=1.1, got ''"),
