@@ -21,17 +21,12 @@ import time
 
 import numpy as np
 import torch
+from _async_nodes import SEED, build, check_kept, mean
 from _common import check, comm, rank, size
-from mpi4py import MPI
 
-from fedgossip.algorithms import GossipContext
 from fedgossip.algorithms.asynchronous import finish
 from fedgossip.algorithms.swarm_async import AsyncSwarm
-from fedgossip.comm.codec import Codec
-from fedgossip.comm.network import NodeNetwork
 from fedgossip.comm.placement import Placement
-from fedgossip.comm.traffic import Traffic
-from fedgossip.compress import COMPRESSORS
 from fedgossip.run.away_windows import AwayWindows
 from fedgossip.run.interactions import interact
 from fedgossip.settings.availability_spec import parse_availability
@@ -39,7 +34,7 @@ from fedgossip.topology.availability import AvailabilitySchedule
 from fedgossip.topology.base import make_topology
 
 nodes, interactions, spec = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-COUNT, SEED, STEP_S = 300, 11, 0.0003
+STEP_S = 0.0003
 placement = Placement(nodes, size)
 graph = make_topology("ring", nodes, SEED)
 schedule = AvailabilitySchedule(parse_availability(spec), nodes, interactions, SEED)
@@ -66,27 +61,6 @@ class EmulatedNode:
             each_step()
 
 
-def build(compressor: str) -> list[EmulatedNode]:
-    torch.set_num_threads(1)
-    codecs = {node: Codec(COMPRESSORS.create(compressor), node, COUNT, SEED) for node in mine}
-    network = NodeNetwork(comm, placement, codecs[mine[0]].max_packet)
-    shared, built = {}, []
-    for node in mine:
-        flat = torch.from_numpy(np.random.default_rng([SEED, node]).normal(size=COUNT).astype(np.float32))
-        ctx = GossipContext(
-            comm, graph, codecs[node], Traffic(), SEED, np.full(nodes, 100), same_start=False,
-            node=node, network=network, shared=shared,
-        )  # fmt: skip
-        built.append(EmulatedNode(AsyncSwarm(ctx, flat, np.random.default_rng([SEED, node, 6]))))
-    return built
-
-
-def mean(built: list[EmulatedNode]) -> np.ndarray:
-    total = np.sum([n.flat.numpy().astype(np.float64) for n in built], axis=0)
-    comm.Allreduce(MPI.IN_PLACE, total, op=MPI.SUM)
-    return total / nodes
-
-
 def run(built: list[EmulatedNode]) -> None:
     transport = built[0].gossip.transport
     transport.open()
@@ -108,22 +82,12 @@ def run(built: list[EmulatedNode]) -> None:
     transport.free()
 
 
-def references(built: list[EmulatedNode]) -> dict:
-    """Return every edge end of this rank: (node, peer) -> (sent, received, their sequence numbers)."""
-    return {
-        (n.id, peer): (
-            n.gossip.references.sent[peer].numpy(), n.gossip.references.received[peer].numpy(),
-            n.gossip.references.sent_sequence[peer], n.gossip.references.received_sequence[peer],
-        )
-        for n in built for peer in n.gossip.neighbors
-    }  # fmt: skip
-
-
 online_windows = schedule.online_rounds()
 for variant in ("uncompressed", "compressed"):
-    built = build("none" if variant == "uncompressed" else "qsgd:bits=5")
+    gossips = build("none" if variant == "uncompressed" else "qsgd:bits=5", placement, graph)
+    built = [EmulatedNode(g) for g in gossips]
     first = {n.id: n.flat.clone() for n in built}
-    before = mean(built)
+    before = mean(gossips, nodes)
     run(built)
     counted = {n.id: (n.gossip.stats.interactions, n.gossip.stats.offers_served) for n in built}
     every = {node: pair for part in comm.allgather(counted) for node, pair in part.items()}
@@ -137,15 +101,7 @@ for variant in ("uncompressed", "compressed"):
         check(n.gossip._pending is None, f"{variant}: node {n.id} still waits for a reply")
         if online_windows[n.id] == 0:
             check(torch.equal(n.flat, first[n.id]), f"{variant}: node {n.id}, never online, moved")
-    if variant == "uncompressed":
-        error = float(np.abs(mean(built) - before).max())
-        check(error < 1e-6, f"the mean moved by {error:.3g}")
-    else:
-        ends = {key: value for part in comm.allgather(references(built)) for key, value in part.items()}
-        for (node, peer), (sent_ref, _, sent_seq, _) in ends.items():
-            _, received_ref, _, received_seq = ends[(peer, node)]
-            check(np.array_equal(sent_ref, received_ref), f"edge {node}→{peer}: references differ")
-            check(sent_seq == received_seq, f"edge {node}→{peer}: sequence {sent_seq} ≠ {received_seq}")
+    check_kept(gossips, before, nodes, compressed=variant == "compressed")
     comm.Barrier()
 if rank == 0:
     print(f"ok {nodes} nodes on {size} ranks, {made} interactions")
