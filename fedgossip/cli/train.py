@@ -381,11 +381,19 @@ def _abort(comm, code: int) -> NoReturn:
     that is ending anyway. MPICH's ``MPI_Abort`` may return to the caller (the
     launcher kills the job a moment later), so the process ends itself after it:
     nothing of the failed run may go on, and no traceback may follow the message.
+
+    After a lost rank (``--on-failure continue``) the process only ends itself: Open MPI
+    5.0.11's ``MPI_Abort`` can hang on a communicator with a dead member, and the job
+    ends anyway, since each survivor stops here or is told of this one's end by ULFM.
     """
     import time
 
+    from fedgossip.comm.ulfm import ranks_were_lost
+
     sys.stderr.flush()
     sys.stdout.flush()
+    if ranks_were_lost():
+        os._exit(code)
     time.sleep(0.5)
     try:
         comm.Abort(code)
