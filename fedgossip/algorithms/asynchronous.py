@@ -64,13 +64,18 @@ class AsyncGossip(ABC):
         """Handle whatever has arrived for any node of the rank; never waits."""
         self.transport.poll()
 
-    def wait_for_reply(self) -> None:
-        """Serve every node of the rank until this node's own interaction is answered."""
+    def wait_for_reply(self, at_most: float | None = None) -> None:
+        """Serve every node of the rank until this node's own interaction is answered.
+
+        ``at_most``: give up after that many seconds (its partner may be away), the offer still open.
+        """
         start = time.perf_counter()
+        deadline = None if at_most is None else start + at_most
         while self.waiting_for_reply:
             self.transport.poll()
-            if self.waiting_for_reply:
-                self.transport.idle()
+            if not self.waiting_for_reply or (deadline is not None and time.perf_counter() >= deadline):
+                break
+            self.transport.idle()
         self.stats.idle_s += time.perf_counter() - start
 
     @abstractmethod

@@ -17,8 +17,9 @@ between.
   offer or reply.
 - A node has at most one offer in flight; if it is still unanswered when the
   next is due, the rank serves all its nodes while it waits (idle time).
-  Under ``--availability`` it makes no offer in that window instead: its partner
-  may be away, and no node waits on an away one (:mod:`fedgossip.run.away_windows`).
+  Under ``--availability`` it waits at most a window, then makes no offer in that
+  window: its partner may be away, and no node waits on an away one
+  (:mod:`fedgossip.run.away_windows`).
 - Termination (:func:`~fedgossip.algorithms.asynchronous.finish`): a rank whose
   nodes have made all their offers and had them answered enters an ``Ibarrier``
   and keeps serving until every rank has entered it. Then no offer is

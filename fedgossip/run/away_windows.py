@@ -13,9 +13,10 @@ or away:
 
 Two rules keep this free of deadlock and close to the schedule:
 
-- **No node waits on another.** A node whose previous offer is still unanswered when
-  the next is due (its partner may be away) makes none in that window and goes on
-  training. Only the cuts wait (checkpoints, the end), and every node is back for them:
+- **No node waits on an away one.** A node whose previous offer is still unanswered
+  when the next is due (its partner may be away) waits at most a window (:meth:`AwayWindows.patience`),
+  then makes no offer in that window and goes on training. Only the cuts wait without
+  bound (checkpoints, the end), and every node is back for them:
   :func:`~fedgossip.algorithms.asynchronous.finish`.
 - **Time passes for an away node.** With several ranks, an away window lasts as long as
   the node's online windows have on average, its rank serving the others meanwhile;
@@ -67,12 +68,21 @@ class AwayWindows:
         self._online_s[node] += seconds
         self._online_windows[node] += 1
 
+    def patience(self, node: int) -> float:
+        """Return how long ``node`` may wait for a reply before its next offer: a mean window (paced).
+
+        On one rank a partner online in the window answers at the next poll, and one
+        away cannot come back while the rank waits: there it waits for nothing.
+        """
+        windows = self._online_windows[node]
+        return self._online_s[node] / windows if self._paced and windows else 0.0
+
     def sit_out(self, node: int, between_polls: Callable[[], None]) -> None:
         """Let an away window of ``node`` pass, serving the rank's other nodes (paced runs only)."""
-        windows = self._online_windows[node]
-        if not self._paced or not windows:
+        seconds = self.patience(node)
+        if not seconds:
             return
-        deadline = time.perf_counter() + self._online_s[node] / windows
+        deadline = time.perf_counter() + seconds
         while (left := deadline - time.perf_counter()) > 0:
             self._transport.poll()
             between_polls()

@@ -135,6 +135,10 @@ def interact(
         gossip.wait_for_reply()  # at most one offer in flight
         gossip.offer(node.flat)
         return
-    if not gossip.waiting_for_reply:  # else its partner may be away: no waiting on it, no second offer
+    # Its partner may be away: it waits a window at most, then goes on with the offer still open
+    # and makes none in this window (no node may wait on an away one: two ranks could wait on
+    # each other's away nodes, neither reaching the next window where they come back).
+    gossip.wait_for_reply(at_most=windows.patience(node.id))
+    if not gossip.waiting_for_reply:
         gossip.offer(node.flat, windows.online)
     windows.count(node.id, time.perf_counter() - started)
