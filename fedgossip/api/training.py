@@ -119,7 +119,9 @@ def train(
     FedGossipError
         A bad setting or input (``ConfigError``, ``DataError``, ...), raised alike on every
         rank; or a failure on one rank only (a diverged loss), where the other ranks may be
-        left waiting in MPI: a script under ``mpiexec`` should then call ``comm.Abort(1)``.
+        left waiting in MPI: a script under ``mpiexec`` should then call ``comm.Abort(1)``, or,
+        once a rank was lost (``fedgossip.comm.ulfm.ranks_were_lost()``), ``os._exit(1)``:
+        Open MPI 5.0.11's ``MPI_Abort`` can hang on a communicator with a dead member.
     """
     from mpi4py import MPI
 

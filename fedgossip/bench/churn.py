@@ -65,10 +65,8 @@ def bench_churn(
             online = record["availability"]["mean_online_fraction"]
             rows.append({**base, **row, "mean_online_fraction": online})
     for row in rows:
-        always = next(
-            (r for r in rows if r["method"] == row["method"] and r["availability"] == 1 and "run" in r), None
-        )
-        if "run" in row and always is not None:
+        always = next((r for r in rows if r["method"] == row["method"] and r["availability"] == 1), None)
+        if always is not None:
             row["points_vs_always"] = 100 * (row["avg_model_accuracy"] - always["avg_model_accuracy"])
     return {
         "benchmark": "churn",

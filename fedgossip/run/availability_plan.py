@@ -21,7 +21,8 @@ def plan_availability(
     availability = config.specs.availability
     if availability.name == "always":
         return None
-    reason = _unsupported(config, algorithm, compressor)
+    # --async needs nothing more: it is refused for algorithms without an asynchronous mode
+    reason = algorithm.availability_problem(compressor)
     if reason is not None:
         raise ConfigError(
             f"--availability {availability.spec} {reason}; it is supported by dpsgd (CHOCO-gossip too), "
@@ -29,11 +30,3 @@ def plan_availability(
         )
     # The run seed, the same on every rank: every rank draws the same whole schedule.
     return AvailabilitySchedule(availability, nodes, config.rounds, config.seed, server=algorithm.server)
-
-
-def _unsupported(config: TrainConfig, algorithm: Algorithm, compressor: Compressor) -> str | None:
-    """Say why the run cannot follow an availability schedule (None: it can).
-
-    Asynchronous runs need nothing more: --async is refused for algorithms without it.
-    """
-    return algorithm.availability_problem(compressor)
